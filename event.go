@@ -1,0 +1,151 @@
+package mosaic
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EventType is the Segment-spec call type.
+type EventType string
+
+// The Segment-spec call types.
+const (
+	EventTrack    EventType = "track"
+	EventIdentify EventType = "identify"
+	EventPage     EventType = "page"
+	EventScreen   EventType = "screen"
+	EventGroup    EventType = "group"
+	EventAlias    EventType = "alias"
+)
+
+// EventTypes lists every event type.
+var EventTypes = []EventType{EventTrack, EventIdentify, EventPage, EventScreen, EventGroup, EventAlias}
+
+// Valid reports whether t is a known event type.
+func (t EventType) Valid() bool {
+	switch t {
+	case EventTrack, EventIdentify, EventPage, EventScreen, EventGroup, EventAlias:
+		return true
+	}
+	return false
+}
+
+// MaxMessageIDLength is the longest messageId accepted (Segment silently drops longer ones;
+// Mosaic rejects them with a 400).
+const MaxMessageIDLength = 100
+
+// Event is one stored call, normalised: Timestamp is corrected for client clock skew and
+// MessageID is always set (generated at the gateway when the client sent none).
+type Event struct {
+	ID          int64     `json:"id"` // store-assigned, increasing in processing order
+	SourceID    SourceID  `json:"source_id"`
+	MessageID   string    `json:"messageId"`
+	Type        EventType `json:"type"`
+	Event       string    `json:"event,omitempty"` // track
+	Name        string    `json:"name,omitempty"`  // page, screen
+	UserID      string    `json:"userId,omitempty"`
+	AnonymousID string    `json:"anonymousId,omitempty"`
+	GroupID     string    `json:"groupId,omitempty"`    // group
+	PreviousID  string    `json:"previousId,omitempty"` // alias
+	// Timestamp is when the event happened, corrected for the client's clock skew:
+	// ReceivedAt - (SentAt - OriginalTimestamp) when the client sent both times.
+	Timestamp         time.Time       `json:"timestamp"`
+	OriginalTimestamp *time.Time      `json:"originalTimestamp,omitempty"` // as the client sent it
+	SentAt            *time.Time      `json:"sentAt,omitempty"`
+	ReceivedAt        time.Time       `json:"receivedAt"`
+	Properties        json.RawMessage `json:"properties,omitempty"`
+	Traits            json.RawMessage `json:"traits,omitempty"`
+	Context           json.RawMessage `json:"context,omitempty"`
+	Integrations      json.RawMessage `json:"integrations,omitempty"`
+}
+
+// CorrectTimestamp returns the event time corrected for client clock skew, as Segment does:
+// receivedAt - (sentAt - timestamp). Without a client timestamp the event happened when it
+// was received; without sentAt there is nothing to correct with.
+func CorrectTimestamp(timestamp, sentAt *time.Time, receivedAt time.Time) time.Time {
+	switch {
+	case timestamp == nil:
+		return receivedAt
+	case sentAt == nil:
+		return *timestamp
+	default:
+		return receivedAt.Add(-sentAt.Sub(*timestamp))
+	}
+}
+
+// EventFilter selects stored events; empty fields do not filter.
+type EventFilter struct {
+	SourceID    SourceID
+	UserID      string
+	AnonymousID string
+	Type        EventType
+	Event       string
+	Limit       int    // 1..MaxEventPage; 0 means DefaultEventPage
+	Cursor      string // opaque, from a previous page
+}
+
+// Page sizes for FindEvents.
+const (
+	DefaultEventPage = 50
+	MaxEventPage     = 1000
+)
+
+// EventService stores processed events and reads them back.
+type EventService interface {
+	// CommitEvents stores a processed inbox range in one transaction: the events (a messageId
+	// already stored for the same source is dropped and counted as a duplicate), per-source
+	// counts, and the processor offset set to c.Through. Returns conflict if c.From does not
+	// match the stored offset (another processor got there first).
+	CommitEvents(ctx context.Context, c *EventCommit) (*CommitResult, error)
+	// ProcessorOffset returns the inbox sequence number processed through (0 before any).
+	ProcessorOffset(ctx context.Context) (int64, error)
+	// FindEvents returns events newest first (by processing order) and the cursor of the
+	// next page ("" on the last page). Returns invalid for a bad cursor or limit.
+	FindEvents(ctx context.Context, filter EventFilter) ([]*Event, string, error)
+}
+
+// EventCommit is the result of processing the inbox range (From, Through].
+type EventCommit struct {
+	From     int64
+	Through  int64
+	Events   []*Event
+	Rejected map[SourceID]int64 // records the processor could not read, by source
+}
+
+// CommitResult says what CommitEvents did.
+type CommitResult struct {
+	Inserted   int
+	Duplicates int
+}
+
+// ParseEventPage checks f's limit and cursor and returns the page size and the event id the
+// page starts below (0 for the first page). Stores share it so cursors mean the same everywhere.
+func ParseEventPage(f EventFilter) (limit int, before int64, err error) {
+	limit = f.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultEventPage
+	case limit < 0 || limit > MaxEventPage:
+		return 0, 0, FieldErrorf(EINVALID, "limit", "limit must be between 1 and %d.", MaxEventPage)
+	}
+	if f.Cursor != "" {
+		v, perr := strconv.ParseInt(strings.TrimPrefix(f.Cursor, "ev_"), 10, 64)
+		if perr != nil || v <= 0 || !strings.HasPrefix(f.Cursor, "ev_") {
+			return 0, 0, FieldErrorf(EINVALID, "cursor", "Invalid cursor.")
+		}
+		before = v
+	}
+	return limit, before, nil
+}
+
+// TrimEventPage trims a result fetched with limit+1 rows to limit and returns the next cursor.
+func TrimEventPage(evs []*Event, limit int) ([]*Event, string, error) {
+	if len(evs) <= limit {
+		return evs, "", nil
+	}
+	evs = evs[:limit]
+	return evs, "ev_" + strconv.FormatInt(evs[len(evs)-1].ID, 10), nil
+}

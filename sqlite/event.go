@@ -1,0 +1,155 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strings"
+
+	"github.com/mosaic-cdp/mosaic"
+)
+
+// CommitEvents implements mosaic.EventService.
+func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.CommitResult, error) {
+	res := &mosaic.CommitResult{}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var through int64
+		if err := tx.QueryRowContext(ctx, `SELECT through FROM processor WHERE id = 1`).Scan(&through); err != nil {
+			return storeErr(err)
+		}
+		if through != c.From {
+			return mosaic.Errorf(mosaic.ECONFLICT, "Processor offset is %d, not %d.", through, c.From)
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (source_id, message_id, type, event, user_id, anonymous_id, timestamp, payload)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, message_id) DO NOTHING`)
+		if err != nil {
+			return storeErr(err)
+		}
+		defer stmt.Close()
+		type counts struct{ events, dups, rejected int64 }
+		per := map[mosaic.SourceID]*counts{}
+		count := func(id mosaic.SourceID) *counts {
+			if per[id] == nil {
+				per[id] = &counts{}
+			}
+			return per[id]
+		}
+		for _, e := range c.Events {
+			payload, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			r, err := stmt.ExecContext(ctx, e.SourceID, e.MessageID, e.Type, nullString(e.Event), nullString(e.UserID),
+				nullString(e.AnonymousID), micros(e.Timestamp), payload)
+			if err != nil {
+				return storeErr(err)
+			}
+			if n, _ := r.RowsAffected(); n == 0 {
+				res.Duplicates++
+				count(e.SourceID).dups++
+				continue
+			}
+			e.ID, _ = r.LastInsertId()
+			res.Inserted++
+			count(e.SourceID).events++
+		}
+		for id, n := range c.Rejected {
+			count(id).rejected += n
+		}
+		for id, n := range per {
+			if _, err := tx.ExecContext(ctx, `UPDATE sources SET events = events + ?, duplicates = duplicates + ?, rejected = rejected + ? WHERE id = ?`,
+				n.events, n.dups, n.rejected, id); err != nil {
+				return storeErr(err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE processor SET through = ? WHERE id = 1`, c.Through)
+		return storeErr(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// ProcessorOffset implements mosaic.EventService.
+func (db *DB) ProcessorOffset(ctx context.Context) (int64, error) {
+	var through int64
+	err := db.read.QueryRowContext(ctx, `SELECT through FROM processor WHERE id = 1`).Scan(&through)
+	return through, storeErr(err)
+}
+
+// FindEvents implements mosaic.EventService.
+func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.Event, string, error) {
+	limit, before, err := mosaic.ParseEventPage(f)
+	if err != nil {
+		return nil, "", err
+	}
+	where, args := []string{"1 = 1"}, []any{}
+	add := func(cond string, v any) { where, args = append(where, cond), append(args, v) }
+	if f.SourceID != "" {
+		add("source_id = ?", f.SourceID)
+	}
+	if f.UserID != "" {
+		add("user_id = ?", f.UserID)
+	}
+	if f.AnonymousID != "" {
+		add("anonymous_id = ?", f.AnonymousID)
+	}
+	if f.Type != "" {
+		add("type = ?", f.Type)
+	}
+	if f.Event != "" {
+		add("event = ?", f.Event)
+	}
+	if before > 0 {
+		add("id < ?", before)
+	}
+	args = append(args, limit+1)
+	rows, err := db.read.QueryContext(ctx, `SELECT id, payload FROM events WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, "", storeErr(err)
+	}
+	defer rows.Close()
+	var out []*mosaic.Event
+	for rows.Next() {
+		var id int64
+		var payload []byte
+		if err := rows.Scan(&id, &payload); err != nil {
+			return nil, "", storeErr(err)
+		}
+		var e mosaic.Event
+		if err := json.Unmarshal(payload, &e); err != nil {
+			return nil, "", err
+		}
+		e.ID = id
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", storeErr(err)
+	}
+	return mosaic.TrimEventPage(out, limit)
+}
+
+// Stats implements mosaic.Store.
+func (db *DB) Stats(ctx context.Context) (*mosaic.Stats, error) {
+	var s mosaic.Stats
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(events), 0), COALESCE(SUM(duplicates), 0),
+		COALESCE(SUM(rejected), 0), (SELECT through FROM processor WHERE id = 1) FROM sources`).
+		Scan(&s.Sources, &s.Events, &s.Duplicates, &s.Rejected, &s.Processed); err != nil {
+		return nil, storeErr(err)
+	}
+	head, err := db.InboxHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.InboxHead, s.InboxLag = head, head-s.Processed
+	return &s, nil
+}

@@ -1,0 +1,29 @@
+package mosaic
+
+import "context"
+
+// Stats are the counts shown by GET /api/v1/stats.
+type Stats struct {
+	Events     int64 `json:"events"`
+	Duplicates int64 `json:"duplicates"`
+	Rejected   int64 `json:"rejected"`
+	Sources    int64 `json:"sources"`
+	InboxHead  int64 `json:"inbox_head"`
+	Processed  int64 `json:"processed_through"`
+	InboxLag   int64 `json:"inbox_lag"` // inbox records not yet processed
+}
+
+// Store is everything a Mosaic store keeps. The embedded store (package sqlite) and the
+// production store (package postgres) implement it with the same behaviour, which the
+// conformance suite in package storetest proves.
+type Store interface {
+	SourceService
+	TokenService
+	InboxService
+	EventService
+	// Stats returns the current counts.
+	Stats(ctx context.Context) (*Stats, error)
+	// Ping returns unavailable if the store cannot be reached or written.
+	Ping(ctx context.Context) error
+	Close() error
+}
