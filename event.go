@@ -44,8 +44,9 @@ type Event struct {
 	SourceID    SourceID  `json:"source_id"`
 	MessageID   string    `json:"messageId"`
 	Type        EventType `json:"type"`
-	Event       string    `json:"event,omitempty"` // track
-	Name        string    `json:"name,omitempty"`  // page, screen
+	Event       string    `json:"event,omitempty"`    // track
+	Name        string    `json:"name,omitempty"`     // page, screen
+	Category    string    `json:"category,omitempty"` // page
 	UserID      string    `json:"userId,omitempty"`
 	AnonymousID string    `json:"anonymousId,omitempty"`
 	GroupID     string    `json:"groupId,omitempty"`    // group

@@ -1,0 +1,161 @@
+// Command mosaic is the Mosaic Customer Data Platform in one binary: `mosaic serve` runs the
+// API, gateway and processor; the other subcommands manage a store directly (no server needed).
+//
+// This package is the only one that knows every adapter: it reads configuration (defaults →
+// MOSAIC_* environment → flags), opens the store, and wires the gateway, inbox group commit,
+// processor and HTTP server together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/postgres"
+	"github.com/mosaic-cdp/mosaic/sqlite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr}
+	if err := m.Run(ctx, os.Args[1:]); err != nil {
+		var exit exitCode
+		if errors.As(err, &exit) {
+			os.Exit(int(exit))
+		}
+		fmt.Fprintln(os.Stderr, "mosaic:", cliMessage(err))
+		os.Exit(1)
+	}
+}
+
+// cliMessage is what the CLI prints for an error: the safe message and the field.
+func cliMessage(err error) string {
+	var me *mosaic.Error
+	if errors.As(err, &me) {
+		msg := mosaic.ErrorMessage(err)
+		if me.Code == mosaic.EINTERNAL || me.Code == mosaic.EUNAVAILABLE {
+			msg = err.Error()
+		}
+		if me.Field != "" {
+			return me.Field + ": " + msg
+		}
+		return msg
+	}
+	return err.Error()
+}
+
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+// Main runs the CLI. Tests drive it in-process; OnServe reports the server's URL once it listens.
+type Main struct {
+	Stdout, Stderr io.Writer
+	OnServe        func(url string)
+}
+
+// CLI is the command line: global flags and the subcommands.
+type CLI struct {
+	Data      string `help:"Data directory of the embedded store." default:"./mosaic-data" env:"MOSAIC_DATA" placeholder:"DIR"`
+	Database  string `help:"PostgreSQL URL (postgres://…); selects the PostgreSQL store instead of the embedded one." env:"MOSAIC_DATABASE" placeholder:"URL"`
+	LogFormat string `help:"Log format: text or json." default:"text" enum:"text,json" env:"MOSAIC_LOG_FORMAT"`
+	LogLevel  string `help:"Log level: debug, info, warn, error." default:"info" enum:"debug,info,warn,error" env:"MOSAIC_LOG_LEVEL"`
+
+	Serve   ServeCmd   `cmd:"" help:"Run the API, ingestion gateway and processor."`
+	Source  SourceCmd  `cmd:"" help:"Manage sources (works on the store directly)."`
+	Token   TokenCmd   `cmd:"" help:"Manage API tokens (works on the store directly)."`
+	Migrate MigrateCmd `cmd:"" help:"Apply pending schema migrations and exit."`
+}
+
+// Run parses args and runs the chosen subcommand until it ends or ctx is cancelled.
+func (m *Main) Run(ctx context.Context, args []string) (err error) {
+	if m.Stdout == nil {
+		m.Stdout = io.Discard
+	}
+	if m.Stderr == nil {
+		m.Stderr = io.Discard
+	}
+	var cli CLI
+	defer func() {
+		if p := recover(); p != nil {
+			if e, ok := p.(exitCode); ok {
+				err = e
+				return
+			}
+			panic(p)
+		}
+	}()
+	parser, err := kong.New(&cli, kong.Name("mosaic"),
+		kong.Description("Mosaic: an open-source Customer Data Platform."),
+		kong.Writers(m.Stdout, m.Stderr),
+		kong.Exit(func(code int) { panic(exitCode(code)) }),
+		kong.UsageOnError())
+	if err != nil {
+		return err
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		return err
+	}
+	env := &Env{Main: m, CLI: &cli, Ctx: ctx, Logger: newLogger(m.Stderr, cli.LogFormat, cli.LogLevel)}
+	return kctx.Run(env)
+}
+
+// Env is what every subcommand gets.
+type Env struct {
+	*Main
+	CLI    *CLI
+	Ctx    context.Context
+	Logger *slog.Logger
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// OpenStore opens the configured store: PostgreSQL when --database is set, else the embedded one.
+func (e *Env) OpenStore() (mosaic.Store, string, error) {
+	if dsn := strings.TrimSpace(e.CLI.Database); dsn != "" {
+		db := postgres.NewDB(dsn)
+		db.Logger = e.Logger
+		if err := db.Open(); err != nil {
+			return nil, "", fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		return db, "postgres", nil
+	}
+	db := sqlite.NewDB(e.CLI.Data)
+	db.Logger = e.Logger
+	if err := db.Open(); err != nil {
+		return nil, "", fmt.Errorf("open embedded store in %s: %w", e.CLI.Data, err)
+	}
+	return db, "sqlite", nil
+}
+
+// MigrateCmd applies migrations (opening a store does so) and exits.
+type MigrateCmd struct{}
+
+// Run implements the command.
+func (c *MigrateCmd) Run(env *Env) error {
+	store, kind, err := env.OpenStore()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Fprintf(env.Stdout, "%s store is up to date\n", kind)
+	return nil
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/groupcommit"
+	mhttp "github.com/mosaic-cdp/mosaic/http"
+	"github.com/mosaic-cdp/mosaic/processor"
+)
+
+// ServeCmd runs the server.
+type ServeCmd struct {
+	Addr            string        `help:"Listen address." default:"127.0.0.1:8080" env:"MOSAIC_ADDR"`
+	ShutdownTimeout time.Duration `help:"How long to wait for requests in flight on shutdown." default:"30s" env:"MOSAIC_SHUTDOWN_TIMEOUT"`
+}
+
+// Run starts everything and blocks until the context ends, then shuts down in order:
+// stop accepting HTTP → finish requests in flight → flush the inbox writer → let the
+// processor catch up (bounded) → close the store.
+func (c *ServeCmd) Run(env *Env) error {
+	log := env.Logger
+	store, kind, err := env.OpenStore()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	metrics := mhttp.NewMetrics(store)
+	committer := groupcommit.New(store.AppendInbox, 0)
+	proc := &processor.Processor{Store: store, Logger: log.With("component", "processor"),
+		Committed: func(b *processor.Batch, res *mosaic.CommitResult) {
+			metrics.Processed.WithLabelValues("stored").Add(float64(res.Inserted))
+			metrics.Processed.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+			var rej int64
+			for _, n := range b.Rejected {
+				rej += n
+			}
+			metrics.Processed.WithLabelValues("rejected").Add(float64(rej))
+		}}
+	if err := proc.Open(); err != nil {
+		committer.Close()
+		return err
+	}
+	srv := &mhttp.Server{Addr: c.Addr, Store: store, Inbox: committer, Appended: proc.Notify, Logger: log, Metrics: metrics}
+	if err := srv.Open(); err != nil {
+		proc.Close()
+		committer.Close()
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	url := srv.URL()
+	if err := bootstrap(env, store, url); err != nil {
+		log.Error("first-start set-up failed", "err", err)
+	}
+	log.Info("mosaic listening", "url", url, "store", kind, "data", dataLocation(env, kind))
+	if env.OnServe != nil {
+		env.OnServe(url)
+	}
+
+	<-env.Ctx.Done()
+	log.Info("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		log.Warn("HTTP shutdown incomplete", "err", err)
+	}
+	committer.Close()
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelDrain()
+	if err := proc.Drain(drainCtx); err != nil {
+		log.Warn("processor did not catch up before shutdown; the rest stays in the inbox", "err", err)
+	}
+	proc.Close()
+	log.Info("stopped")
+	return nil
+}
+
+func dataLocation(env *Env, kind string) string {
+	if kind == "postgres" {
+		return "postgres"
+	}
+	return env.CLI.Data
+}
+
+// bootstrap creates the default source and an owner token on first start with an empty
+// store, and prints them once with ready-to-paste examples.
+func bootstrap(env *Env, store mosaic.Store, url string) error {
+	ctx := env.Ctx
+	srcs, err := store.FindSources(ctx, mosaic.SourceFilter{})
+	if err != nil {
+		return err
+	}
+	n, err := store.CountTokens(ctx)
+	if err != nil || len(srcs) > 0 || n > 0 {
+		return err
+	}
+	src := &mosaic.Source{Name: mosaic.DefaultSourceName}
+	if err := store.CreateSource(ctx, src); err != nil {
+		return err
+	}
+	secret, err := store.CreateToken(ctx, &mosaic.Token{Name: "first owner", Role: mosaic.RoleOwner})
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nMosaic is ready. This is the first start, so it created:\n\n")
+	fmt.Fprintf(&b, "  source %q   write key: %s\n", src.Name, src.WriteKey)
+	fmt.Fprintf(&b, "  owner API token:     %s   (shown once; keep it)\n\n", secret)
+	fmt.Fprintf(&b, "Send an event:\n  curl -u %s: %s/v1/track -H 'Content-Type: application/json' \\\n    -d '{\"userId\":\"ada\",\"event\":\"Signed Up\",\"properties\":{\"plan\":\"pro\"}}'\n\n", src.WriteKey, url)
+	fmt.Fprintf(&b, "Read it back:\n  curl -H 'Authorization: Bearer %s' '%s/api/v1/events?user_id=ada'\n\n", secret, url)
+	_, err = fmt.Fprint(env.Stdout, b.String())
+	return err
+}

@@ -1,0 +1,67 @@
+package http
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/mosaic-cdp/mosaic"
+)
+
+// codes maps each mosaic error code to its HTTP status.
+var codes = map[string]int{
+	mosaic.EINVALID:      http.StatusBadRequest,
+	mosaic.ENOTFOUND:     http.StatusNotFound,
+	mosaic.ECONFLICT:     http.StatusConflict,
+	mosaic.EUNAUTHORIZED: http.StatusUnauthorized,
+	mosaic.EFORBIDDEN:    http.StatusForbidden,
+	mosaic.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	mosaic.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	mosaic.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	mosaic.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// ErrorStatus returns the HTTP status for err's code.
+func ErrorStatus(err error) int {
+	if s, ok := codes[mosaic.ErrorCode(err)]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Success bool        `json:"success"`
+	Error   ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// Error writes err as a JSON error response. Internal and unavailable errors are logged here,
+// once, with their cause; the caller sees only the safe message.
+func Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := mosaic.ErrorCode(err)
+	status := ErrorStatus(err)
+	if code == mosaic.EINTERNAL || code == mosaic.EUNAVAILABLE {
+		loggerFrom(r).Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+	}
+	if code == mosaic.EUNAUTHORIZED && r.URL.Path != "" && len(r.URL.Path) > 4 && r.URL.Path[:4] == "/api" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mosaic"`)
+	}
+	if code == mosaic.EUNAVAILABLE {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: mosaic.ErrorMessage(err), Field: mosaic.ErrorField(err)}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}

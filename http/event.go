@@ -1,0 +1,53 @@
+package http
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/mosaic-cdp/mosaic"
+)
+
+func (s *Server) registerEventRoutes(mux *http.ServeMux) {
+	// GET /api/v1/events?source=&user_id=&anonymous_id=&type=&event=&limit=&cursor=
+	mux.HandleFunc("GET /api/v1/events", s.authenticate(s.handleEventList))
+	// GET /api/v1/stats
+	mux.HandleFunc("GET /api/v1/stats", s.authenticate(s.handleStats))
+}
+
+func (s *Server) handleEventList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := mosaic.EventFilter{
+		SourceID: mosaic.SourceID(q.Get("source")), UserID: q.Get("user_id"), AnonymousID: q.Get("anonymous_id"),
+		Type: mosaic.EventType(q.Get("type")), Event: q.Get("event"), Cursor: q.Get("cursor"),
+	}
+	if f.Type != "" && !f.Type.Valid() {
+		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "type", "Unknown event type %q.", f.Type))
+		return
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number."))
+			return
+		}
+		f.Limit = n
+	}
+	evs, next, err := s.Store.FindEvents(r.Context(), f)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if evs == nil {
+		evs = []*mosaic.Event{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs, "next_cursor": next})
+}
+
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+	st, err := s.Store.Stats(r.Context())
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}

@@ -1,0 +1,220 @@
+// Package http is Mosaic's HTTP API: the Segment-compatible ingestion gateway (/v1/*), the
+// management and read API (/api/v1/*), and the operational endpoints (/healthz, /readyz,
+// /metrics). It maps mosaic.Error codes to HTTP statuses in one place (Error) and never shows
+// an internal error's details to a caller.
+package http
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+)
+
+// Appender durably appends inbox records (a groupcommit.Committer in production).
+type Appender interface {
+	Append(ctx context.Context, recs []*mosaic.InboxRecord) error
+}
+
+// Server serves the API. Set the fields, then call Open; Close shuts it down gracefully.
+type Server struct {
+	Addr     string       // listen address, e.g. 127.0.0.1:8080 (":0" picks a port)
+	Store    mosaic.Store // sources, tokens, events, stats
+	Inbox    Appender     // where accepted events go; Store.AppendInbox when nil
+	Appended func()       // called after each successful append (wakes the processor)
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// SourceCacheTTL bounds how long a write key lookup is cached (changes made through this
+	// server take effect at once; changes made elsewhere, e.g. by the CLI, after the TTL).
+	SourceCacheTTL time.Duration
+
+	Metrics *Metrics
+
+	ln      net.Listener
+	srv     *http.Server
+	sources *sourceCache
+	reqSeq  atomic.Uint64
+}
+
+// Open starts listening and serving in the background.
+func (s *Server) Open() error {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Inbox == nil {
+		s.Inbox = appendFunc(s.Store.AppendInbox)
+	}
+	if s.SourceCacheTTL == 0 {
+		s.SourceCacheTTL = 5 * time.Second
+	}
+	if s.Metrics == nil {
+		s.Metrics = NewMetrics(s.Store)
+	}
+	s.sources = newSourceCache(s.Store, s.SourceCacheTTL, s.Now)
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	go s.srv.Serve(ln)
+	return nil
+}
+
+// URL returns the base URL the server listens on.
+func (s *Server) URL() string {
+	addr := s.ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, itoa(addr.Port))
+}
+
+// Close stops accepting connections and waits (up to ctx) for requests in flight to finish.
+func (s *Server) Close(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.srv.Close()
+	}
+	return err
+}
+
+type appendFunc func(ctx context.Context, recs []*mosaic.InboxRecord) error
+
+func (f appendFunc) Append(ctx context.Context, recs []*mosaic.InboxRecord) error {
+	return f(ctx, recs)
+}
+
+// Handler returns the routed handler with logging, request ids and metrics around it.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.registerIngestRoutes(mux)
+	s.registerSourceRoutes(mux)
+	s.registerEventRoutes(mux)
+	s.registerHealthRoutes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		Error(w, r, mosaic.Errorf(mosaic.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))
+	})
+	return s.instrument(mux)
+}
+
+type ctxKey int
+
+const (
+	loggerKey ctxKey = iota
+	tokenKey
+)
+
+// statusWriter records the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// instrument adds a request id, a request-scoped logger, panic recovery, the access log and
+// the latency histogram.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			id = "req_" + itoa(int(s.reqSeq.Add(1))) + "_" + mosaic.RandomString(4)
+		}
+		w.Header().Set("X-Request-Id", id)
+		log := s.Logger.With("request_id", id)
+		r = r.WithContext(context.WithValue(r.Context(), loggerKey, log))
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("panic serving request", "panic", p, "method", r.Method, "path", r.URL.Path)
+				if sw.status == 0 {
+					Error(sw, r, errors.New("panic"))
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			d := time.Since(start)
+			s.Metrics.observeRequest(route, sw.status, d)
+			log.Debug("request", "method", r.Method, "route", route, "status", sw.status, "duration_ms", float64(d.Microseconds())/1000)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+func loggerFrom(r *http.Request) *slog.Logger {
+	if l, ok := r.Context().Value(loggerKey).(*slog.Logger); ok {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func itoa(i int) string {
+	var b [20]byte
+	n := len(b)
+	neg := i < 0
+	if neg {
+		i = -i
+	}
+	for {
+		n--
+		b[n] = byte('0' + i%10)
+		i /= 10
+		if i == 0 {
+			break
+		}
+	}
+	if neg {
+		n--
+		b[n] = '-'
+	}
+	return string(b[n:])
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}

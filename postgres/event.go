@@ -1,0 +1,167 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/mosaic-cdp/mosaic"
+)
+
+// CommitEvents implements mosaic.EventService. The processor row is locked first, so commits
+// run one at a time and event ids increase in processing order. The inserts go to the server
+// as one pipelined batch, executed in order: an event whose messageId is already stored for
+// its source — by an earlier commit or earlier in this one — returns no id and is counted as
+// a duplicate.
+func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.CommitResult, error) {
+	res := &mosaic.CommitResult{}
+	ids := make([]int64, len(c.Events)) // 0 for a duplicate; set on the events after commit
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		var through int64
+		if err := tx.QueryRow(ctx, `SELECT through FROM processor WHERE id = 1 FOR UPDATE`).Scan(&through); err != nil {
+			return storeErr(err)
+		}
+		if through != c.From {
+			return mosaic.Errorf(mosaic.ECONFLICT, "Processor offset is %d, not %d.", through, c.From)
+		}
+		type counts struct{ events, dups, rejected int64 }
+		per := map[mosaic.SourceID]*counts{}
+		count := func(id mosaic.SourceID) *counts {
+			if per[id] == nil {
+				per[id] = &counts{}
+			}
+			return per[id]
+		}
+		b := &pgx.Batch{}
+		for i, e := range c.Events {
+			payload, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			b.Queue(`INSERT INTO events (source_id, message_id, type, event, user_id, anonymous_id, timestamp, payload)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id`,
+				e.SourceID, e.MessageID, e.Type, nullString(e.Event), nullString(e.UserID), nullString(e.AnonymousID),
+				e.Timestamp, payload,
+			).QueryRow(func(row pgx.Row) error {
+				err := row.Scan(&ids[i])
+				switch {
+				case errors.Is(err, pgx.ErrNoRows):
+					res.Duplicates++
+					count(e.SourceID).dups++
+					return nil
+				case err != nil:
+					return err
+				}
+				res.Inserted++
+				count(e.SourceID).events++
+				return nil
+			})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return storeErr(err)
+		}
+		for id, n := range c.Rejected {
+			count(id).rejected += n
+		}
+		b = &pgx.Batch{}
+		for id, n := range per {
+			b.Queue(`UPDATE sources SET events = events + $1, duplicates = duplicates + $2, rejected = rejected + $3 WHERE id = $4`,
+				n.events, n.dups, n.rejected, id)
+		}
+		b.Queue(`UPDATE processor SET through = $1 WHERE id = 1`, c.Through)
+		return storeErr(tx.SendBatch(ctx, b).Close())
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range c.Events {
+		if ids[i] != 0 {
+			e.ID = ids[i]
+		}
+	}
+	return res, nil
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// ProcessorOffset implements mosaic.EventService.
+func (db *DB) ProcessorOffset(ctx context.Context) (int64, error) {
+	var through int64
+	err := db.pool.QueryRow(ctx, `SELECT through FROM processor WHERE id = 1`).Scan(&through)
+	return through, storeErr(err)
+}
+
+// FindEvents implements mosaic.EventService.
+func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.Event, string, error) {
+	limit, before, err := mosaic.ParseEventPage(f)
+	if err != nil {
+		return nil, "", err
+	}
+	where, args := []string{"TRUE"}, []any{}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, cond+" $"+strconv.Itoa(len(args)))
+	}
+	if f.SourceID != "" {
+		add("source_id =", f.SourceID)
+	}
+	if f.UserID != "" {
+		add("user_id =", f.UserID)
+	}
+	if f.AnonymousID != "" {
+		add("anonymous_id =", f.AnonymousID)
+	}
+	if f.Type != "" {
+		add("type =", f.Type)
+	}
+	if f.Event != "" {
+		add("event =", f.Event)
+	}
+	if before > 0 {
+		add("id <", before)
+	}
+	args = append(args, limit+1)
+	rows, err := db.pool.Query(ctx, `SELECT id, payload FROM events WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, "", storeErr(err)
+	}
+	evs, err := pgx.AppendRows([]*mosaic.Event(nil), rows, func(row pgx.CollectableRow) (*mosaic.Event, error) {
+		var id int64
+		var payload []byte
+		if err := row.Scan(&id, &payload); err != nil {
+			return nil, err
+		}
+		var e mosaic.Event
+		if err := json.Unmarshal(payload, &e); err != nil {
+			return nil, err
+		}
+		e.ID = id
+		return &e, nil
+	})
+	if err != nil {
+		return nil, "", storeErr(err)
+	}
+	return mosaic.TrimEventPage(evs, limit)
+}
+
+// Stats implements mosaic.Store. One statement, so the counts come from one snapshot.
+func (db *DB) Stats(ctx context.Context) (*mosaic.Stats, error) {
+	var s mosaic.Stats
+	if err := db.pool.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(events), 0)::bigint, COALESCE(SUM(duplicates), 0)::bigint,
+		COALESCE(SUM(rejected), 0)::bigint, (SELECT through FROM processor WHERE id = 1),
+		(SELECT COALESCE(MAX(seq), 0) FROM inbox) FROM sources`).
+		Scan(&s.Sources, &s.Events, &s.Duplicates, &s.Rejected, &s.Processed, &s.InboxHead); err != nil {
+		return nil, storeErr(err)
+	}
+	s.InboxLag = s.InboxHead - s.Processed
+	return &s, nil
+}

@@ -1,0 +1,231 @@
+// Package processor turns the inbox into stored events: it reads inbox records in order, runs
+// them through a pipeline of stages and commits the result together with the new inbox offset
+// in one transaction, so every record is applied exactly once even across crashes.
+//
+// The pipeline is the processor half of the data flow in DESIGN.md:
+//
+//	decode (parse, normalise, clock-skew correction) → [tracking plan] → [suppression]
+//	→ [consent] → [identity resolution] → [profile traits] → store (dedupe by messageId)
+//
+// Stages in brackets come with later work; each is a Stage added to Processor.Stages.
+package processor
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/segment"
+)
+
+// Store is what the processor needs of a mosaic.Store.
+type Store interface {
+	mosaic.InboxService
+	mosaic.EventService
+}
+
+// Batch is one inbox range on its way through the stages.
+type Batch struct {
+	Records []*mosaic.InboxRecord // the inbox range, in order
+	// Events are the records that survived the stages so far, in inbox order. A stage may
+	// change, drop or (rarely) add events.
+	Events []*mosaic.Event
+	// Rejected counts records that could not be processed, by source.
+	Rejected map[mosaic.SourceID]int64
+}
+
+// Reject counts a record that cannot be processed.
+func (b *Batch) Reject(src mosaic.SourceID) {
+	if b.Rejected == nil {
+		b.Rejected = map[mosaic.SourceID]int64{}
+	}
+	b.Rejected[src]++
+}
+
+// A Stage is one step of the pipeline. Process must be deterministic for a given batch and
+// store state, since a crash replays the batch.
+type Stage interface {
+	Name() string
+	Process(ctx context.Context, b *Batch) error
+}
+
+// Defaults.
+const (
+	DefaultBatchSize = 1000
+	DefaultPoll      = time.Second
+	maxBackoff       = 30 * time.Second
+)
+
+// Processor consumes the inbox. Set the fields, then call Open; Close stops it.
+type Processor struct {
+	Store     Store
+	Stages    []Stage // run after Decode, in order
+	BatchSize int
+	Poll      time.Duration // how often to look for work without a Notify
+	Logger    *slog.Logger
+	// Committed, if set, is called after each committed batch (for metrics).
+	Committed func(b *Batch, res *mosaic.CommitResult)
+
+	kick   chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	offset int64
+}
+
+// Open starts the processor's worker.
+func (p *Processor) Open() error {
+	if p.BatchSize <= 0 {
+		p.BatchSize = DefaultBatchSize
+	}
+	if p.Poll <= 0 {
+		p.Poll = DefaultPoll
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	p.kick = make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.run(ctx)
+	}()
+	return nil
+}
+
+// Close stops the worker after the batch in flight; unprocessed records stay in the inbox.
+func (p *Processor) Close() error {
+	if p.cancel != nil {
+		p.cancel()
+		p.wg.Wait()
+	}
+	return nil
+}
+
+// Notify tells the processor there is new work (the gateway calls it after each append).
+func (p *Processor) Notify() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Drain processes until the inbox head seen at the call is committed or ctx ends.
+func (p *Processor) Drain(ctx context.Context) error {
+	head, err := p.Store.InboxHead(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		p.mu.Lock()
+		off := p.offset
+		p.mu.Unlock()
+		if off >= head {
+			return nil
+		}
+		p.Notify()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (p *Processor) run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	var lastErrLog time.Time
+	for {
+		n, err := p.step(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if time.Since(lastErrLog) > 10*time.Second { // rate-limited error log
+				p.Logger.Error("processor step failed; retrying", "err", err, "backoff", backoff)
+				lastErrLog = time.Now()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, maxBackoff)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if n > 0 {
+			continue // more may be waiting
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.kick:
+		case <-time.After(p.Poll):
+		}
+	}
+}
+
+// step processes one batch and returns how many records it consumed.
+func (p *Processor) step(ctx context.Context) (int, error) {
+	from, err := p.Store.ProcessorOffset(ctx)
+	if err != nil {
+		return 0, err
+	}
+	p.setOffset(from)
+	recs, err := p.Store.ReadInbox(ctx, from, p.BatchSize)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	b := &Batch{Records: recs}
+	if err := Decode(b); err != nil {
+		return 0, err
+	}
+	for _, s := range p.Stages {
+		if err := s.Process(ctx, b); err != nil {
+			return 0, err
+		}
+	}
+	through := recs[len(recs)-1].Seq
+	res, err := p.Store.CommitEvents(ctx, &mosaic.EventCommit{From: from, Through: through, Events: b.Events, Rejected: b.Rejected})
+	if err != nil {
+		return 0, err
+	}
+	p.setOffset(through)
+	if p.Committed != nil {
+		p.Committed(b, res)
+	}
+	return len(recs), nil
+}
+
+func (p *Processor) setOffset(off int64) {
+	p.mu.Lock()
+	p.offset = off
+	p.mu.Unlock()
+}
+
+// Decode is the first stage: it parses each record's payload into a normalised event with its
+// source, receive time, messageId and clock-skew-corrected timestamp. A record that no longer
+// parses (it passed the gateway, so only a schema change could cause this) is counted as
+// rejected and logged by id, never silently dropped.
+func Decode(b *Batch) error {
+	b.Events = make([]*mosaic.Event, 0, len(b.Records))
+	for _, r := range b.Records {
+		e, err := segment.DecodeEvent(r.Payload, "", "")
+		if err != nil {
+			b.Reject(r.SourceID)
+			continue
+		}
+		e.SourceID, e.MessageID, e.ReceivedAt = r.SourceID, r.MessageID, r.ReceivedAt
+		if e.SentAt == nil {
+			e.SentAt = r.SentAt
+		}
+		e.Timestamp = mosaic.CorrectTimestamp(e.OriginalTimestamp, e.SentAt, r.ReceivedAt)
+		b.Events = append(b.Events, e)
+	}
+	return nil
+}

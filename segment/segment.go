@@ -1,0 +1,456 @@
+// Package segment parses and validates Segment-spec tracking calls (track, identify, page,
+// screen, group, alias and batch bodies) as analytics.js, analytics-node, analytics-go and
+// RudderStack's SDKs send them. It does no I/O: the gateway uses ParseRequest to validate a
+// body before acknowledging it, and the processor uses DecodeEvent to turn a stored payload
+// into a mosaic.Event.
+//
+// Every failure is a *mosaic.Error naming the offending field as a JSON path
+// ("batch[3].userId"), so a client learns exactly what to fix. Limits follow Segment's
+// (32 KB per event, 500 KB and 2500 events per batch, messageId ≤ 100 characters), but where
+// Segment answers 200 and drops an event, Mosaic answers 4xx.
+package segment
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/mosaic-cdp/mosaic"
+)
+
+// Limits, as Segment documents them.
+const (
+	MaxEventBytes   = 32 << 10  // one event
+	MaxBatchBytes   = 500 << 10 // one batch body (after gzip decoding)
+	MaxBatchEvents  = 2500
+	maxNestingDepth = 64
+)
+
+// Batch is the call kind of /v1/batch (and /v1/import) bodies.
+const Batch = "batch"
+
+// Message is one validated event of a request.
+type Message struct {
+	MessageID string // as sent; "" when the client sent none
+	Raw       []byte // the event object, with batch-level context and integrations merged in
+}
+
+// Request is a validated tracking request body.
+type Request struct {
+	WriteKey mosaic.WriteKey // from the body ("writeKey"), "" if absent
+	SentAt   *time.Time      // batch-level sentAt
+	Messages []Message
+}
+
+// ParseRequest validates a request body for call, which is an event type ("track", …) or
+// Batch. Single calls take the type from the endpoint when the body has none.
+func ParseRequest(body []byte, call string) (*Request, error) {
+	if !utf8.Valid(body) {
+		return nil, mosaic.Errorf(mosaic.EINVALID, "Body is not valid UTF-8.")
+	}
+	if call != Batch && len(body) > MaxEventBytes {
+		return nil, mosaic.Errorf(mosaic.ETOOLARGE, "Event is %d bytes; the limit is %d (32 KB).", len(body), MaxEventBytes)
+	}
+	if len(body) > MaxBatchBytes {
+		return nil, mosaic.Errorf(mosaic.ETOOLARGE, "Batch is %d bytes; the limit is %d (500 KB).", len(body), MaxBatchBytes)
+	}
+	kind, err := topKind(body)
+	if err != nil {
+		return nil, err
+	}
+	if kind != '{' {
+		return nil, mosaic.Errorf(mosaic.EINVALID, "Body must be a JSON object, not %s.", kindName(kind))
+	}
+	var top struct {
+		Batch        jsontext.Value `json:"batch"`
+		WriteKey     jsontext.Value `json:"writeKey"`
+		SentAt       jsontext.Value `json:"sentAt"`
+		Context      jsontext.Value `json:"context"`
+		Integrations jsontext.Value `json:"integrations"`
+	}
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, jsonError("", err)
+	}
+	req := &Request{}
+	wk, err := optString(top.WriteKey, "writeKey")
+	if err != nil {
+		return nil, err
+	}
+	req.WriteKey = mosaic.WriteKey(wk)
+	if call != Batch {
+		if _, err := DecodeEvent(body, mosaic.EventType(call), ""); err != nil {
+			return nil, err
+		}
+		id, _ := optString(messageIDValue(body), "messageId")
+		req.Messages = []Message{{MessageID: id, Raw: withType(body, call)}}
+		return req, nil
+	}
+	if req.SentAt, err = optTime(top.SentAt, "sentAt"); err != nil {
+		return nil, err
+	}
+	if err := optObject(top.Context, "context"); err != nil {
+		return nil, err
+	}
+	if err := optObject(top.Integrations, "integrations"); err != nil {
+		return nil, err
+	}
+	if len(top.Batch) == 0 || top.Batch.Kind() == 'n' {
+		return nil, mosaic.FieldErrorf(mosaic.EINVALID, "batch", "Body needs a \"batch\" array of events.")
+	}
+	if top.Batch.Kind() != '[' {
+		return nil, mosaic.FieldErrorf(mosaic.EINVALID, "batch", "\"batch\" must be an array, not %s.", kindName(top.Batch.Kind()))
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(top.Batch))
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, jsonError("batch", err)
+	}
+	for i := 0; dec.PeekKind() != ']'; i++ {
+		field := "batch[" + strconv.Itoa(i) + "]"
+		if i >= MaxBatchEvents {
+			return nil, mosaic.FieldErrorf(mosaic.ETOOLARGE, "batch", "A batch holds at most %d events.", MaxBatchEvents)
+		}
+		v, err := dec.ReadValue()
+		if err != nil {
+			return nil, jsonError(field, err)
+		}
+		if v.Kind() != '{' {
+			return nil, mosaic.FieldErrorf(mosaic.EINVALID, field, "Event must be a JSON object, not %s.", kindName(v.Kind()))
+		}
+		if len(v) > MaxEventBytes {
+			return nil, mosaic.FieldErrorf(mosaic.ETOOLARGE, field, "Event is %d bytes; the limit is %d (32 KB).", len(v), MaxEventBytes)
+		}
+		raw := bytes.Clone(v)
+		ev, err := DecodeEvent(raw, "", field)
+		if err != nil {
+			return nil, err
+		}
+		if len(top.Context) > 0 && top.Context.Kind() == '{' || len(top.Integrations) > 0 && top.Integrations.Kind() == '{' {
+			if raw, err = mergeBatchFields(raw, top.Context, top.Integrations); err != nil {
+				return nil, jsonError(field, err)
+			}
+		}
+		req.Messages = append(req.Messages, Message{MessageID: ev.MessageID, Raw: raw})
+	}
+	if len(req.Messages) == 0 {
+		return nil, mosaic.FieldErrorf(mosaic.EINVALID, "batch", "Batch is empty.")
+	}
+	return req, nil
+}
+
+// withType returns the single-call body with "type" set from the endpoint when the body has
+// none, so that a stored payload is self-describing.
+func withType(body []byte, call string) []byte {
+	var t struct {
+		Type jsontext.Value `json:"type"`
+	}
+	json.Unmarshal(body, &t)
+	if !isNull(t.Type) {
+		return body
+	}
+	if len(t.Type) > 0 { // an explicit null: rewrite the member
+		var m map[string]jsontext.Value
+		json.Unmarshal(body, &m)
+		m["type"] = jsontext.Value(`"` + call + `"`)
+		out, _ := json.Marshal(m, json.Deterministic(true))
+		return out
+	}
+	rest := bytes.TrimSpace(body)[1:] // validated: an object
+	out := make([]byte, 0, len(body)+len(call)+10)
+	out = append(out, `{"type":"`...)
+	out = append(out, call...)
+	out = append(out, '"')
+	if r := bytes.TrimSpace(rest); len(r) > 0 && r[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, rest...)
+}
+
+// messageIDValue extracts the raw messageId member of an already validated event.
+func messageIDValue(raw []byte) jsontext.Value {
+	var m struct {
+		MessageID jsontext.Value `json:"messageId"`
+	}
+	json.Unmarshal(raw, &m)
+	return m.MessageID
+}
+
+// wireEvent is an event as sent. Every field is raw so that type errors get our own message.
+type wireEvent struct {
+	Type              jsontext.Value `json:"type"`
+	MessageID         jsontext.Value `json:"messageId"`
+	Event             jsontext.Value `json:"event"`
+	Name              jsontext.Value `json:"name"`
+	Category          jsontext.Value `json:"category"`
+	UserID            jsontext.Value `json:"userId"`
+	AnonymousID       jsontext.Value `json:"anonymousId"`
+	GroupID           jsontext.Value `json:"groupId"`
+	PreviousID        jsontext.Value `json:"previousId"`
+	Timestamp         jsontext.Value `json:"timestamp"`
+	OriginalTimestamp jsontext.Value `json:"originalTimestamp"`
+	SentAt            jsontext.Value `json:"sentAt"`
+	Properties        jsontext.Value `json:"properties"`
+	Traits            jsontext.Value `json:"traits"`
+	Context           jsontext.Value `json:"context"`
+	Integrations      jsontext.Value `json:"integrations"`
+}
+
+// DecodeEvent validates one event object and returns it as a mosaic.Event without source,
+// receive time or skew correction (the processor adds those). want is the type the endpoint
+// implies ("" for batch members, which must name their type); field prefixes error paths.
+func DecodeEvent(raw []byte, want mosaic.EventType, field string) (*mosaic.Event, error) {
+	path := func(name string) string {
+		if field == "" {
+			return name
+		}
+		return field + "." + name
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		if k, err := topKind(raw); err == nil && k != '{' {
+			return nil, mosaic.FieldErrorf(mosaic.EINVALID, field, "Event must be a JSON object, not %s.", kindName(k))
+		}
+	}
+	var w wireEvent
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return nil, jsonError(field, err)
+	}
+	e := &mosaic.Event{}
+	typ, err := optString(w.Type, path("type"))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case typ == "" && want == "":
+		return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("type"), "Event needs a \"type\": one of track, identify, page, screen, group, alias.")
+	case typ == "":
+		e.Type = want
+	case !mosaic.EventType(typ).Valid():
+		return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("type"), "Unknown type %q: use track, identify, page, screen, group or alias.", typ)
+	case want != "" && mosaic.EventType(typ) != want:
+		return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("type"), "Type %q sent to the %s endpoint.", typ, want)
+	default:
+		e.Type = mosaic.EventType(typ)
+	}
+	if e.MessageID, err = optID(w.MessageID, path("messageId")); err != nil {
+		return nil, err
+	}
+	if utf8.RuneCountInString(e.MessageID) > mosaic.MaxMessageIDLength {
+		return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("messageId"), "messageId is longer than %d characters.", mosaic.MaxMessageIDLength)
+	}
+	for _, f := range []struct {
+		v    jsontext.Value
+		name string
+		dst  *string
+	}{
+		{w.UserID, "userId", &e.UserID}, {w.AnonymousID, "anonymousId", &e.AnonymousID},
+		{w.GroupID, "groupId", &e.GroupID}, {w.PreviousID, "previousId", &e.PreviousID},
+	} {
+		if *f.dst, err = optID(f.v, path(f.name)); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range []struct {
+		v    jsontext.Value
+		name string
+		dst  *string
+	}{{w.Event, "event", &e.Event}, {w.Name, "name", &e.Name}, {w.Category, "category", &e.Category}} {
+		if *f.dst, err = optString(f.v, path(f.name)); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range []struct {
+		v    jsontext.Value
+		name string
+		dst  *[]byte
+	}{
+		{w.Properties, "properties", (*[]byte)(&e.Properties)}, {w.Traits, "traits", (*[]byte)(&e.Traits)},
+		{w.Context, "context", (*[]byte)(&e.Context)}, {w.Integrations, "integrations", (*[]byte)(&e.Integrations)},
+	} {
+		if err := optObject(f.v, path(f.name)); err != nil {
+			return nil, err
+		}
+		if len(f.v) > 0 && f.v.Kind() == '{' {
+			*f.dst = f.v
+		}
+	}
+	ts, err := optTime(w.Timestamp, path("timestamp"))
+	if err != nil {
+		return nil, err
+	}
+	ots, err := optTime(w.OriginalTimestamp, path("originalTimestamp"))
+	if err != nil {
+		return nil, err
+	}
+	if ts == nil { // RudderStack sends originalTimestamp only
+		ts = ots
+	}
+	e.OriginalTimestamp = ts
+	if e.SentAt, err = optTime(w.SentAt, path("sentAt")); err != nil {
+		return nil, err
+	}
+	switch e.Type {
+	case mosaic.EventTrack:
+		if strings.TrimSpace(e.Event) == "" {
+			return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("event"), "A track call needs an \"event\" name.")
+		}
+	case mosaic.EventGroup:
+		if e.GroupID == "" {
+			return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("groupId"), "A group call needs a \"groupId\".")
+		}
+	case mosaic.EventAlias:
+		if e.PreviousID == "" {
+			return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("previousId"), "An alias call needs a \"previousId\".")
+		}
+		if e.UserID == "" {
+			return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("userId"), "An alias call needs a \"userId\".")
+		}
+	}
+	if e.UserID == "" && e.AnonymousID == "" {
+		return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("userId"), "Event needs a \"userId\" or an \"anonymousId\".")
+	}
+	return e, nil
+}
+
+// topKind returns the kind of the first JSON value in b, or an invalid-JSON error.
+func topKind(b []byte) (jsontext.Kind, error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(b))
+	k := dec.PeekKind()
+	if k == 0 {
+		if _, err := dec.ReadToken(); err != nil {
+			return 0, jsonError("", err)
+		}
+		return 0, mosaic.Errorf(mosaic.EINVALID, "Body is empty; send a JSON object.")
+	}
+	return k, nil
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	}
+	return "nothing"
+}
+
+// jsonError turns a decoder error into an invalid-JSON error at field.
+func jsonError(field string, err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "jsontext: ")
+	msg = strings.TrimPrefix(msg, "json: ")
+	return &mosaic.Error{Code: mosaic.EINVALID, Field: field, Message: "Invalid JSON: " + msg + ".", Err: err}
+}
+
+func isNull(v jsontext.Value) bool { return len(v) == 0 || v.Kind() == 'n' }
+
+// optString returns a string member ("" when absent or null).
+func optString(v jsontext.Value, field string) (string, error) {
+	if isNull(v) {
+		return "", nil
+	}
+	if v.Kind() != '"' {
+		return "", mosaic.FieldErrorf(mosaic.EINVALID, field, "%s must be a string, not %s.", lastName(field), kindName(v.Kind()))
+	}
+	s, err := jsontext.AppendUnquote(nil, v)
+	if err != nil {
+		return "", jsonError(field, err)
+	}
+	return string(s), nil
+}
+
+// optID returns an identifier member: a string, or a number taken as its decimal string
+// (tracking code often sends numeric ids).
+func optID(v jsontext.Value, field string) (string, error) {
+	if !isNull(v) && v.Kind() == '0' {
+		if _, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return string(v), nil
+		}
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			return "", mosaic.FieldErrorf(mosaic.EINVALID, field, "%s is not a usable number.", lastName(field))
+		}
+		return strconv.FormatFloat(f, 'f', -1, 64), nil
+	}
+	s, err := optString(v, field)
+	if err != nil {
+		return "", mosaic.FieldErrorf(mosaic.EINVALID, field, "%s must be a string or a number, not %s.", lastName(field), kindName(v.Kind()))
+	}
+	return strings.TrimSpace(s), nil
+}
+
+func optObject(v jsontext.Value, field string) error {
+	if isNull(v) || v.Kind() == '{' {
+		return nil
+	}
+	return mosaic.FieldErrorf(mosaic.EINVALID, field, "%s must be an object, not %s.", lastName(field), kindName(v.Kind()))
+}
+
+// timeLayouts are the ISO-8601 forms accepted for timestamps; without a zone, UTC is assumed.
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02"}
+
+func optTime(v jsontext.Value, field string) (*time.Time, error) {
+	s, err := optString(v, field)
+	if err != nil || s == "" {
+		return nil, err
+	}
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			t = t.UTC()
+			return &t, nil
+		}
+	}
+	return nil, mosaic.FieldErrorf(mosaic.EINVALID, field, "%s %q is not an ISO-8601 date-time (e.g. 2026-11-26T10:00:00.000Z).", lastName(field), s)
+}
+
+func lastName(field string) string {
+	if i := strings.LastIndexByte(field, '.'); i >= 0 {
+		return field[i+1:]
+	}
+	return field
+}
+
+// mergeBatchFields returns the event with the batch-level context and integrations merged
+// under its own: keys the event sets win.
+func mergeBatchFields(raw []byte, ctx, integrations jsontext.Value) ([]byte, error) {
+	var ev map[string]jsontext.Value
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, err
+	}
+	for name, batch := range map[string]jsontext.Value{"context": ctx, "integrations": integrations} {
+		if len(batch) == 0 || batch.Kind() != '{' {
+			continue
+		}
+		merged := map[string]jsontext.Value{}
+		if err := json.Unmarshal(batch, &merged); err != nil {
+			return nil, err
+		}
+		if own := ev[name]; len(own) > 0 && own.Kind() == '{' {
+			if err := json.Unmarshal(own, &merged); err != nil { // own keys overwrite
+				return nil, err
+			}
+		}
+		b, err := json.Marshal(merged, json.Deterministic(true))
+		if err != nil {
+			return nil, err
+		}
+		ev[name] = b
+	}
+	out, err := json.Marshal(ev, json.Deterministic(true))
+	if err != nil {
+		return nil, fmt.Errorf("re-encode event: %w", err)
+	}
+	return out, nil
+}
