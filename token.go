@@ -13,12 +13,12 @@ type Role string
 
 // The roles, from most to least powerful.
 const (
-	RoleOwner     Role = "owner"     // everything, including tokens
-	RoleSteward   Role = "steward"   // governance: sources, plans, privacy requests
-	RoleAnalyst   Role = "analyst"   // read everything
-	RoleMarketer  Role = "marketer"  // segments and destinations; read profiles
-	RoleSupport   Role = "support"   // look up customers
-	RoleReadOnly  Role = "read-only" // read
+	RoleOwner    Role = "owner"     // everything, including tokens
+	RoleSteward  Role = "steward"   // governance: sources, plans, privacy requests
+	RoleAnalyst  Role = "analyst"   // read everything
+	RoleMarketer Role = "marketer"  // segments and destinations; read profiles
+	RoleSupport  Role = "support"   // look up customers
+	RoleReadOnly Role = "read-only" // read
 )
 
 // Roles lists every role.

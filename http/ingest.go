@@ -31,6 +31,11 @@ func (s *Server) registerIngestRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/m", s.handleClientMetrics)
 	// GET /v1/projects/{writeKey}/settings: what analytics.js loads before sending.
 	mux.HandleFunc("GET /v1/projects/{writeKey}/settings", s.handleSettings)
+	// GET /cluster-info: RudderStack's server SDKs ask how many gateway nodes there are
+	// before sending; one process answers for the whole store.
+	mux.HandleFunc("GET /cluster-info", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]int{"nodeCount": 1})
+	})
 	// OPTIONS /v1/...: CORS preflight for browser tracking.
 	mux.HandleFunc("OPTIONS /v1/", s.handlePreflight)
 }

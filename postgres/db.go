@@ -129,6 +129,9 @@ func storeErr(err error) error {
 		switch {
 		case pe.Code == "23505": // unique_violation
 			return &mosaic.Error{Code: mosaic.ECONFLICT, Message: "Already exists.", Err: err}
+		case pe.Code == "22021", pe.Code == "22P05": // character_not_in_repertoire, untranslatable_character
+			// PostgreSQL text cannot hold NUL or invalid UTF-8 (SQLite stores both).
+			return &mosaic.Error{Code: mosaic.EINVALID, Message: "Text must be valid UTF-8 without NUL characters.", Err: err}
 		case unavailableCode(pe.Code):
 			return &mosaic.Error{Code: mosaic.EUNAVAILABLE, Message: "Store unavailable.", Err: err}
 		}

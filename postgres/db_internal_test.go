@@ -40,6 +40,7 @@ func TestStoreErr(t *testing.T) {
 		{"too many connections", &pgconn.PgError{Code: "53300"}, mosaic.EUNAVAILABLE},
 		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, mosaic.EUNAVAILABLE},
 		{"read only", &pgconn.PgError{Code: "25006"}, mosaic.EUNAVAILABLE},
+		{"NUL in text", &pgconn.PgError{Code: "22021"}, mosaic.EINVALID},
 		{"syntax", &pgconn.PgError{Code: "42601"}, mosaic.EINTERNAL},
 		{"canceled", context.Canceled, mosaic.EINTERNAL},
 	} {

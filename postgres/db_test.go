@@ -141,3 +141,23 @@ func TestAppendInboxConcurrent(t *testing.T) {
 		t.Fatalf("reader saw %d records, want %d", got, want)
 	}
 }
+
+func TestCommitEvents_OnlyRejected(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	a := storetest.MustCreateSource(t, db, "a")
+	res, err := db.CommitEvents(ctx, &mosaic.EventCommit{Through: 3, Rejected: map[mosaic.SourceID]int64{a.ID: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Inserted != 0 || res.Duplicates != 0 {
+		t.Fatalf("result=%+v, want nothing inserted", res)
+	}
+	st, err := db.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rejected != 3 || st.Processed != 3 {
+		t.Fatalf("stats=%+v, want 3 rejected, processed through 3", st)
+	}
+}

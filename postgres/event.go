@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,14 +62,17 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 				return nil
 			})
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return storeErr(err)
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return storeErr(err)
+			}
 		}
 		for id, n := range c.Rejected {
 			count(id).rejected += n
 		}
 		b = &pgx.Batch{}
-		for id, n := range per {
+		for _, id := range slices.Sorted(maps.Keys(per)) { // rows locked in a fixed order
+			n := per[id]
 			b.Queue(`UPDATE sources SET events = events + $1, duplicates = duplicates + $2, rejected = rejected + $3 WHERE id = $4`,
 				n.events, n.dups, n.rejected, id)
 		}

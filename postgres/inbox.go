@@ -45,6 +45,9 @@ func (db *DB) AppendInbox(ctx context.Context, recs []*mosaic.InboxRecord) error
 	return nil
 }
 
+// unavailable wraps any failure to append as retryable, as the sqlite store does. An append
+// is usually a group of several requests, so one bad record must not make the others fail
+// with a 4xx the clients would not retry.
 func unavailable(err error) error {
 	return &mosaic.Error{Code: mosaic.EUNAVAILABLE, Message: "Inbox unavailable; retry.", Err: err}
 }

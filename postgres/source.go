@@ -103,7 +103,7 @@ func findSources(ctx context.Context, q querier, f mosaic.SourceFilter) ([]*mosa
 	if f.WriteKey != nil {
 		add("write_key", *f.WriteKey)
 	}
-	rows, err := q.Query(ctx, `SELECT `+sourceColumns+` FROM sources WHERE `+strings.Join(where, " AND ")+` ORDER BY name`, args...)
+	rows, err := q.Query(ctx, `SELECT `+sourceColumns+` FROM sources WHERE `+strings.Join(where, " AND ")+` ORDER BY name COLLATE "C"`, args...)
 	if err != nil {
 		return nil, storeErr(err)
 	}

@@ -1,0 +1,375 @@
+package http_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+	mhttp "github.com/mosaic-cdp/mosaic/http"
+	"github.com/mosaic-cdp/mosaic/processor"
+	"github.com/mosaic-cdp/mosaic/sqlite"
+)
+
+// testEnv is a running server on a fresh embedded store, with a processor.
+type testEnv struct {
+	t      *testing.T
+	URL    string
+	Store  *sqlite.DB
+	Source *mosaic.Source
+	Owner  string // owner token
+	Proc   *processor.Processor
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	db := sqlite.NewDB(t.TempDir())
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	src := &mosaic.Source{Name: "web"}
+	if err := db.CreateSource(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	owner, err := db.CreateToken(ctx, &mosaic.Token{Role: mosaic.RoleOwner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := &processor.Processor{Store: db, Poll: 10 * time.Millisecond}
+	proc.Open()
+	srv := &mhttp.Server{Addr: "127.0.0.1:0", Store: db, Appended: proc.Notify}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Close(context.Background())
+		proc.Close()
+		db.Close()
+	})
+	return &testEnv{t: t, URL: srv.URL(), Store: db, Source: src, Owner: owner, Proc: proc}
+}
+
+// do sends a request and returns the status and the decoded JSON body.
+func (e *testEnv) do(method, path string, body io.Reader, hdr map[string]string) (int, map[string]any, http.Header) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.URL+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			e.t.Fatalf("%s %s: body is not JSON: %q", method, path, raw)
+		}
+	}
+	return resp.StatusCode, out, resp.Header
+}
+
+func (e *testEnv) api(method, path string, body any) (int, map[string]any) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	st, out, _ := e.do(method, path, rd, map[string]string{"Authorization": "Bearer " + e.Owner, "Content-Type": "application/json"})
+	return st, out
+}
+
+// waitEvents waits until the processor has caught up and returns the stored events.
+func (e *testEnv) waitEvents(query string) []any {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.Proc.Drain(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	st, out := e.api("GET", "/api/v1/events"+query, nil)
+	if st != 200 {
+		e.t.Fatalf("GET events: %d %v", st, out)
+	}
+	evs, _ := out["events"].([]any)
+	return evs
+}
+
+func gz(s string) io.Reader {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	io.WriteString(w, s)
+	w.Close()
+	return &b
+}
+
+func errorCode(out map[string]any) (code, field string) {
+	e, _ := out["error"].(map[string]any)
+	code, _ = e["code"].(string)
+	field, _ = e["field"].(string)
+	return code, field
+}
+
+func TestIngestRejects(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	disabled := &mosaic.Source{Name: "off"}
+	env.Store.CreateSource(ctx, disabled)
+	yes := true
+	env.Store.UpdateSource(ctx, disabled.ID, mosaic.SourceUpdate{Disabled: &yes})
+	key := string(env.Source.WriteKey)
+	basic := func(k string) map[string]string {
+		req, _ := http.NewRequest("GET", "/", nil)
+		req.SetBasicAuth(k, "")
+		return map[string]string{"Authorization": req.Header.Get("Authorization"), "Content-Type": "application/json"}
+	}
+	withHdr := func(h map[string]string, k, v string) map[string]string {
+		out := map[string]string{k: v}
+		for a, b := range h {
+			out[a] = b
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		path   string
+		body   io.Reader
+		hdr    map[string]string
+		status int
+		code   string
+		field  string
+	}{
+		{"invalid JSON", "/v1/track", strings.NewReader(`{"userId":`), basic(key), 400, "invalid", ""},
+		{"non-object body", "/v1/batch", strings.NewReader(`[1]`), basic(key), 400, "invalid", ""},
+		{"missing type", "/v1/batch", strings.NewReader(`{"batch":[{"userId":"u"}]}`), basic(key), 400, "invalid", "batch[0].type"},
+		{"unknown type", "/v1/batch", strings.NewReader(`{"batch":[{"type":"x","userId":"u"}]}`), basic(key), 400, "invalid", "batch[0].type"},
+		{"userId object", "/v1/track", strings.NewReader(`{"event":"E","userId":{}}`), basic(key), 400, "invalid", "userId"},
+		{"userId boolean", "/v1/identify", strings.NewReader(`{"userId":false}`), basic(key), 400, "invalid", "userId"},
+		{"track without event", "/v1/t", strings.NewReader(`{"userId":"u"}`), basic(key), 400, "invalid", "event"},
+		{"no ids", "/v1/page", strings.NewReader(`{"name":"Home"}`), basic(key), 400, "invalid", "userId"},
+		{"empty batch", "/v1/batch", strings.NewReader(`{"batch":[]}`), basic(key), 400, "invalid", "batch"},
+		{"batch not array", "/v1/import", strings.NewReader(`{"batch":"x"}`), basic(key), 400, "invalid", "batch"},
+		{"bad event in batch", "/v1/b", strings.NewReader(`{"batch":[{"type":"page","userId":"u"},{"type":"track","userId":"u"}]}`), basic(key), 400, "invalid", "batch[1].event"},
+		{"invalid UTF-8", "/v1/track", strings.NewReader("{\"event\":\"\xff\",\"userId\":\"u\"}"), basic(key), 400, "invalid", ""},
+		{"oversized event", "/v1/track", strings.NewReader(`{"event":"E","userId":"u","properties":{"p":"` + strings.Repeat("x", 33<<10) + `"}}`), basic(key), 413, "too_large", ""},
+		{"oversized batch", "/v1/batch", strings.NewReader(`{"batch":[` + strings.Repeat(`{"type":"page","userId":"u","name":"`+strings.Repeat("n", 1000)+`"},`, 520) + `{"type":"page","userId":"u"}]}`), basic(key), 413, "too_large", ""},
+		{"messageId too long", "/v1/track", strings.NewReader(`{"event":"E","userId":"u","messageId":"` + strings.Repeat("m", 101) + `"}`), basic(key), 400, "invalid", "messageId"},
+		{"missing write key", "/v1/track", strings.NewReader(`{"event":"E","userId":"u"}`), nil, 401, "unauthorized", ""},
+		{"unknown write key", "/v1/track", strings.NewReader(`{"event":"E","userId":"u"}`), basic("wk_nope"), 401, "unauthorized", ""},
+		{"unknown write key in body", "/v1/track", strings.NewReader(`{"event":"E","userId":"u","writeKey":"wk_nope"}`), nil, 401, "unauthorized", ""},
+		{"disabled source", "/v1/track", strings.NewReader(`{"event":"E","userId":"u"}`), basic(string(disabled.WriteKey)), 403, "forbidden", ""},
+		{"bad gzip", "/v1/batch", strings.NewReader("not gzip at all"), withHdr(basic(key), "Content-Encoding", "gzip"), 400, "invalid", ""},
+		{"truncated gzip", "/v1/batch", io.LimitReader(gz(`{"batch":[{"type":"page","userId":"u"}]}`), 20), withHdr(basic(key), "Content-Encoding", "gzip"), 400, "invalid", ""},
+		{"unknown encoding", "/v1/batch", strings.NewReader(`{}`), withHdr(basic(key), "Content-Encoding", "br"), 415, "unsupported", ""},
+		{"unknown endpoint", "/v1/click", strings.NewReader(`{}`), basic(key), 404, "not_found", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, out, _ := env.do("POST", tc.path, tc.body, tc.hdr)
+			code, field := errorCode(out)
+			if st != tc.status || code != tc.code || field != tc.field {
+				t.Fatalf("got %d %s %q (%v), want %d %s %q", st, code, field, out, tc.status, tc.code, tc.field)
+			}
+			if out["success"] != false {
+				t.Fatalf("success=%v, want false", out["success"])
+			}
+			msg, _ := out["error"].(map[string]any)["message"].(string)
+			if msg == "" || msg == "Internal error." {
+				t.Fatalf("no useful message: %v", out)
+			}
+		})
+	}
+	if evs := env.waitEvents(""); len(evs) != 0 {
+		t.Fatalf("rejected requests stored %d events", len(evs))
+	}
+}
+
+func TestIngestAccepts(t *testing.T) {
+	env := newTestEnv(t)
+	key := string(env.Source.WriteKey)
+	req, _ := http.NewRequest("GET", "/", nil)
+	req.SetBasicAuth(key, "")
+	auth := req.Header.Get("Authorization")
+	sends := []struct {
+		path string
+		body io.Reader
+		hdr  map[string]string
+	}{
+		{"/v1/track", strings.NewReader(`{"userId":12345,"event":"Order Completed","messageId":"m-1","properties":{"revenue":42},"timestamp":"2026-11-26T09:00:00Z","sentAt":"2026-11-26T09:00:10Z"}`), map[string]string{"Authorization": auth}},
+		{"/v1/identify", strings.NewReader(`{"anonymousId":"a-1","traits":{"email":"ada@example.com"},"writeKey":"` + key + `"}`), map[string]string{"Content-Type": "text/plain"}},
+		{"/v1/batch", gz(`{"batch":[{"type":"page","userId":"u-2","name":"Home","messageId":"m-2"},{"type":"screen","userId":"u-2","name":"Cart"},{"type":"group","userId":"u-2","groupId":"acme"},{"type":"alias","previousId":"a-1","userId":"u-2"}]}`), map[string]string{"Authorization": auth, "Content-Encoding": "gzip"}},
+		{"/v1/t", strings.NewReader(`{"userId":"12345","event":"Order Completed","messageId":"m-1","writeKey":"` + key + `"}`), nil}, // duplicate messageId
+	}
+	for _, s := range sends {
+		st, out, _ := env.do("POST", s.path, s.body, s.hdr)
+		if st != 200 || out["success"] != true {
+			t.Fatalf("POST %s: %d %v", s.path, st, out)
+		}
+	}
+	evs := env.waitEvents("")
+	if len(evs) != 6 {
+		t.Fatalf("stored %d events, want 6 (one duplicate dropped)", len(evs))
+	}
+	track := env.waitEvents("?user_id=12345")
+	if len(track) != 1 {
+		t.Fatalf("events of user 12345: %d, want 1", len(track))
+	}
+	ev := track[0].(map[string]any)
+	if ev["event"] != "Order Completed" || ev["messageId"] != "m-1" || ev["properties"].(map[string]any)["revenue"] != 42.0 {
+		t.Fatalf("track event: %v", ev)
+	}
+	// Clock skew: sent 10 s after it happened, so it happened 10 s before it was received.
+	ts, _ := time.Parse(time.RFC3339Nano, ev["timestamp"].(string))
+	rcv, _ := time.Parse(time.RFC3339Nano, ev["receivedAt"].(string))
+	if d := rcv.Sub(ts); d != 10*time.Second {
+		t.Fatalf("receivedAt - timestamp = %v, want 10s (skew-corrected)", d)
+	}
+	id := env.waitEvents("?type=identify")[0].(map[string]any)
+	if id["anonymousId"] != "a-1" || !strings.HasPrefix(id["messageId"].(string), "mosaic-") {
+		t.Fatalf("identify: %v", id)
+	}
+	st, stats := env.api("GET", "/api/v1/stats", nil)
+	if st != 200 || stats["events"] != 6.0 || stats["duplicates"] != 1.0 || stats["inbox_lag"] != 0.0 {
+		t.Fatalf("stats: %d %v", st, stats)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	env := newTestEnv(t)
+	st, _, h := env.do("OPTIONS", "/v1/t", nil, map[string]string{"Origin": "https://shop.example",
+		"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+	if st != 204 || h.Get("Access-Control-Allow-Origin") != "https://shop.example" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") {
+		t.Fatalf("preflight: %d %v", st, h)
+	}
+	body := `{"userId":"u","event":"E","writeKey":"` + string(env.Source.WriteKey) + `"}`
+	st, _, h = env.do("POST", "/v1/t", strings.NewReader(body), map[string]string{"Origin": "https://shop.example", "Content-Type": "text/plain"})
+	if st != 200 || h.Get("Access-Control-Allow-Origin") != "https://shop.example" {
+		t.Fatalf("cross-origin post: %d %v", st, h)
+	}
+	st, out := env.api("PATCH", "/api/v1/sources/"+string(env.Source.ID), map[string]any{"allowed_origins": []string{"https://www.example"}})
+	if st != 200 {
+		t.Fatalf("restrict origins: %d %v", st, out)
+	}
+	st, out, _ = env.do("POST", "/v1/t", strings.NewReader(body), map[string]string{"Origin": "https://evil.example"})
+	if code, _ := errorCode(out); st != 403 || code != "forbidden" {
+		t.Fatalf("other origin: %d %v, want 403", st, out)
+	}
+	st, _, _ = env.do("POST", "/v1/t", strings.NewReader(body), map[string]string{"Origin": "https://www.example"})
+	if st != 200 {
+		t.Fatalf("allowed origin: %d", st)
+	}
+}
+
+func TestSettingsAndClientMetrics(t *testing.T) {
+	env := newTestEnv(t)
+	st, out, _ := env.do("GET", "/v1/projects/"+string(env.Source.WriteKey)+"/settings", nil, nil)
+	if st != 200 {
+		t.Fatalf("settings: %d %v", st, out)
+	}
+	seg := out["integrations"].(map[string]any)["Segment.io"].(map[string]any)
+	host := strings.TrimPrefix(env.URL, "http://")
+	if seg["apiHost"] != host+"/v1" || seg["apiKey"] != string(env.Source.WriteKey) || seg["protocol"] != "http" {
+		t.Fatalf("Segment.io settings: %v", seg)
+	}
+	st, out, _ = env.do("GET", "/v1/projects/wk_nope/settings", nil, nil)
+	if code, _ := errorCode(out); st != 404 || code != "not_found" {
+		t.Fatalf("unknown key settings: %d %v", st, out)
+	}
+	st, _, _ = env.do("POST", "/v1/m", strings.NewReader(`{"series":[]}`), map[string]string{"Content-Type": "text/plain"})
+	if st != 200 {
+		t.Fatalf("client metrics: %d", st)
+	}
+}
+
+func TestManagementAPI(t *testing.T) {
+	env := newTestEnv(t)
+	st, out, h := env.do("GET", "/api/v1/sources", nil, nil)
+	if code, _ := errorCode(out); st != 401 || code != "unauthorized" || h.Get("WWW-Authenticate") == "" {
+		t.Fatalf("no token: %d %v", st, out)
+	}
+	st, out, _ = env.do("GET", "/api/v1/sources", nil, map[string]string{"Authorization": "Bearer mt_wrong"})
+	if st != 401 {
+		t.Fatalf("wrong token: %d %v", st, out)
+	}
+	st, out = env.api("POST", "/api/v1/sources", map[string]any{"name": "crm"})
+	if st != 201 || out["write_key"] == "" {
+		t.Fatalf("create: %d %v", st, out)
+	}
+	id := out["id"].(string)
+	oldKey := out["write_key"].(string)
+	st, out = env.api("POST", "/api/v1/sources", map[string]any{"name": "crm"})
+	if code, field := errorCode(out); st != 409 || code != "conflict" || field != "name" {
+		t.Fatalf("duplicate: %d %v", st, out)
+	}
+	st, out = env.api("POST", "/api/v1/sources", map[string]any{"nme": "typo"})
+	if st != 400 {
+		t.Fatalf("unknown field: %d %v", st, out)
+	}
+	st, out = env.api("PATCH", "/api/v1/sources/"+id, map[string]any{"name": "salesforce"})
+	if st != 200 || out["name"] != "salesforce" {
+		t.Fatalf("rename: %d %v", st, out)
+	}
+	st, out = env.api("POST", "/api/v1/sources/"+id+"/rotate-key", nil)
+	if st != 200 || out["write_key"] == oldKey {
+		t.Fatalf("rotate: %d %v", st, out)
+	}
+	st, _, _ = env.do("POST", "/v1/track", strings.NewReader(`{"userId":"u","event":"E","writeKey":"`+oldKey+`"}`), nil)
+	if st != 401 {
+		t.Fatalf("old key after rotation: %d, want 401", st)
+	}
+	st, out = env.api("GET", "/api/v1/sources", nil)
+	if st != 200 || len(out["sources"].([]any)) != 2 {
+		t.Fatalf("list: %d %v", st, out)
+	}
+	st, out = env.api("GET", "/api/v1/sources/src_nope", nil)
+	if st != 404 {
+		t.Fatalf("missing source: %d %v", st, out)
+	}
+	reader, _ := env.Store.CreateToken(context.Background(), &mosaic.Token{Role: mosaic.RoleReadOnly})
+	st, out, _ = env.do("POST", "/api/v1/sources", strings.NewReader(`{"name":"x"}`), map[string]string{"Authorization": "Bearer " + reader})
+	if code, _ := errorCode(out); st != 403 || code != "forbidden" {
+		t.Fatalf("read-only create: %d %v", st, out)
+	}
+	st, out = env.api("GET", "/api/v1/events?limit=0", nil)
+	if st != 400 {
+		t.Fatalf("bad limit: %d %v", st, out)
+	}
+	st, out = env.api("GET", "/api/v1/events?cursor=zzz", nil)
+	if code, field := errorCode(out); st != 400 || field != "cursor" || code != "invalid" {
+		t.Fatalf("bad cursor: %d %v", st, out)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	env := newTestEnv(t)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if st, out, _ := env.do("GET", p, nil, nil); st != 200 {
+			t.Fatalf("%s: %d %v", p, st, out)
+		}
+	}
+	env.do("POST", "/v1/track", strings.NewReader(`{"userId":"u","event":"E","writeKey":"`+string(env.Source.WriteKey)+`"}`), nil)
+	resp, err := http.Get(env.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"mosaic_events_accepted_total{source=\"" + string(env.Source.ID) + "\"} 1",
+		"mosaic_http_request_duration_seconds_bucket", "mosaic_inbox_lag"} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
+}
