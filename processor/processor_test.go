@@ -1,0 +1,128 @@
+package processor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/processor"
+	"github.com/mosaic-cdp/mosaic/sqlite"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func openDB(t *testing.T) *sqlite.DB {
+	t.Helper()
+	db := sqlite.NewDB(t.TempDir())
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func ts(s string) *time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return &t
+}
+
+func TestDecode(t *testing.T) {
+	received := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	b := &processor.Batch{Records: []*mosaic.InboxRecord{
+		// Client clock 1 h fast: happened 5 s before it was sent.
+		{Seq: 1, SourceID: "s", MessageID: "m1", ReceivedAt: received,
+			Payload: []byte(`{"type":"track","event":"E","userId":"u","timestamp":"2026-11-26T12:59:55Z","sentAt":"2026-11-26T13:00:00Z"}`)},
+		// Batch-level sentAt applies when the event has none.
+		{Seq: 2, SourceID: "s", MessageID: "m2", ReceivedAt: received, SentAt: ts("2026-11-26T13:00:00Z"),
+			Payload: []byte(`{"type":"page","userId":"u","originalTimestamp":"2026-11-26T12:59:00Z"}`)},
+		// No client time at all: it happened when received.
+		{Seq: 3, SourceID: "s", MessageID: "m3", ReceivedAt: received, Payload: []byte(`{"type":"identify","userId":"u"}`)},
+		// Unreadable (only a schema change could do this): counted, not stored, not fatal.
+		{Seq: 4, SourceID: "s", MessageID: "m4", ReceivedAt: received, Payload: []byte(`{"type":"track"}`)},
+	}}
+	if err := processor.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Events) != 3 || b.Rejected["s"] != 1 {
+		t.Fatalf("events=%d rejected=%v", len(b.Events), b.Rejected)
+	}
+	for i, want := range []time.Time{received.Add(-5 * time.Second), received.Add(-time.Minute), received} {
+		if got := b.Events[i].Timestamp; !got.Equal(want) {
+			t.Errorf("event %d timestamp=%v, want %v", i, got, want)
+		}
+		if b.Events[i].MessageID != fmt.Sprintf("m%d", i+1) || b.Events[i].SourceID != "s" || !b.Events[i].ReceivedAt.Equal(received) {
+			t.Errorf("event %d envelope: %+v", i, b.Events[i])
+		}
+	}
+}
+
+// failingStore fails CommitEvents a few times, as a store outage would.
+type failingStore struct {
+	processor.Store
+	failures int
+}
+
+func (f *failingStore) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.CommitResult, error) {
+	if f.failures > 0 {
+		f.failures--
+		return nil, errors.New("disk on fire")
+	}
+	return f.Store.CommitEvents(ctx, c)
+}
+
+// stage counts what passes through it, to check that stages run in order on every batch.
+type stage struct{ seen int }
+
+func (s *stage) Name() string { return "count" }
+func (s *stage) Process(_ context.Context, b *processor.Batch) error {
+	s.seen += len(b.Events)
+	return nil
+}
+
+func TestProcessesInboxExactlyOnce(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	src := &mosaic.Source{Name: "web"}
+	db.CreateSource(ctx, src)
+	var recs []*mosaic.InboxRecord
+	for i := 0; i < 2500; i++ {
+		id := fmt.Sprintf("m%d", i%2000) // 500 duplicates
+		recs = append(recs, &mosaic.InboxRecord{SourceID: src.ID, MessageID: id, ReceivedAt: time.Now(),
+			Payload: []byte(`{"type":"track","event":"E","userId":"u"}`)})
+	}
+	if err := db.AppendInbox(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	fs := &failingStore{Store: db, failures: 2}
+	st := &stage{}
+	p := &processor.Processor{Store: fs, Stages: []processor.Stage{st}, BatchSize: 300, Poll: time.Millisecond}
+	p.Open()
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := p.Drain(dctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	stats, err := db.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Events != 2000 || stats.Duplicates != 500 || stats.InboxLag != 0 {
+		t.Fatalf("stats after retries: %+v", stats)
+	}
+	if st.seen < 2500 {
+		t.Fatalf("stage saw %d events, want every one", st.seen)
+	}
+	// A second processor on the same store finds nothing left to do.
+	p2 := &processor.Processor{Store: db, Poll: time.Millisecond}
+	p2.Open()
+	p2.Drain(dctx)
+	p2.Close()
+	if again, _ := db.Stats(ctx); again.Events != 2000 || again.Duplicates != 500 {
+		t.Fatalf("reprocessed: %+v", again)
+	}
+}
