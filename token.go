@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Role is what a management API token may do.
@@ -36,6 +39,17 @@ type Token struct {
 	Name      string    `json:"name"`
 	Role      Role      `json:"role"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// Validate checks the role and the name (at most 100 characters, no control characters).
+func (t *Token) Validate() error {
+	if !t.Role.Valid() {
+		return FieldErrorf(EINVALID, "role", "Unknown role %q: use one of owner, steward, analyst, marketer, support, read-only.", t.Role)
+	}
+	if utf8.RuneCountInString(t.Name) > 100 || strings.ContainsFunc(t.Name, unicode.IsControl) {
+		return FieldErrorf(EINVALID, "name", "Token name must be at most 100 characters without control characters.")
+	}
+	return nil
 }
 
 // TokenDigest is the stored form of a token secret.

@@ -11,8 +11,8 @@ import (
 
 // CreateToken implements mosaic.TokenService.
 func (db *DB) CreateToken(ctx context.Context, t *mosaic.Token) (string, error) {
-	if !t.Role.Valid() {
-		return "", mosaic.FieldErrorf(mosaic.EINVALID, "role", "Unknown role %q.", t.Role)
+	if err := t.Validate(); err != nil {
+		return "", err
 	}
 	secret := mosaic.NewTokenSecret()
 	id, now := "tok_"+mosaic.RandomString(10), db.now()

@@ -207,6 +207,8 @@ func testTokens(t *testing.T, open Opener) {
 		s := open(t)
 		_, err := s.CreateToken(ctx, &mosaic.Token{Role: "king"})
 		wantCode(t, err, mosaic.EINVALID)
+		_, err = s.CreateToken(ctx, &mosaic.Token{Role: mosaic.RoleOwner, Name: "a\x00b"})
+		wantCode(t, err, mosaic.EINVALID)
 	})
 }
 

@@ -28,12 +28,12 @@ func (c *sdkCallback) failure(err error) {
 
 type segmentCallback struct{ *sdkCallback }
 
-func (c segmentCallback) Success(segment.Message)          { c.success() }
+func (c segmentCallback) Success(segment.Message)            { c.success() }
 func (c segmentCallback) Failure(_ segment.Message, e error) { c.failure(e) }
 
 type rudderCallback struct{ *sdkCallback }
 
-func (c rudderCallback) Success(rudder.Message)          { c.success() }
+func (c rudderCallback) Success(rudder.Message)            { c.success() }
 func (c rudderCallback) Failure(_ rudder.Message, e error) { c.failure(e) }
 
 // TestSDKClients sends every call type with Segment's and RudderStack's official Go SDKs

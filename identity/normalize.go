@@ -1,0 +1,357 @@
+// Package identity is Mosaic's identity resolution logic, free of I/O: it extracts and
+// normalises identifiers from events, and decides which identifiers form one customer
+// profile under per-type rules (priority, per-profile limits, blocklist, hub protection).
+//
+// The decision is a pure function of the set of links (edges) among identifiers: edges are
+// applied in a canonical order — explicit links (alias) first, then by event time and
+// evidence id — so resolving the same events in any arrival order yields the same profiles.
+package identity
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Normalisation steps a rule may list, applied in order.
+const (
+	StepTrim   = "trim"   // strip surrounding white space
+	StepLower  = "lower"  // lower-case
+	StepUpper  = "upper"  // upper-case
+	StepDigits = "digits" // keep digits only
+	StepEmail  = "email"  // trim, lower-case, require local@domain.tld
+	StepPhone  = "phone"  // parse to E.164 with the default region
+)
+
+// Rule declares one identifier type.
+type Rule struct {
+	Type mosaic.IdentifierType `json:"type"`
+	// Priority orders types when limits clash: lower numbers win (user_id is 1).
+	Priority int `json:"priority"`
+	// Limit is how many values of this type one profile may hold; 0 means no limit.
+	Limit int `json:"limit"`
+	// Paths are where the values are read from: "userId", "anonymousId", "traits.email",
+	// "context.traits.email", "properties.card_token", …
+	Paths []string `json:"paths"`
+	// Normalize lists the normalisation steps.
+	Normalize []string `json:"normalize"`
+}
+
+// Config is the identity configuration of a workspace.
+type Config struct {
+	Rules []Rule `json:"rules"`
+	// DefaultRegion is the ISO country assumed for phone numbers without a country code.
+	DefaultRegion string `json:"default_region"`
+	// Blocklist holds junk values that never identify anyone; compared after normalisation.
+	Blocklist []string `json:"blocklist"`
+	// HubThreshold: a value seen with more than this many distinct user_ids stops merging and
+	// is flagged (a shared kiosk, a family tablet). 0 means DefaultHubThreshold.
+	HubThreshold int `json:"hub_threshold"`
+	// MaxIdentifiers and MaxMerges cap one profile: beyond them no new merges, and the
+	// profile is flagged for review. 0 means the defaults.
+	MaxIdentifiers int `json:"max_identifiers"`
+	MaxMerges      int `json:"max_merges"`
+}
+
+// Defaults.
+const (
+	DefaultHubThreshold   = 10
+	DefaultMaxIdentifiers = 1000
+	DefaultMaxMerges      = 100
+)
+
+// DefaultBlocklist holds values that tracking code sends when it has no real value.
+var DefaultBlocklist = []string{"", "null", "undefined", "none", "nil", "n/a", "na", "unknown", "0", "-1",
+	"test@test.com", "test@example.com", "email@example.com", "noemail@noemail.com", "no@email.com",
+	"0000000000", "00000000", "1234567890", "+10000000000", "anonymous", "[object object]"}
+
+// DefaultConfig returns the out-of-the-box rules, with limits like Segment's: one user_id,
+// five emails, five phones, any number of anonymous ids.
+func DefaultConfig() Config {
+	return Config{
+		Rules: []Rule{
+			{Type: mosaic.IdentifierUserID, Priority: 1, Limit: 1, Paths: []string{"userId"}, Normalize: []string{StepTrim}},
+			{Type: mosaic.IdentifierEmail, Priority: 2, Limit: 5, Paths: []string{"traits.email", "context.traits.email"}, Normalize: []string{StepEmail}},
+			{Type: mosaic.IdentifierPhone, Priority: 3, Limit: 5, Paths: []string{"traits.phone", "context.traits.phone"}, Normalize: []string{StepPhone}},
+			{Type: mosaic.IdentifierAnonymousID, Priority: 9, Limit: 0, Paths: []string{"anonymousId"}, Normalize: []string{StepTrim}},
+		},
+		DefaultRegion: "US",
+		Blocklist:     slices.Clone(DefaultBlocklist),
+	}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	seen := map[mosaic.IdentifierType]bool{}
+	for i, r := range c.Rules {
+		field := fmt.Sprintf("rules[%d]", i)
+		if r.Type == "" || strings.ContainsFunc(string(r.Type), func(r rune) bool { return !(unicode.IsLower(r) || unicode.IsDigit(r) || r == '_') }) {
+			return mosaic.FieldErrorf(mosaic.EINVALID, field+".type", "Identifier type %q must be lower_snake_case.", r.Type)
+		}
+		if seen[r.Type] {
+			return mosaic.FieldErrorf(mosaic.EINVALID, field+".type", "Identifier type %q is declared twice.", r.Type)
+		}
+		seen[r.Type] = true
+		if r.Limit < 0 {
+			return mosaic.FieldErrorf(mosaic.EINVALID, field+".limit", "Limit must be 0 (none) or more.")
+		}
+		if len(r.Paths) == 0 {
+			return mosaic.FieldErrorf(mosaic.EINVALID, field+".paths", "Identifier type %q needs at least one path.", r.Type)
+		}
+		for _, p := range r.Paths {
+			if _, err := parsePath(p); err != nil {
+				return mosaic.FieldErrorf(mosaic.EINVALID, field+".paths", "%v", err)
+			}
+		}
+		for _, s := range r.Normalize {
+			switch s {
+			case StepTrim, StepLower, StepUpper, StepDigits, StepEmail, StepPhone:
+			default:
+				return mosaic.FieldErrorf(mosaic.EINVALID, field+".normalize", "Unknown normalisation step %q.", s)
+			}
+		}
+	}
+	if c.DefaultRegion != "" && len(c.DefaultRegion) != 2 {
+		return mosaic.FieldErrorf(mosaic.EINVALID, "default_region", "default_region must be a two-letter country code.")
+	}
+	return nil
+}
+
+// path is a parsed extraction path: the envelope field or an object and a key chain.
+type path struct {
+	root string   // userId, anonymousId, previousId, traits, properties, context
+	keys []string // keys below root
+}
+
+func parsePath(p string) (path, error) {
+	parts := strings.Split(p, ".")
+	switch parts[0] {
+	case "userId", "anonymousId", "previousId", "groupId":
+		if len(parts) != 1 {
+			return path{}, fmt.Errorf("path %q: %s has no members", p, parts[0])
+		}
+	case "traits", "properties", "context":
+		if len(parts) < 2 {
+			return path{}, fmt.Errorf("path %q needs a key, e.g. %s.email", p, parts[0])
+		}
+	default:
+		return path{}, fmt.Errorf("path %q must start with userId, anonymousId, previousId, groupId, traits, properties or context", p)
+	}
+	return path{root: parts[0], keys: parts[1:]}, nil
+}
+
+// Normalizer extracts and normalises identifiers according to a Config.
+type Normalizer struct {
+	cfg     Config
+	rules   map[mosaic.IdentifierType]*Rule
+	paths   map[mosaic.IdentifierType][]path
+	blocked map[string]bool
+}
+
+// NewNormalizer compiles cfg.
+func NewNormalizer(cfg Config) (*Normalizer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Normalizer{cfg: cfg, rules: map[mosaic.IdentifierType]*Rule{}, paths: map[mosaic.IdentifierType][]path{}, blocked: map[string]bool{}}
+	for i := range cfg.Rules {
+		r := &cfg.Rules[i]
+		n.rules[r.Type] = r
+		for _, p := range r.Paths {
+			pp, _ := parsePath(p)
+			n.paths[r.Type] = append(n.paths[r.Type], pp)
+		}
+	}
+	for _, v := range cfg.Blocklist {
+		n.blocked[strings.ToLower(strings.TrimSpace(v))] = true
+	}
+	return n, nil
+}
+
+// Rule returns the rule of a type.
+func (n *Normalizer) Rule(t mosaic.IdentifierType) (*Rule, bool) {
+	r, ok := n.rules[t]
+	return r, ok
+}
+
+// ErrInvalidValue is returned (wrapped) for values that are not usable identifiers.
+var ErrInvalidValue = mosaic.Errorf(mosaic.EINVALID, "Not a usable identifier value.")
+
+// Normalize returns the normalised value of raw for type t, or an invalid error for values
+// that are malformed or blocklisted.
+func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, error) {
+	r, ok := n.rules[t]
+	if !ok {
+		return "", mosaic.FieldErrorf(mosaic.EINVALID, "type", "Unknown identifier type %q.", t)
+	}
+	v := raw
+	for _, step := range r.Normalize {
+		var err error
+		switch step {
+		case StepTrim:
+			v = strings.TrimSpace(v)
+		case StepLower:
+			v = strings.ToLower(v)
+		case StepUpper:
+			v = strings.ToUpper(v)
+		case StepDigits:
+			v = strings.Map(func(r rune) rune {
+				if r >= '0' && r <= '9' {
+					return r
+				}
+				return -1
+			}, v)
+		case StepEmail:
+			v, err = NormalizeEmail(v)
+		case StepPhone:
+			v, err = NormalizePhone(v, n.cfg.DefaultRegion)
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	if v == "" || len(v) > 512 || n.blocked[strings.ToLower(v)] || n.blocked[strings.ToLower(strings.TrimSpace(raw))] {
+		return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value is empty, too long or on the blocklist.", t)}
+	}
+	return v, nil
+}
+
+// NormalizeEmail trims and lower-cases an address and checks its shape (local@domain.tld).
+func NormalizeEmail(raw string) (string, error) {
+	v := strings.ToLower(strings.TrimSpace(raw))
+	v = strings.TrimPrefix(v, "mailto:")
+	local, domain, ok := strings.Cut(v, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") || !strings.Contains(domain, ".") ||
+		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.ContainsAny(v, " \t\r\n<>(),;:\"[]\\") {
+		return "", mosaic.Errorf(mosaic.EINVALID, "Not an email address.")
+	}
+	return v, nil
+}
+
+// NormalizePhone parses a phone number (national numbers in region) and returns it in E.164.
+func NormalizePhone(raw, region string) (string, error) {
+	v := strings.TrimSpace(raw)
+	if v == "" {
+		return "", mosaic.Errorf(mosaic.EINVALID, "Empty phone number.")
+	}
+	if region == "" {
+		region = "US"
+	}
+	num, err := phonenumbers.Parse(v, strings.ToUpper(region))
+	if err != nil || !phonenumbers.IsValidNumber(num) {
+		return "", mosaic.Errorf(mosaic.EINVALID, "Not a valid phone number.")
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// Extraction is what Extract found in one event.
+type Extraction struct {
+	Identifiers []mosaic.Identifier // normalised, de-duplicated, in rule order
+	Invalid     int                 // values present but not usable (malformed or blocklisted)
+}
+
+// Extract reads every declared identifier of an event. Values may be strings or numbers.
+func (n *Normalizer) Extract(e *mosaic.Event) Extraction {
+	var out Extraction
+	var objs map[string]map[string]any // decoded lazily: traits, properties, context
+	obj := func(name string) map[string]any {
+		if objs == nil {
+			objs = map[string]map[string]any{}
+		}
+		if m, ok := objs[name]; ok {
+			return m
+		}
+		var raw []byte
+		switch name {
+		case "traits":
+			raw = e.Traits
+		case "properties":
+			raw = e.Properties
+		case "context":
+			raw = e.Context
+		}
+		var m map[string]any
+		if len(raw) > 0 {
+			json.Unmarshal(raw, &m)
+		}
+		objs[name] = m
+		return m
+	}
+	seen := map[mosaic.Identifier]bool{}
+	for _, r := range n.cfg.Rules {
+		for _, p := range n.paths[r.Type] {
+			var vals []string
+			switch p.root {
+			case "userId":
+				vals = []string{e.UserID}
+			case "anonymousId":
+				vals = []string{e.AnonymousID}
+			case "previousId":
+				vals = []string{e.PreviousID}
+			case "groupId":
+				vals = []string{e.GroupID}
+			default:
+				vals = lookup(obj(p.root), p.keys)
+			}
+			for _, raw := range vals {
+				if raw == "" {
+					continue
+				}
+				v, err := n.Normalize(r.Type, raw)
+				if err != nil {
+					out.Invalid++
+					continue
+				}
+				id := mosaic.Identifier{Type: r.Type, Value: v}
+				if !seen[id] {
+					seen[id] = true
+					out.Identifiers = append(out.Identifiers, id)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// lookup follows keys into m and returns the string or number value(s) found there (an array
+// of them gives several).
+func lookup(m map[string]any, keys []string) []string {
+	var cur any = m
+	for _, k := range keys {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = mm[k]
+	}
+	switch v := cur.(type) {
+	case string:
+		return []string{v}
+	case float64:
+		return []string{formatNumber(v)}
+	case []any:
+		var out []string
+		for _, x := range v {
+			switch x := x.(type) {
+			case string:
+				out = append(out, x)
+			case float64:
+				out = append(out, formatNumber(x))
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func formatNumber(f float64) string {
+	if f == float64(int64(f)) {
+		return fmt.Sprintf("%d", int64(f))
+	}
+	return fmt.Sprintf("%g", f)
+}
