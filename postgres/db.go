@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mosaic-cdp/mosaic"
 )
+
+// schemaName matches a plain schema name given as search_path in the DSN.
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // DB is the PostgreSQL store. Set the fields, then call Open.
 type DB struct {
@@ -67,6 +71,9 @@ func (db *DB) Open() error {
 	cfg, err := pgxpool.ParseConfig(db.DSN)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
+	}
+	if sp := cfg.ConnConfig.RuntimeParams["search_path"]; db.Schema == "" && schemaName.MatchString(sp) {
+		db.Schema = sp // postgres://…?search_path=mosaic keeps Mosaic in its own schema, created if missing
 	}
 	if db.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{db.Schema}.Sanitize()

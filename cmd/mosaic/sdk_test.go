@@ -3,12 +3,15 @@ package main
 import (
 	"io"
 	"log"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	rudder "github.com/rudderlabs/analytics-go/v4"
 	segment "github.com/segmentio/analytics-go/v3"
+
+	"github.com/mosaic-cdp/mosaic/postgres/pgtest"
 )
 
 // sdkCallback records what an SDK reports about each message it sent.
@@ -40,7 +43,19 @@ func (c rudderCallback) Failure(_ rudder.Message, e error) { c.failure(e) }
 // (RudderStack's gzips its bodies and sends originalTimestamp) and finds each event stored
 // exactly once with the fields it was sent with.
 func TestSDKClients(t *testing.T) {
-	inst := startServe(t, "--data", t.TempDir())
+	t.Run("store=sqlite", func(t *testing.T) { testSDKClients(t, "--data", t.TempDir()) })
+	t.Run("store=postgres", func(t *testing.T) {
+		dsn, schema := pgtest.DSN(t)
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		testSDKClients(t, "--database", dsn+sep+"search_path="+schema)
+	})
+}
+
+func testSDKClients(t *testing.T, storeArgs ...string) {
+	inst := startServe(t, storeArgs...)
 	at := time.Date(2026, 11, 20, 8, 30, 0, 0, time.UTC)
 	quiet := log.New(io.Discard, "", 0)
 
