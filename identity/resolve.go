@@ -238,13 +238,17 @@ func (n *Normalizer) Resolve(nodes []mosaic.Identifier, edges []Edge, c Constrai
 				continue
 			}
 		}
+		big := ga
+		if len(gb.members) > len(ga.members) || len(gb.members) == len(ga.members) && gb.merges > ga.merges {
+			big = gb
+		}
 		if len(ga.members)+len(gb.members) > maxIDs {
-			ga.capped, gb.capped = true, true
+			big.capped = true
 			refuse("max_identifiers")
 			continue
 		}
 		if ga.merges+gb.merges+1 > maxMerges {
-			ga.capped, gb.capped = true, true
+			big.capped = true
 			refuse("max_merges")
 			continue
 		}
@@ -291,10 +295,12 @@ func (n *Normalizer) Resolve(nodes []mosaic.Identifier, edges []Edge, c Constrai
 	return res
 }
 
-// overLimit reports the first limited type (by priority) that two groups together exceed.
+// overLimit reports the first limited type (by priority) that two groups together would hold
+// more of than the limit allows. A group may already be over a limit through explicit (alias)
+// links; an implicit link may join it as long as it adds no further values of that type.
 func (n *Normalizer) overLimit(a, b map[mosaic.IdentifierType]int) (mosaic.IdentifierType, bool) {
 	for _, r := range n.cfg.Rules {
-		if r.Limit > 0 && a[r.Type]+b[r.Type] > r.Limit {
+		if r.Limit > 0 && a[r.Type]+b[r.Type] > max(r.Limit, a[r.Type], b[r.Type]) {
 			return r.Type, true
 		}
 	}

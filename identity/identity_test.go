@@ -1,0 +1,286 @@
+package identity_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/identity"
+)
+
+func mustNormalizer(t testing.TB, cfg identity.Config) *identity.Normalizer {
+	t.Helper()
+	n, err := identity.NewNormalizer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestNormalize(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.DefaultRegion = "GB"
+	cfg.Rules = append(cfg.Rules, identity.Rule{Type: "customer_number", Priority: 4, Limit: 1,
+		Paths: []string{"traits.customer_number"}, Normalize: []string{identity.StepTrim, identity.StepDigits}})
+	n := mustNormalizer(t, cfg)
+	for _, tc := range []struct {
+		name string
+		typ  mosaic.IdentifierType
+		in   string
+		want string // "" means invalid
+	}{
+		{"email case and space", mosaic.IdentifierEmail, "  Ada.Lovelace@Example.COM ", "ada.lovelace@example.com"},
+		{"email mailto", mosaic.IdentifierEmail, "mailto:ada@example.com", "ada@example.com"},
+		{"email without at", mosaic.IdentifierEmail, "ada.example.com", ""},
+		{"email without tld", mosaic.IdentifierEmail, "ada@localhost", ""},
+		{"email two ats", mosaic.IdentifierEmail, "a@b@c.com", ""},
+		{"email blocklisted", mosaic.IdentifierEmail, "TEST@test.com", ""},
+		{"phone national GB", mosaic.IdentifierPhone, "020 7946 0958", "+442079460958"},
+		{"phone international", mosaic.IdentifierPhone, "+1 (415) 555-2671", "+14155552671"},
+		{"phone zeros", mosaic.IdentifierPhone, "0000000000", ""},
+		{"phone garbage", mosaic.IdentifierPhone, "call me", ""},
+		{"user id trimmed", mosaic.IdentifierUserID, "  u-1 ", "u-1"},
+		{"user id null string", mosaic.IdentifierUserID, "null", ""},
+		{"user id undefined", mosaic.IdentifierUserID, "undefined", ""},
+		{"anonymous id empty", mosaic.IdentifierAnonymousID, "   ", ""},
+		{"custom digits", "customer_number", " CN-00 123 ", "00123"},
+		{"custom all junk", "customer_number", "N/A", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := n.Normalize(tc.typ, tc.in)
+			if tc.want == "" {
+				if err == nil {
+					t.Fatalf("Normalize(%q)=%q, want invalid", tc.in, got)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("Normalize(%q)=%q, %v; want %q", tc.in, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*identity.Config)
+	}{
+		{"bad type", func(c *identity.Config) { c.Rules[0].Type = "User ID" }},
+		{"duplicate type", func(c *identity.Config) { c.Rules[1].Type = c.Rules[0].Type }},
+		{"negative limit", func(c *identity.Config) { c.Rules[0].Limit = -1 }},
+		{"no paths", func(c *identity.Config) { c.Rules[0].Paths = nil }},
+		{"bad path", func(c *identity.Config) { c.Rules[0].Paths = []string{"payload.email"} }},
+		{"bad step", func(c *identity.Config) { c.Rules[0].Normalize = []string{"soundex"} }},
+		{"bad region", func(c *identity.Config) { c.DefaultRegion = "Denmark" }},
+	} {
+		cfg := identity.DefaultConfig()
+		tc.edit(&cfg)
+		if _, err := identity.NewNormalizer(cfg); mosaic.ErrorCode(err) != mosaic.EINVALID || mosaic.ErrorField(err) == "" {
+			t.Errorf("%s: err=%v, want invalid with a field", tc.name, err)
+		}
+	}
+}
+
+func TestExtract(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.DefaultRegion = "DK"
+	cfg.Rules = append(cfg.Rules, identity.Rule{Type: "card_token", Priority: 5, Paths: []string{"properties.card_token"}, Normalize: []string{identity.StepTrim}})
+	n := mustNormalizer(t, cfg)
+	e := &mosaic.Event{UserID: "u1", AnonymousID: "a1",
+		Traits:     json.RawMessage(`{"email":"Ada@Example.com","phone":"20 12 34 56"}`),
+		Context:    json.RawMessage(`{"traits":{"email":"ada@example.com ","phone":"not a phone"}}`),
+		Properties: json.RawMessage(`{"card_token":12345}`)}
+	got := n.Extract(e)
+	want := []mosaic.Identifier{{"user_id", "u1"}, {"email", "ada@example.com"}, {"phone", "+4520123456"}, {"anonymous_id", "a1"}, {"card_token", "12345"}}
+	if diff := cmp.Diff(want, got.Identifiers); diff != "" || got.Invalid != 1 {
+		t.Fatalf("identifiers (-want +got):\n%s\ninvalid=%d, want 1", diff, got.Invalid)
+	}
+}
+
+// ev describes an event for resolution tests: its identifiers and time.
+type ev struct {
+	ids  []mosaic.Identifier
+	at   int // minutes
+	kind identity.EdgeKind
+}
+
+func id(t, v string) mosaic.Identifier { return mosaic.Identifier{Type: mosaic.IdentifierType(t), Value: v} }
+
+func edgesOf(n *identity.Normalizer, evs []ev) ([]mosaic.Identifier, []identity.Edge) {
+	var nodes []mosaic.Identifier
+	var edges []identity.Edge
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i, e := range evs {
+		nodes = append(nodes, e.ids...)
+		kind := e.kind
+		if kind == "" {
+			kind = identity.EdgeImplicit
+		}
+		edges = append(edges, n.EventEdges(e.ids, kind, base.Add(time.Duration(e.at)*time.Minute), fmt.Sprintf("m%03d", i), "src")...)
+	}
+	return nodes, edges
+}
+
+func groupsOf(r identity.Result) [][]string {
+	var out [][]string
+	for _, g := range r.Groups {
+		var s []string
+		for _, id := range g {
+			s = append(s, id.String())
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestResolveStories(t *testing.T) {
+	n := mustNormalizer(t, identity.DefaultConfig())
+	for _, tc := range []struct {
+		name    string
+		evs     []ev
+		want    [][]string
+		refused []string
+		hubs    []string
+	}{
+		{
+			name: "anonymous visit, sign-up, new device",
+			evs: []ev{
+				{ids: []mosaic.Identifier{id("anonymous_id", "web-1")}, at: 0},
+				{ids: []mosaic.Identifier{id("user_id", "u1"), id("anonymous_id", "web-1"), id("email", "ada@example.com")}, at: 5},
+				{ids: []mosaic.Identifier{id("user_id", "u1"), id("anonymous_id", "app-7")}, at: 60},
+				{ids: []mosaic.Identifier{id("email", "ada@example.com"), id("phone", "+4520123456")}, at: 90},
+			},
+			want: [][]string{{"anonymous_id:app-7", "anonymous_id:web-1", "email:ada@example.com", "phone:+4520123456", "user_id:u1"}},
+		},
+		{
+			name: "siblings sharing a family email stay two",
+			evs: []ev{
+				{ids: []mosaic.Identifier{id("user_id", "anna"), id("email", "family@example.com")}, at: 0},
+				{ids: []mosaic.Identifier{id("user_id", "ben"), id("email", "family@example.com"), id("anonymous_id", "ben-phone")}, at: 10},
+			},
+			want:    [][]string{{"anonymous_id:ben-phone", "user_id:ben"}, {"email:family@example.com", "user_id:anna"}},
+			refused: []string{"limit:user_id"},
+		},
+		{
+			name: "alias merges past the user_id limit",
+			evs: []ev{
+				{ids: []mosaic.Identifier{id("user_id", "old-id"), id("email", "ada@example.com")}, at: 0},
+				{ids: []mosaic.Identifier{id("user_id", "new-id"), id("user_id", "old-id")}, at: 10, kind: identity.EdgeAlias},
+			},
+			want: [][]string{{"email:ada@example.com", "user_id:new-id", "user_id:old-id"}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes, edges := edgesOf(n, tc.evs)
+			res := n.Resolve(nodes, edges, identity.Constraints{})
+			if diff := cmp.Diff(tc.want, groupsOf(res)); diff != "" {
+				t.Fatalf("groups (-want +got):\n%s", diff)
+			}
+			var reasons []string
+			for _, r := range res.Refused {
+				reasons = append(reasons, r.Reason)
+			}
+			if diff := cmp.Diff(tc.refused, reasons); diff != "" {
+				t.Fatalf("refusals (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestKioskIsAHub(t *testing.T) {
+	n := mustNormalizer(t, identity.DefaultConfig())
+	var evs []ev
+	for i := 0; i < 50; i++ {
+		evs = append(evs, ev{ids: []mosaic.Identifier{id("user_id", fmt.Sprintf("u%02d", i)), id("anonymous_id", "kiosk")}, at: i})
+	}
+	nodes, edges := edgesOf(n, evs)
+	res := n.Resolve(nodes, edges, identity.Constraints{})
+	if len(res.Groups) != 51 {
+		t.Fatalf("%d groups, want 51 (no merges through the kiosk)", len(res.Groups))
+	}
+	if diff := cmp.Diff([]mosaic.Identifier{id("anonymous_id", "kiosk")}, res.Hubs); diff != "" {
+		t.Fatalf("hubs (-want +got):\n%s", diff)
+	}
+}
+
+func TestConstraints(t *testing.T) {
+	n := mustNormalizer(t, identity.DefaultConfig())
+	evs := []ev{
+		{ids: []mosaic.Identifier{id("user_id", "u1"), id("email", "a@example.com")}, at: 0},
+		{ids: []mosaic.Identifier{id("email", "a@example.com"), id("phone", "+4520123456")}, at: 1},
+		{ids: []mosaic.Identifier{id("phone", "+4520123456"), id("anonymous_id", "x")}, at: 2},
+	}
+	nodes, edges := edgesOf(n, evs)
+	// Blocking u1/phone keeps them apart even though a chain of links would join them.
+	res := n.Resolve(nodes, edges, identity.Constraints{Blocked: map[identity.Pair]bool{
+		identity.MakePair(id("user_id", "u1"), id("phone", "+4520123456")): true}})
+	if len(res.Groups) != 2 {
+		t.Fatalf("blocked pair: groups %v", groupsOf(res))
+	}
+	res = n.Resolve(nodes, edges, identity.Constraints{Removed: map[mosaic.Identifier]bool{id("email", "a@example.com"): true}})
+	if diff := cmp.Diff([][]string{{"anonymous_id:x", "phone:+4520123456"}, {"email:a@example.com"}, {"user_id:u1"}}, groupsOf(res)); diff != "" {
+		t.Fatalf("removed identifier (-want +got):\n%s", diff)
+	}
+}
+
+func TestCaps(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.MaxIdentifiers = 5
+	n := mustNormalizer(t, cfg)
+	var evs []ev
+	for i := 0; i < 10; i++ {
+		evs = append(evs, ev{ids: []mosaic.Identifier{id("user_id", "u1"), id("anonymous_id", fmt.Sprint("a", i))}, at: i})
+	}
+	nodes, edges := edgesOf(n, evs)
+	res := n.Resolve(nodes, edges, identity.Constraints{})
+	if len(res.Groups) != 7 || len(res.Groups[0]) != 5 || !slices.Contains(res.Groups[0], id("user_id", "u1")) ||
+		!cmp.Equal(res.Capped, []mosaic.Identifier{id("anonymous_id", "a0")}) {
+		t.Fatalf("cap: groups %v capped %v", groupsOf(res), res.Capped)
+	}
+}
+
+// TestResolveOrderIndependent: resolving the same random events in any order gives the same
+// partition, refusals and hubs.
+func TestResolveOrderIndependent(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.HubThreshold = 3
+	n := mustNormalizer(t, cfg)
+	for seed := uint64(0); seed < 200; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var evs []ev
+		for i := 0; i < 40; i++ {
+			var ids []mosaic.Identifier
+			if rng.IntN(2) == 0 {
+				ids = append(ids, id("user_id", fmt.Sprint("u", rng.IntN(8))))
+			}
+			ids = append(ids, id("anonymous_id", fmt.Sprint("a", rng.IntN(12))))
+			if rng.IntN(3) == 0 {
+				ids = append(ids, id("email", fmt.Sprintf("e%d@example.com", rng.IntN(6))))
+			}
+			if rng.IntN(4) == 0 {
+				ids = append(ids, id("phone", fmt.Sprintf("+452012345%d", rng.IntN(5))))
+			}
+			kind := identity.EdgeImplicit
+			if rng.IntN(10) == 0 && len(ids) > 1 {
+				kind = identity.EdgeAlias
+			}
+			evs = append(evs, ev{ids: ids, at: rng.IntN(30), kind: kind})
+		}
+		nodes, edges := edgesOf(n, evs)
+		want := n.Resolve(nodes, edges, identity.Constraints{})
+		for p := 0; p < 5; p++ {
+			rng.Shuffle(len(nodes), func(i, j int) { nodes[i], nodes[j] = nodes[j], nodes[i] })
+			rng.Shuffle(len(edges), func(i, j int) { edges[i], edges[j] = edges[j], edges[i] })
+			got := n.Resolve(nodes, edges, identity.Constraints{})
+			if !slices.EqualFunc(want.Groups, got.Groups, slices.Equal) || !cmp.Equal(want.Hubs, got.Hubs) || len(want.Refused) != len(got.Refused) {
+				t.Fatalf("seed %d permutation %d: partition differs:\nwant %v\ngot  %v", seed, p, groupsOf(want), groupsOf(got))
+			}
+		}
+	}
+}
