@@ -235,6 +235,13 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
 		proto = "https"
 	}
 	host := firstNonEmpty(r.Header.Get("X-Forwarded-Host"), r.Host)
+	// analytics.js takes the protocol of its calls from these settings, but always sends its
+	// client metrics over https; served over plain http, it is asked for no metrics rather
+	// than left to fail and log an error on the page.
+	metricsSample := 0.1
+	if proto == "http" {
+		metricsSample = 0
+	}
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	writeJSON(w, http.StatusOK, map[string]any{
 		"integrations": map[string]any{
@@ -257,7 +264,7 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
 		"analyticsNextEnabled":      true,
 		"middlewareSettings":        map[string]any{},
 		"enabledMiddleware":         map[string]any{},
-		"metrics":                   map[string]any{"sampleRate": 0.1, "host": host + "/v1"},
+		"metrics":                   map[string]any{"sampleRate": metricsSample, "host": host + "/v1"},
 		"legacyVideoPluginsEnabled": false,
 		"remotePlugins":             []any{},
 	})

@@ -8,17 +8,17 @@ import (
 	"github.com/mosaic-cdp/mosaic"
 )
 
-// EdgeKind says how a link between two identifiers was established.
-type EdgeKind string
+// EdgeKind says how a link was established (see mosaic.EdgeKind).
+type EdgeKind = mosaic.EdgeKind
 
-// Edge kinds, in the order they are applied.
+// Edge kinds, in the order they are applied: explicit links first.
 const (
-	EdgeAlias         EdgeKind = "alias"         // an explicit statement (alias call): ignores type limits
-	EdgeImplicit      EdgeKind = "implicit"      // the identifiers were seen in one event
-	EdgeProbabilistic EdgeKind = "probabilistic" // a match score above the auto-merge threshold
+	EdgeAlias         = mosaic.EdgeAlias
+	EdgeImplicit      = mosaic.EdgeImplicit
+	EdgeProbabilistic = mosaic.EdgeProbabilistic
 )
 
-func (k EdgeKind) rank() int {
+func rank(k EdgeKind) int {
 	switch k {
 	case EdgeAlias:
 		return 0
@@ -165,7 +165,7 @@ func (n *Normalizer) Resolve(nodes []mosaic.Identifier, edges []Edge, c Constrai
 		add(e.B)
 	}
 	slices.SortFunc(sorted, func(a, b Edge) int {
-		return cmp.Or(cmp.Compare(a.Kind.rank(), b.Kind.rank()), a.EventTime.Compare(b.EventTime),
+		return cmp.Or(cmp.Compare(rank(a.Kind), rank(b.Kind)), a.EventTime.Compare(b.EventTime),
 			cmp.Compare(a.Evidence, b.Evidence), identCompare(MakePair(a.A, a.B).A, MakePair(b.A, b.B).A),
 			identCompare(MakePair(a.A, a.B).B, MakePair(b.A, b.B).B), cmp.Compare(a.SourceID, b.SourceID))
 	})

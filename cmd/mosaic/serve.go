@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 type ServeCmd struct {
 	Addr            string        `help:"Listen address." default:"127.0.0.1:8080" env:"MOSAIC_ADDR"`
 	ShutdownTimeout time.Duration `help:"How long to wait for requests in flight on shutdown." default:"30s" env:"MOSAIC_SHUTDOWN_TIMEOUT"`
+	PprofAddr       string        `help:"Serve Go profiling (net/http/pprof under /debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty. For performance work only: never expose it." env:"MOSAIC_PPROF_ADDR" placeholder:"ADDR"`
 }
 
 // Run starts everything and blocks until the context ends, then shuts down in order:
@@ -59,6 +63,15 @@ func (c *ServeCmd) Run(env *Env) error {
 	if env.OnServe != nil {
 		env.OnServe(url)
 	}
+	if c.PprofAddr != "" {
+		stop, err := servePprof(c.PprofAddr)
+		if err != nil {
+			log.Error("pprof listener failed", "addr", c.PprofAddr, "err", err)
+		} else {
+			log.Warn("serving pprof; do not expose it", "url", "http://"+c.PprofAddr+"/debug/pprof/")
+			defer stop()
+		}
+	}
 
 	<-env.Ctx.Done()
 	log.Info("shutting down")
@@ -76,6 +89,24 @@ func (c *ServeCmd) Run(env *Env) error {
 	proc.Close()
 	log.Info("stopped")
 	return nil
+}
+
+// servePprof serves net/http/pprof on its own listener and mux, so nothing of it is reachable
+// through the API address; stop closes it.
+func servePprof(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
 }
 
 func dataLocation(env *Env, kind string) string {

@@ -1,6 +1,7 @@
 // page.js instruments the page (fetch and console.error, before analytics.js loads), then
 // run() loads analytics.js with ?key= and ?cdn= from the URL, makes one call of each kind,
-// waits for analytics.js to send its client metrics, and writes a JSON report into #result.
+// waits for analytics.js to send its client metrics (if Mosaic asks for them), and writes a
+// JSON report into #result.
 'use strict';
 
 // Every request analytics.js makes, with its status or the browser's error (a CORS refusal
@@ -43,15 +44,20 @@ function describe(ctx) {
   };
 }
 
-async function calls() {
+async function calls(fail) {
   const params = new URLSearchParams(location.search);
+  let metrics = false;
   const analytics = AnalyticsNext.AnalyticsBrowser.load(
     { writeKey: params.get('key'), cdnURL: params.get('cdn') },
     {
-      // Send client metrics at once and every time (Mosaic asks for a 10% sample every 30s).
-      updateCDNSettings: (s) => ({ ...s, metrics: { ...s.metrics, sampleRate: 1, flushTimer: 100 } }),
+      // When Mosaic asks for client metrics (a sample, every 30s), send all of them at once.
+      updateCDNSettings: (s) => {
+        metrics = Boolean(s.metrics && s.metrics.sampleRate > 0);
+        return metrics ? { ...s, metrics: { ...s.metrics, sampleRate: 1, flushTimer: 100 } } : s;
+      },
     },
   );
+  analytics.catch((err) => fail('analytics.js did not load: ' + err));
   const out = { calls: {} };
   // One call at a time, so that alias runs while the visitor is still anonymous.
   out.calls.page = describe(await analytics.page());
@@ -60,17 +66,22 @@ async function calls() {
   out.calls.track = describe(await analytics.track('Order Completed', { revenue: 42, currency: 'EUR' }));
   out.calls.group = describe(await analytics.group('acme', { name: 'Acme Inc', plan: 'enterprise' }));
   out.anonymousId = (await analytics.user()).anonymousId();
-  for (let i = 0; i < 100 && !requests.some((r) => /\/m$/.test(r.url) && (r.status || r.error)); i++) {
+  out.metrics = metrics;
+  for (let i = 0; metrics && i < 100 && !requests.some((r) => /\/m$/.test(r.url) && (r.status || r.error)); i++) {
     await sleep(50);
   }
   return out;
 }
 
 function run() {
+  let finished = false;
   const done = (out) => {
+    if (finished) return;
+    finished = true;
     out.requests = requests;
     out.consoleErrors = consoleErrors;
     document.getElementById('result').textContent = JSON.stringify(out);
   };
-  calls().then(done, (err) => done({ fatal: String((err && err.stack) || err) }));
+  const fail = (err) => done({ fatal: String((err && err.stack) || err) });
+  calls(fail).then(done, fail);
 }

@@ -1,0 +1,298 @@
+// Package traits decides which value of each profile trait survives, by a rule per trait:
+// latest or earliest by event time (never by arrival), source priority, most frequent,
+// immutable, max, min, or the union of all values. It is pure logic with no I/O.
+//
+// Every rule is a commutative, associative combination of observations, so the traits of a
+// profile do not depend on the order its events arrive in, and two profiles that merge combine
+// their states into exactly what one profile seeing all their events would hold.
+package traits
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+)
+
+// Rule is a survivorship rule.
+type Rule string
+
+// The rules.
+const (
+	Latest         Rule = "latest"          // the value with the latest event time (default)
+	Earliest       Rule = "earliest"        // the value with the earliest event time
+	SourcePriority Rule = "source_priority" // the value from the highest-priority source, then latest
+	MostFrequent   Rule = "most_frequent"   // the value observed most often
+	Immutable      Rule = "immutable"       // the first value ever set; later values never replace it
+	Max            Rule = "max"             // the largest value
+	Min            Rule = "min"             // the smallest value
+	Union          Rule = "union"           // every value ever observed (lists are flattened)
+)
+
+// Valid reports whether r is a known rule.
+func (r Rule) Valid() bool {
+	switch r {
+	case Latest, Earliest, SourcePriority, MostFrequent, Immutable, Max, Min, Union:
+		return true
+	}
+	return false
+}
+
+// Config holds the rule of each trait.
+type Config struct {
+	Rules          map[string]Rule   `json:"rules"`           // trait name → rule
+	Default        Rule              `json:"default"`         // "" means Latest
+	SourcePriority []mosaic.SourceID `json:"source_priority"` // highest first, for SourcePriority
+}
+
+// Validate checks the rules.
+func (c *Config) Validate() error {
+	if c.Default != "" && !c.Default.Valid() {
+		return mosaic.FieldErrorf(mosaic.EINVALID, "default", "Unknown survivorship rule %q.", c.Default)
+	}
+	for name, r := range c.Rules {
+		if !r.Valid() {
+			return mosaic.FieldErrorf(mosaic.EINVALID, "rules."+name, "Unknown survivorship rule %q.", r)
+		}
+	}
+	return nil
+}
+
+// Rule returns the rule for a trait.
+func (c *Config) Rule(name string) Rule {
+	if r, ok := c.Rules[name]; ok {
+		return r
+	}
+	return cmp.Or(c.Default, Latest)
+}
+
+// Observation is one value of a trait seen in an event. A JSON null deletes the trait under
+// latest, earliest and source_priority (explicit deletion); the other rules ignore nulls.
+type Observation struct {
+	Value      json.RawMessage
+	SourceID   mosaic.SourceID
+	MessageID  string
+	EventTime  time.Time
+	ReceivedAt time.Time
+}
+
+// State is what survivorship keeps of one trait.
+type State struct {
+	Value  json.RawMessage    `json:"v"` // compact JSON; null when deleted
+	Source mosaic.TraitSource `json:"s"`
+	Counts map[string]int     `json:"c,omitempty"` // most_frequent: value → times seen
+	Items  []json.RawMessage  `json:"u,omitempty"` // union: sorted distinct values
+}
+
+// States are the trait states of one profile (or group), by trait name.
+type States map[string]*State
+
+// Observe folds an observation of trait name into st.
+func (c *Config) Observe(st States, name string, o Observation) {
+	v := compact(o.Value)
+	rule := c.Rule(name)
+	isNull := string(v) == "null"
+	if isNull && (rule == MostFrequent || rule == Immutable || rule == Max || rule == Min || rule == Union) {
+		return
+	}
+	obs := &State{Value: v, Source: mosaic.TraitSource{SourceID: o.SourceID, MessageID: o.MessageID,
+		EventTime: o.EventTime.UTC(), ReceivedAt: o.ReceivedAt.UTC(), Rule: string(rule)}}
+	switch rule {
+	case MostFrequent:
+		obs.Counts = map[string]int{string(v): 1}
+	case Union:
+		obs.Items = flatten(v)
+		obs.Value = unionValue(obs.Items)
+	}
+	st[name] = c.combine(name, st[name], obs)
+}
+
+// Combine merges the states of two profiles into the states of their union.
+func (c *Config) Combine(a, b States) States {
+	out := make(States, len(a)+len(b))
+	for name, s := range a {
+		out[name] = s
+	}
+	for name, s := range b {
+		out[name] = c.combine(name, out[name], s)
+	}
+	return out
+}
+
+// newer reports whether a's evidence is later than b's (event time, then messageId, then value).
+func newer(a, b *State) bool {
+	if d := a.Source.EventTime.Compare(b.Source.EventTime); d != 0 {
+		return d > 0
+	}
+	if d := cmp.Compare(a.Source.MessageID, b.Source.MessageID); d != 0 {
+		return d > 0
+	}
+	return bytes.Compare(a.Value, b.Value) > 0
+}
+
+func (c *Config) rank(src mosaic.SourceID) int {
+	if i := slices.Index(c.SourcePriority, src); i >= 0 {
+		return i
+	}
+	return len(c.SourcePriority)
+}
+
+func (c *Config) combine(name string, a, b *State) *State {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	switch rule := c.Rule(name); rule {
+	case Earliest, Immutable:
+		if newer(a, b) {
+			return b
+		}
+		return a
+	case SourcePriority:
+		ra, rb := c.rank(a.Source.SourceID), c.rank(b.Source.SourceID)
+		if ra != rb {
+			if ra < rb {
+				return a
+			}
+			return b
+		}
+		if newer(b, a) {
+			return b
+		}
+		return a
+	case Max, Min:
+		d := compareValues(a.Value, b.Value)
+		if d == 0 {
+			if newer(b, a) {
+				return b
+			}
+			return a
+		}
+		if (d < 0) == (rule == Max) {
+			return b
+		}
+		return a
+	case MostFrequent:
+		counts := maps.Clone(a.Counts)
+		if counts == nil {
+			counts = map[string]int{}
+		}
+		for v, n := range b.Counts {
+			counts[v] += n
+		}
+		best, src := "", a.Source
+		for v, n := range counts {
+			if n > counts[best] || n == counts[best] && v < best || best == "" {
+				best = v
+			}
+		}
+		if newer(b, a) {
+			src = b.Source
+		}
+		return &State{Value: json.RawMessage(best), Source: src, Counts: counts}
+	case Union:
+		items := slices.Clone(a.Items)
+		for _, it := range b.Items {
+			if i, found := slices.BinarySearchFunc(items, it, func(x, y json.RawMessage) int { return bytes.Compare(x, y) }); !found {
+				items = slices.Insert(items, i, it)
+			}
+		}
+		src := a.Source
+		if newer(b, a) {
+			src = b.Source
+		}
+		return &State{Value: unionValue(items), Source: src, Items: items}
+	default: // Latest
+		if newer(b, a) {
+			return b
+		}
+		return a
+	}
+}
+
+// Traits returns the current trait values and their provenance; deleted traits are left out.
+func (st States) Traits() (map[string]json.RawMessage, map[string]mosaic.TraitSource) {
+	vals := make(map[string]json.RawMessage, len(st))
+	srcs := make(map[string]mosaic.TraitSource, len(st))
+	for name, s := range st {
+		if s == nil || string(s.Value) == "null" {
+			continue
+		}
+		vals[name], srcs[name] = s.Value, s.Source
+	}
+	return vals, srcs
+}
+
+// ObserveObject observes every member of a JSON object (identify or group traits).
+func (c *Config) ObserveObject(st States, obj json.RawMessage, o Observation) {
+	if len(obj) == 0 {
+		return
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(obj, &m) != nil {
+		return
+	}
+	for name, v := range m {
+		o.Value = v
+		c.Observe(st, name, o)
+	}
+}
+
+func compact(v json.RawMessage) json.RawMessage {
+	if len(v) == 0 {
+		return json.RawMessage("null")
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, v) != nil {
+		return json.RawMessage("null")
+	}
+	return b.Bytes()
+}
+
+func flatten(v json.RawMessage) []json.RawMessage {
+	var arr []json.RawMessage
+	if json.Unmarshal(v, &arr) != nil {
+		return []json.RawMessage{v}
+	}
+	seen := map[string]bool{}
+	var out []json.RawMessage
+	for _, it := range arr {
+		it = compact(it)
+		if string(it) != "null" && !seen[string(it)] {
+			seen[string(it)] = true
+			out = append(out, it)
+		}
+	}
+	slices.SortFunc(out, func(x, y json.RawMessage) int { return bytes.Compare(x, y) })
+	return out
+}
+
+func unionValue(items []json.RawMessage) json.RawMessage {
+	b, _ := json.Marshal(items)
+	if items == nil {
+		return json.RawMessage("[]")
+	}
+	return b
+}
+
+// compareValues orders JSON values: numbers numerically, then strings, then anything else by bytes.
+func compareValues(a, b json.RawMessage) int {
+	fa, ea := strconv.ParseFloat(string(a), 64)
+	fb, eb := strconv.ParseFloat(string(b), 64)
+	switch {
+	case ea == nil && eb == nil:
+		return cmp.Compare(fa, fb)
+	case ea == nil:
+		return -1
+	case eb == nil:
+		return 1
+	}
+	return bytes.Compare(a, b)
+}

@@ -1,0 +1,100 @@
+package traits_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/traits"
+)
+
+var base = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+func obs(v string, minute int, src mosaic.SourceID, id string) traits.Observation {
+	return traits.Observation{Value: json.RawMessage(v), SourceID: src, MessageID: id, EventTime: base.Add(time.Duration(minute) * time.Minute)}
+}
+
+func TestRules(t *testing.T) {
+	cfg := &traits.Config{Rules: map[string]traits.Rule{
+		"first_seen_plan": traits.Earliest, "signup_date": traits.Immutable, "ltv": traits.Max, "lowest_price": traits.Min,
+		"city": traits.MostFrequent, "tags": traits.Union, "name": traits.SourcePriority,
+	}, SourcePriority: []mosaic.SourceID{"crm", "web"}}
+	for _, tc := range []struct {
+		trait string
+		obs   []traits.Observation
+		want  string // "" means absent
+	}{
+		{"plan", []traits.Observation{obs(`"pro"`, 10, "web", "b"), obs(`"free"`, 5, "web", "a")}, `"pro"`}, // late old event loses
+		{"plan", []traits.Observation{obs(`"pro"`, 10, "web", "b"), obs(`null`, 20, "web", "c")}, ""},       // explicit deletion
+		{"plan", []traits.Observation{obs(`null`, 20, "web", "c"), obs(`"pro"`, 10, "web", "b")}, ""},       // an older value does not resurrect it
+		{"first_seen_plan", []traits.Observation{obs(`"pro"`, 10, "web", "b"), obs(`"free"`, 5, "web", "a")}, `"free"`},
+		{"signup_date", []traits.Observation{obs(`"2026-01-02"`, 10, "web", "b"), obs(`"2026-01-01"`, 5, "web", "a"), obs(`null`, 30, "web", "z")}, `"2026-01-01"`},
+		{"ltv", []traits.Observation{obs(`12.5`, 1, "web", "a"), obs(`100`, 2, "web", "b"), obs(`99`, 3, "web", "c")}, `100`},
+		{"lowest_price", []traits.Observation{obs(`12.5`, 1, "web", "a"), obs(`100`, 2, "web", "b")}, `12.5`},
+		{"city", []traits.Observation{obs(`"Oslo"`, 1, "web", "a"), obs(`"Bergen"`, 2, "web", "b"), obs(`"Oslo"`, 3, "web", "c")}, `"Oslo"`},
+		{"tags", []traits.Observation{obs(`["vip","b2b"]`, 1, "web", "a"), obs(`"vip"`, 2, "web", "b"), obs(`["new"]`, 3, "web", "c")}, `["b2b","new","vip"]`},
+		{"name", []traits.Observation{obs(`"Ada L."`, 9, "web", "b"), obs(`"Ada Lovelace"`, 1, "crm", "a")}, `"Ada Lovelace"`},
+	} {
+		st := traits.States{}
+		for _, o := range tc.obs {
+			cfg.Observe(st, tc.trait, o)
+		}
+		vals, srcs := st.Traits()
+		got := string(vals[tc.trait])
+		if got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.trait, got, tc.want)
+		}
+		if tc.want != "" && srcs[tc.trait].Rule == "" {
+			t.Errorf("%s: provenance lacks the rule", tc.trait)
+		}
+	}
+}
+
+// TestOrderAndMergeIndependence: observing the same values in any order, or in two profiles
+// that then merge, yields the same traits.
+func TestOrderAndMergeIndependence(t *testing.T) {
+	names := []string{"plan", "first", "ltv", "low", "city", "tags", "name", "born"}
+	cfg := &traits.Config{Rules: map[string]traits.Rule{"first": traits.Earliest, "ltv": traits.Max, "low": traits.Min,
+		"city": traits.MostFrequent, "tags": traits.Union, "name": traits.SourcePriority, "born": traits.Immutable},
+		SourcePriority: []mosaic.SourceID{"crm"}}
+	values := []string{`"a"`, `"b"`, `"c"`, `1`, `2.5`, `["x","y"]`, `null`, `true`}
+	for seed := uint64(0); seed < 300; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		type o struct {
+			name string
+			obs  traits.Observation
+		}
+		var all []o
+		for i := 0; i < 30; i++ {
+			src := mosaic.SourceID([]string{"crm", "web", "app"}[rng.IntN(3)])
+			all = append(all, o{names[rng.IntN(len(names))], obs(values[rng.IntN(len(values))], rng.IntN(10), src, fmt.Sprintf("m%02d", i))})
+		}
+		one := traits.States{}
+		for _, x := range all {
+			cfg.Observe(one, x.name, x.obs)
+		}
+		want, wantSrc := one.Traits()
+		rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+		a, b := traits.States{}, traits.States{}
+		for i, x := range all {
+			if i%2 == 0 {
+				cfg.Observe(a, x.name, x.obs)
+			} else {
+				cfg.Observe(b, x.name, x.obs)
+			}
+		}
+		got, gotSrc := cfg.Combine(b, a).Traits()
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("seed %d: traits differ (-one profile +merged):\n%s", seed, diff)
+		}
+		for n := range want {
+			if wantSrc[n].EventTime != gotSrc[n].EventTime {
+				t.Fatalf("seed %d: provenance of %s differs: %+v vs %+v", seed, n, wantSrc[n], gotSrc[n])
+			}
+		}
+	}
+}
