@@ -61,6 +61,13 @@ type Event struct {
 	Traits            json.RawMessage `json:"traits,omitempty"`
 	Context           json.RawMessage `json:"context,omitempty"`
 	Integrations      json.RawMessage `json:"integrations,omitempty"`
+	// Identity is the key of the event's anchor identifier (its highest-priority one); the
+	// event belongs to whichever profile holds that identifier, so events follow merges and
+	// splits without being rewritten.
+	Identity IdentifierKey `json:"-"`
+	// ProfileID is the profile the event resolved to when it was processed (read APIs fill
+	// in the current one).
+	ProfileID ProfileID `json:"profile_id,omitempty"`
 }
 
 // CorrectTimestamp returns the event time corrected for client clock skew, as Segment does:
@@ -84,8 +91,9 @@ type EventFilter struct {
 	AnonymousID string
 	Type        EventType
 	Event       string
-	Limit       int    // 1..MaxEventPage; 0 means DefaultEventPage
-	Cursor      string // opaque, from a previous page
+	ProfileID   ProfileID // events of this profile's identifiers (its timeline)
+	Limit       int       // 1..MaxEventPage; 0 means DefaultEventPage
+	Cursor      string    // opaque, from a previous page
 }
 
 // Page sizes for FindEvents.
@@ -114,6 +122,9 @@ type EventCommit struct {
 	Through  int64
 	Events   []*Event
 	Rejected map[SourceID]int64 // records the processor could not read, by source
+	// Duplicates counts events the processor already dropped as duplicates, by source.
+	Duplicates map[SourceID]int64
+	Identity *IdentityChanges   // identity graph and profile writes, if any
 }
 
 // CommitResult says what CommitEvents did.
@@ -150,3 +161,31 @@ func TrimEventPage(evs []*Event, limit int) ([]*Event, string, error) {
 	evs = evs[:limit]
 	return evs, "ev_" + strconv.FormatInt(evs[len(evs)-1].ID, 10), nil
 }
+
+// DefaultProfilePage and MaxProfilePage bound FindProfiles pages.
+const (
+	DefaultProfilePage = 50
+	MaxProfilePage     = 500
+)
+
+// ParseProfilePage checks a profile filter's limit and cursor; after is the id the page
+// starts after.
+func ParseProfilePage(f ProfileFilter) (limit int, after ProfileID, err error) {
+	limit = f.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultProfilePage
+	case limit < 0 || limit > MaxProfilePage:
+		return 0, "", FieldErrorf(EINVALID, "limit", "limit must be between 1 and %d.", MaxProfilePage)
+	}
+	if f.Cursor != "" {
+		if !strings.HasPrefix(f.Cursor, "pr_") || len(f.Cursor) < 4 {
+			return 0, "", FieldErrorf(EINVALID, "cursor", "Invalid cursor.")
+		}
+		after = ProfileID(f.Cursor[3:])
+	}
+	return limit, after, nil
+}
+
+// ProfileCursor returns the cursor of the page after the profile id.
+func ProfileCursor(id ProfileID) string { return "pr_" + string(id) }

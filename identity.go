@@ -1,6 +1,10 @@
 package mosaic
 
-import "time"
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
 
 // IdentifierType names a kind of identifier: the built-in user_id, anonymous_id, email and
 // phone, or a custom type declared per workspace (customer_number, card_token, …).
@@ -66,4 +70,77 @@ type IdentityConstraint struct {
 	A, B      IdentifierKey
 	CreatedAt time.Time
 	Reason    string
+}
+
+// ProfileState is a profile as the processor keeps it: the trait survivorship state (opaque
+// to stores), the materialised traits for reading, and the merge history.
+type ProfileState struct {
+	ID           ProfileID
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	MergedInto   ProfileID // set when merged away
+	MergedFrom   []ProfileID
+	Flags        []string
+	Groups       []string
+	State        json.RawMessage            // survivorship state (package traits)
+	Traits       map[string]json.RawMessage // current values
+	TraitSources map[string]TraitSource
+	SearchTerms  []string // lower-cased identifier values and trait words, for FindProfiles
+}
+
+// IdentityChanges are the identity writes of one processed inbox range, committed with its
+// events and offset.
+type IdentityChanges struct {
+	Identifiers []*IdentifierRecord // inserted or updated (profile, hub flag)
+	Edges       []*IdentityEdge     // inserted or updated (evidence, refusal)
+	Profiles    []*ProfileState     // inserted or updated
+	Recomputed  []IdentifierKey     // steward recompute requests now done
+	// Counter increments.
+	Merges             int64
+	InvalidIdentifiers int64
+}
+
+// IdentityService stores the identity graph. Only the processor writes it (through
+// CommitEvents); stewards add constraints, which the processor applies.
+type IdentityService interface {
+	// IdentitySecret returns the workspace's secret for identifier keys, creating it once.
+	IdentitySecret(ctx context.Context) ([]byte, error)
+	// FindIdentifiers returns the stored identifiers among keys (missing ones are left out).
+	FindIdentifiers(ctx context.Context, keys []IdentifierKey) ([]*IdentifierRecord, error)
+	// FindIdentityEdges returns every stored edge with an end among keys.
+	FindIdentityEdges(ctx context.Context, keys []IdentifierKey) ([]*IdentityEdge, error)
+	// FindIdentityConstraints returns the constraints that name any of keys.
+	FindIdentityConstraints(ctx context.Context, keys []IdentifierKey) ([]*IdentityConstraint, error)
+	// FindProfileStates returns the stored states of the given profiles.
+	FindProfileStates(ctx context.Context, ids []ProfileID) ([]*ProfileState, error)
+	// FindEventsByIdentity returns the stored events anchored on keys, of the given types
+	// (all when empty), in processing order.
+	FindEventsByIdentity(ctx context.Context, keys []IdentifierKey, types []EventType) ([]*Event, error)
+	// FindStoredMessageIDs returns which of the messageIds are already stored for src.
+	FindStoredMessageIDs(ctx context.Context, src SourceID, ids []string) (map[string]bool, error)
+	// AddIdentityConstraint records a steward's constraint and queues its identifiers for
+	// recomputation by the processor.
+	AddIdentityConstraint(ctx context.Context, c *IdentityConstraint) error
+	// PendingRecomputes returns identifiers queued for recomputation.
+	PendingRecomputes(ctx context.Context, limit int) ([]IdentifierKey, error)
+}
+
+// ProfileFilter selects profiles for FindProfiles.
+type ProfileFilter struct {
+	Q      string // prefix of an identifier value, a name or any trait value (case-insensitive)
+	Limit  int
+	Cursor string
+}
+
+// ProfileService reads profiles.
+type ProfileService interface {
+	// FindProfileByID returns the profile, or (for a merged-away id) the profile with
+	// MergedInto set; not_found if there is no such id.
+	FindProfileByID(ctx context.Context, id ProfileID) (*Profile, error)
+	// FindProfileByIdentifier returns the profile holding the identifier; not_found if none.
+	FindProfileByIdentifier(ctx context.Context, key IdentifierKey) (*Profile, error)
+	// FindProfiles searches live profiles, ordered by id, with cursor pagination.
+	FindProfiles(ctx context.Context, f ProfileFilter) ([]*Profile, string, error)
+	// FindProfileGraph returns the identifiers of a live profile and every edge touching them.
+	FindProfileGraph(ctx context.Context, id ProfileID) ([]*IdentifierRecord, []*IdentityEdge, error)
 }

@@ -11,6 +11,12 @@ type Stats struct {
 	InboxHead  int64 `json:"inbox_head"`
 	Processed  int64 `json:"processed_through"`
 	InboxLag   int64 `json:"inbox_lag"` // inbox records not yet processed
+	// Identity.
+	Profiles           int64 `json:"profiles"` // live profiles (merged-away ones not counted)
+	Identifiers        int64 `json:"identifiers"`
+	Merges             int64 `json:"merges"`
+	RefusedLinks       int64 `json:"refused_links"`
+	InvalidIdentifiers int64 `json:"invalid_identifiers"`
 }
 
 // Store is everything a Mosaic store keeps. The embedded store (package sqlite) and the

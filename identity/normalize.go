@@ -8,6 +8,9 @@
 package identity
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -354,4 +357,29 @@ func formatNumber(f float64) string {
 		return fmt.Sprintf("%d", int64(f))
 	}
 	return fmt.Sprintf("%g", f)
+}
+
+// Anchor returns the highest-priority identifier of ids (ties broken by type and value): the
+// identifier an event is filed under.
+func (n *Normalizer) Anchor(ids []mosaic.Identifier) (mosaic.Identifier, bool) {
+	if len(ids) == 0 {
+		return mosaic.Identifier{}, false
+	}
+	anchor := ids[0]
+	for _, id := range ids[1:] {
+		if n.priority(id.Type) < n.priority(anchor.Type) || n.priority(id.Type) == n.priority(anchor.Type) && identLess(id, anchor) {
+			anchor = id
+		}
+	}
+	return anchor, true
+}
+
+// Key returns the keyed hash under which an identifier is stored (HMAC-SHA256 of
+// "type:value" with the workspace secret, base64url, 128 bits).
+func Key(secret []byte, id mosaic.Identifier) mosaic.IdentifierKey {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(id.Type))
+	m.Write([]byte{':'})
+	m.Write([]byte(id.Value))
+	return mosaic.IdentifierKey(base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16]))
 }

@@ -67,12 +67,7 @@ func (n *Normalizer) EventEdges(ids []mosaic.Identifier, kind EdgeKind, at time.
 	if len(ids) < 2 {
 		return nil
 	}
-	anchor := ids[0]
-	for _, id := range ids[1:] {
-		if n.priority(id.Type) < n.priority(anchor.Type) || n.priority(id.Type) == n.priority(anchor.Type) && identLess(id, anchor) {
-			anchor = id
-		}
-	}
+	anchor, _ := n.Anchor(ids)
 	edges := make([]Edge, 0, len(ids)-1)
 	for _, id := range ids {
 		if id != anchor {

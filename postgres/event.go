@@ -70,6 +70,10 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 		for id, n := range c.Rejected {
 			count(id).rejected += n
 		}
+		for id, n := range c.Duplicates {
+			count(id).dups += n
+			res.Duplicates += int(n)
+		}
 		b = &pgx.Batch{}
 		for _, id := range slices.Sorted(maps.Keys(per)) { // rows locked in a fixed order
 			n := per[id]

@@ -34,6 +34,10 @@ type Batch struct {
 	Events []*mosaic.Event
 	// Rejected counts records that could not be processed, by source.
 	Rejected map[mosaic.SourceID]int64
+	// Duplicates counts events dropped as already processed, by source.
+	Duplicates map[mosaic.SourceID]int64
+	// Identity holds the identity stage's writes, committed with the events.
+	Identity *mosaic.IdentityChanges
 }
 
 // Reject counts a record that cannot be processed.
@@ -191,7 +195,7 @@ func (p *Processor) step(ctx context.Context) (int, error) {
 		}
 	}
 	through := recs[len(recs)-1].Seq
-	res, err := p.Store.CommitEvents(ctx, &mosaic.EventCommit{From: from, Through: through, Events: b.Events, Rejected: b.Rejected})
+	res, err := p.Store.CommitEvents(ctx, &mosaic.EventCommit{From: from, Through: through, Events: b.Events, Rejected: b.Rejected, Duplicates: b.Duplicates, Identity: b.Identity})
 	if err != nil {
 		return 0, err
 	}

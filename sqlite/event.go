@@ -20,8 +20,8 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 		if through != c.From {
 			return mosaic.Errorf(mosaic.ECONFLICT, "Processor offset is %d, not %d.", through, c.From)
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (source_id, message_id, type, event, user_id, anonymous_id, timestamp, payload)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, message_id) DO NOTHING`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (source_id, message_id, type, event, user_id, anonymous_id, timestamp, payload, identity)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, message_id) DO NOTHING`)
 		if err != nil {
 			return storeErr(err)
 		}
@@ -40,7 +40,7 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 				return err
 			}
 			r, err := stmt.ExecContext(ctx, e.SourceID, e.MessageID, e.Type, nullString(e.Event), nullString(e.UserID),
-				nullString(e.AnonymousID), micros(e.Timestamp), payload)
+				nullString(e.AnonymousID), micros(e.Timestamp), payload, nullString(string(e.Identity)))
 			if err != nil {
 				return storeErr(err)
 			}
@@ -56,11 +56,18 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 		for id, n := range c.Rejected {
 			count(id).rejected += n
 		}
+		for id, n := range c.Duplicates {
+			count(id).dups += n
+			res.Duplicates += int(n)
+		}
 		for id, n := range per {
 			if _, err := tx.ExecContext(ctx, `UPDATE sources SET events = events + ?, duplicates = duplicates + ?, rejected = rejected + ? WHERE id = ?`,
 				n.events, n.dups, n.rejected, id); err != nil {
 				return storeErr(err)
 			}
+		}
+		if err := commitIdentity(ctx, tx, c.Identity); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE processor SET through = ? WHERE id = 1`, c.Through)
 		return storeErr(err)
@@ -108,34 +115,44 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 	if f.Event != "" {
 		add("event = ?", f.Event)
 	}
+	if f.ProfileID != "" {
+		add("identity IN (SELECT key FROM identifiers WHERE profile_id = ?)", f.ProfileID)
+	}
 	if before > 0 {
 		add("id < ?", before)
 	}
 	args = append(args, limit+1)
-	rows, err := db.read.QueryContext(ctx, `SELECT id, payload FROM events WHERE `+strings.Join(where, " AND ")+
+	rows, err := db.read.QueryContext(ctx, `SELECT id, identity, payload FROM events WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, "", storeErr(err)
 	}
+	out, err := scanEvents(rows)
+	if err != nil {
+		return nil, "", err
+	}
+	return mosaic.TrimEventPage(out, limit)
+}
+
+// scanEvents reads rows of (id, identity, payload).
+func scanEvents(rows *sql.Rows) ([]*mosaic.Event, error) {
 	defer rows.Close()
 	var out []*mosaic.Event
 	for rows.Next() {
 		var id int64
+		var identity sql.NullString
 		var payload []byte
-		if err := rows.Scan(&id, &payload); err != nil {
-			return nil, "", storeErr(err)
+		if err := rows.Scan(&id, &identity, &payload); err != nil {
+			return nil, storeErr(err)
 		}
 		var e mosaic.Event
 		if err := json.Unmarshal(payload, &e); err != nil {
-			return nil, "", err
+			return nil, err
 		}
-		e.ID = id
+		e.ID, e.Identity = id, mosaic.IdentifierKey(identity.String)
 		out = append(out, &e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, "", storeErr(err)
-	}
-	return mosaic.TrimEventPage(out, limit)
+	return out, storeErr(rows.Err())
 }
 
 // Stats implements mosaic.Store.
@@ -144,6 +161,13 @@ func (db *DB) Stats(ctx context.Context) (*mosaic.Stats, error) {
 	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(events), 0), COALESCE(SUM(duplicates), 0),
 		COALESCE(SUM(rejected), 0), (SELECT through FROM processor WHERE id = 1) FROM sources`).
 		Scan(&s.Sources, &s.Events, &s.Duplicates, &s.Rejected, &s.Processed); err != nil {
+		return nil, storeErr(err)
+	}
+	if err := db.read.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL),
+		(SELECT COUNT(*) FROM identifiers), (SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'merges'),
+		(SELECT COUNT(*) FROM identity_edges WHERE refused != ''),
+		(SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'invalid_identifiers')`).
+		Scan(&s.Profiles, &s.Identifiers, &s.Merges, &s.RefusedLinks, &s.InvalidIdentifiers); err != nil {
 		return nil, storeErr(err)
 	}
 	head, err := db.InboxHead(ctx)

@@ -299,9 +299,9 @@ func testEvents(t *testing.T, open Opener) {
 			t.Fatalf("result=%+v, want 3 inserted 1 duplicate", res)
 		}
 		res, err = s.CommitEvents(ctx, &mosaic.EventCommit{From: 4, Through: 5, Events: []*mosaic.Event{Event(a.ID, "m2", "u2", ts)},
-			Rejected: map[mosaic.SourceID]int64{b.ID: 2}})
+			Rejected: map[mosaic.SourceID]int64{b.ID: 2}, Duplicates: map[mosaic.SourceID]int64{b.ID: 1}})
 		must(t, err)
-		if res.Inserted != 0 || res.Duplicates != 1 {
+		if res.Inserted != 0 || res.Duplicates != 2 {
 			t.Fatalf("result=%+v, want a duplicate of an earlier commit", res)
 		}
 		off, err := s.ProcessorOffset(ctx)
@@ -342,7 +342,7 @@ func testEvents(t *testing.T, open Opener) {
 		}
 		st, err := s.Stats(ctx)
 		must(t, err)
-		if st.Events != 3 || st.Duplicates != 2 || st.Rejected != 2 || st.Sources != 2 || st.Processed != 5 {
+		if st.Events != 3 || st.Duplicates != 3 || st.Rejected != 2 || st.Sources != 2 || st.Processed != 5 {
 			t.Fatalf("stats=%+v", st)
 		}
 		sa, err := s.FindSourceByID(ctx, a.ID)

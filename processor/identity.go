@@ -1,0 +1,626 @@
+package processor
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/identity"
+	"github.com/mosaic-cdp/mosaic/traits"
+)
+
+// DefaultMaxComponent bounds how many identifiers one recomputation loads.
+const DefaultMaxComponent = 5000
+
+// Identity is the identity-resolution stage: it extracts each event's identifiers, links them
+// in the identity graph, recomputes the profiles of every component the batch touched (a pure
+// function of the component's links, so arrival order does not matter), files each event
+// under its anchor identifier, and folds identify traits into profiles by survivorship.
+type Identity struct {
+	Store        mosaic.IdentityService
+	Normalizer   *identity.Normalizer
+	Traits       *traits.Config
+	MaxComponent int
+	Now          func() time.Time
+
+	secret []byte
+}
+
+// Name implements Stage.
+func (s *Identity) Name() string { return "identity" }
+
+// eventIDs is what one event contributes to the graph.
+type eventIDs struct {
+	ev     *mosaic.Event
+	ids    []mosaic.Identifier
+	anchor mosaic.IdentifierKey
+	edges  []identity.Edge
+}
+
+// component is the part of the graph a batch recomputes.
+type component struct {
+	records map[mosaic.IdentifierKey]*mosaic.IdentifierRecord // stored or new
+	edges   map[edgeKey]*mosaic.IdentityEdge
+	dirty   map[edgeKey]bool // edges to write
+}
+
+type edgeKey struct {
+	a, b mosaic.IdentifierKey
+	kind mosaic.EdgeKind
+}
+
+func keyOf(e *mosaic.IdentityEdge) edgeKey { return edgeKey{e.A, e.B, e.Kind} }
+
+// earlier reports whether evidence a precedes b (event time, then messageId).
+func earlier(a, b *mosaic.IdentityEdge) bool {
+	return a.EventTime.Before(b.EventTime) || a.EventTime.Equal(b.EventTime) && a.Evidence < b.Evidence
+}
+
+// Process implements Stage.
+func (s *Identity) Process(ctx context.Context, b *Batch) error {
+	if s.secret == nil {
+		sec, err := s.Store.IdentitySecret(ctx)
+		if err != nil {
+			return err
+		}
+		s.secret = sec
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	now := s.Now().UTC().Truncate(time.Microsecond)
+	ch := &mosaic.IdentityChanges{}
+	comp := &component{records: map[mosaic.IdentifierKey]*mosaic.IdentifierRecord{}, edges: map[edgeKey]*mosaic.IdentityEdge{}, dirty: map[edgeKey]bool{}}
+
+	// 1. Identifiers and links of every event.
+	infos := make([]eventIDs, 0, len(b.Events))
+	valueOf := map[mosaic.IdentifierKey]mosaic.Identifier{}
+	firstSeen := map[mosaic.IdentifierKey]time.Time{}
+	for _, e := range b.Events {
+		ext := s.Normalizer.Extract(e)
+		ch.InvalidIdentifiers += int64(ext.Invalid)
+		info := eventIDs{ev: e, ids: ext.Identifiers}
+		info.edges = s.Normalizer.EventEdges(ext.Identifiers, identity.EdgeImplicit, e.Timestamp, e.MessageID, e.SourceID)
+		if e.Type == mosaic.EventAlias && e.UserID != "" && e.PreviousID != "" {
+			if prev, user, ok := s.aliasIDs(e); ok {
+				info.ids = appendUnique(info.ids, prev)
+				info.edges = append(info.edges, identity.Edge{A: user, B: prev, Kind: identity.EdgeAlias, EventTime: e.Timestamp, Evidence: e.MessageID, SourceID: e.SourceID})
+			}
+		}
+		if anchor, ok := s.Normalizer.Anchor(info.ids); ok {
+			info.anchor = identity.Key(s.secret, anchor)
+		}
+		e.Identity = info.anchor
+		for _, id := range info.ids {
+			k := identity.Key(s.secret, id)
+			valueOf[k] = id
+			if t, ok := firstSeen[k]; !ok || e.Timestamp.Before(t) {
+				firstSeen[k] = e.Timestamp
+			}
+		}
+		infos = append(infos, info)
+	}
+	if len(valueOf) == 0 && len(b.Events) == 0 {
+		return nil
+	}
+
+	// 2. What is already stored about these identifiers and links.
+	batchKeys := slices.Sorted(maps.Keys(valueOf))
+	stored, err := s.Store.FindIdentifiers(ctx, batchKeys)
+	if err != nil {
+		return err
+	}
+	for _, r := range stored {
+		comp.records[r.Key] = r
+	}
+	storedEdges, err := s.Store.FindIdentityEdges(ctx, batchKeys)
+	if err != nil {
+		return err
+	}
+	for _, e := range storedEdges {
+		comp.edges[keyOf(e)] = e
+	}
+	seeds := map[mosaic.IdentifierKey]bool{}
+	for k, id := range valueOf {
+		if _, ok := comp.records[k]; !ok {
+			comp.records[k] = &mosaic.IdentifierRecord{Key: k, Identifier: id, FirstSeen: firstSeen[k]}
+			seeds[k] = true
+		}
+	}
+	for _, info := range infos {
+		for _, e := range info.edges {
+			se := s.storedEdge(e)
+			old, ok := comp.edges[keyOf(se)]
+			if ok && !earlier(se, old) {
+				continue
+			}
+			if ok {
+				se.Refused = old.Refused
+			}
+			comp.edges[keyOf(se)] = se
+			comp.dirty[keyOf(se)] = true
+			seeds[se.A], seeds[se.B] = true, true
+		}
+	}
+	pending, err := s.Store.PendingRecomputes(ctx, 100)
+	if err != nil {
+		return err
+	}
+	for _, k := range pending {
+		seeds[k] = true
+	}
+	ch.Recomputed = pending
+
+	// 3. Recompute the components the batch changed.
+	profileOf := map[mosaic.IdentifierKey]mosaic.ProfileID{}
+	states := map[mosaic.ProfileID]*mosaic.ProfileState{}
+	if len(seeds) > 0 {
+		if err := s.recompute(ctx, comp, seeds, valueOf, infos, states, ch, now); err != nil {
+			return err
+		}
+	}
+	for k, r := range comp.records {
+		profileOf[k] = r.ProfileID
+	}
+
+	// 4. File events and fold their traits into their profiles.
+	var need []mosaic.ProfileID
+	for _, info := range infos {
+		if p := profileOf[info.anchor]; p != "" && states[p] == nil {
+			need = append(need, p)
+		}
+	}
+	if len(need) > 0 {
+		loaded, err := s.Store.FindProfileStates(ctx, dedupe(need))
+		if err != nil {
+			return err
+		}
+		for _, p := range loaded {
+			states[p.ID] = p
+		}
+	}
+	touched := map[mosaic.ProfileID]bool{}
+	for _, p := range ch.Profiles {
+		touched[p.ID] = true
+	}
+	trStates := map[mosaic.ProfileID]traits.States{}
+	for _, info := range infos {
+		pid := profileOf[info.anchor]
+		info.ev.ProfileID = pid
+		st := states[pid]
+		if st == nil || !observes(info.ev) {
+			continue
+		}
+		ts, ok := trStates[pid]
+		if !ok {
+			ts = decodeStates(st.State)
+			trStates[pid] = ts
+		}
+		s.observe(ts, st, info.ev)
+		touched[pid] = true
+	}
+	for pid, ts := range trStates {
+		setStates(states[pid], ts)
+	}
+	// Profiles written: every touched one, once, with fresh search terms.
+	written := map[mosaic.ProfileID]bool{}
+	var profiles []*mosaic.ProfileState
+	for _, p := range ch.Profiles {
+		if !written[p.ID] {
+			written[p.ID] = true
+			profiles = append(profiles, p)
+		}
+	}
+	for pid := range touched {
+		if !written[pid] && states[pid] != nil {
+			written[pid] = true
+			profiles = append(profiles, states[pid])
+		}
+	}
+	for _, p := range profiles {
+		p.UpdatedAt = now
+		p.SearchTerms = searchTerms(p, comp, profileOf)
+	}
+	ch.Profiles = profiles
+	for k := range comp.dirty {
+		ch.Edges = append(ch.Edges, comp.edges[k])
+	}
+	slices.SortFunc(ch.Edges, func(a, b *mosaic.IdentityEdge) int {
+		return cmp.Or(cmp.Compare(a.A, b.A), cmp.Compare(a.B, b.B), cmp.Compare(a.Kind, b.Kind))
+	})
+	b.Identity = ch
+	return nil
+}
+
+// aliasIDs returns the identifiers an alias call links: previousId (an anonymous id when it
+// equals the call's anonymousId, else a user id) and userId.
+func (s *Identity) aliasIDs(e *mosaic.Event) (prev, user mosaic.Identifier, ok bool) {
+	prevType := mosaic.IdentifierUserID
+	if e.PreviousID == e.AnonymousID {
+		prevType = mosaic.IdentifierAnonymousID
+	}
+	pv, err1 := s.Normalizer.Normalize(prevType, e.PreviousID)
+	uv, err2 := s.Normalizer.Normalize(mosaic.IdentifierUserID, e.UserID)
+	if err1 != nil || err2 != nil || pv == uv && prevType == mosaic.IdentifierUserID {
+		return prev, user, false
+	}
+	return mosaic.Identifier{Type: prevType, Value: pv}, mosaic.Identifier{Type: mosaic.IdentifierUserID, Value: uv}, true
+}
+
+func (s *Identity) storedEdge(e identity.Edge) *mosaic.IdentityEdge {
+	a, b := identity.Key(s.secret, e.A), identity.Key(s.secret, e.B)
+	if b < a {
+		a, b = b, a
+	}
+	return &mosaic.IdentityEdge{A: a, B: b, Kind: e.Kind, EventTime: e.EventTime.UTC(), Evidence: e.Evidence, SourceID: e.SourceID}
+}
+
+// recompute loads the raw connected components around seeds (stopping at hubs and at
+// MaxComponent identifiers), resolves them, and records every change in ch.
+func (s *Identity) recompute(ctx context.Context, comp *component, seeds map[mosaic.IdentifierKey]bool,
+	valueOf map[mosaic.IdentifierKey]mosaic.Identifier, infos []eventIDs, states map[mosaic.ProfileID]*mosaic.ProfileState,
+	ch *mosaic.IdentityChanges, now time.Time) error {
+	maxNodes := cmp.Or(s.MaxComponent, DefaultMaxComponent)
+	visited := map[mosaic.IdentifierKey]bool{}
+	frontier := slices.Sorted(maps.Keys(seeds))
+	for len(frontier) > 0 && len(visited) < maxNodes {
+		var load []mosaic.IdentifierKey
+		for _, k := range frontier {
+			if !visited[k] {
+				visited[k] = true
+				if _, ok := comp.records[k]; !ok {
+					load = append(load, k)
+				}
+			}
+		}
+		if len(load) > 0 {
+			recs, err := s.Store.FindIdentifiers(ctx, load)
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				comp.records[r.Key] = r
+			}
+		}
+		edges, err := s.Store.FindIdentityEdges(ctx, frontier)
+		if err != nil {
+			return err
+		}
+		next := map[mosaic.IdentifierKey]bool{}
+		for _, e := range edges {
+			if _, ok := comp.edges[keyOf(e)]; !ok {
+				comp.edges[keyOf(e)] = e
+			}
+		}
+		for _, e := range comp.edges {
+			for _, pair := range [2][2]mosaic.IdentifierKey{{e.A, e.B}, {e.B, e.A}} {
+				if visited[pair[0]] && !visited[pair[1]] {
+					if r := comp.records[pair[0]]; r != nil && r.Hub {
+						continue // a hub links nothing, so its neighbours are not this component
+					}
+					next[pair[1]] = true
+				}
+			}
+		}
+		frontier = slices.Sorted(maps.Keys(next))
+	}
+	// Make sure every edge end is a known record (edges loaded at the rim may point outside).
+	var missing []mosaic.IdentifierKey
+	for _, e := range comp.edges {
+		for _, k := range []mosaic.IdentifierKey{e.A, e.B} {
+			if _, ok := comp.records[k]; !ok {
+				missing = append(missing, k)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		recs, err := s.Store.FindIdentifiers(ctx, dedupe(missing))
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			comp.records[r.Key] = r
+		}
+	}
+	// Resolve the visited part: nodes, edges among them, constraints.
+	cons, err := s.Store.FindIdentityConstraints(ctx, slices.Sorted(maps.Keys(visited)))
+	if err != nil {
+		return err
+	}
+	ident := func(k mosaic.IdentifierKey) mosaic.Identifier { return comp.records[k].Identifier }
+	byIdent := map[mosaic.Identifier]mosaic.IdentifierKey{}
+	var nodes []mosaic.Identifier
+	for k := range visited {
+		if r := comp.records[k]; r != nil {
+			nodes = append(nodes, r.Identifier)
+			byIdent[r.Identifier] = k
+		}
+	}
+	var edges []identity.Edge
+	for _, e := range comp.edges {
+		if visited[e.A] && visited[e.B] && comp.records[e.A] != nil && comp.records[e.B] != nil {
+			edges = append(edges, identity.Edge{A: ident(e.A), B: ident(e.B), Kind: e.Kind, EventTime: e.EventTime, Evidence: e.Evidence, SourceID: e.SourceID})
+		}
+	}
+	c := identity.Constraints{Blocked: map[identity.Pair]bool{}, Removed: map[mosaic.Identifier]bool{}, Hubs: map[mosaic.Identifier]bool{}}
+	for k := range visited {
+		if r := comp.records[k]; r != nil && r.Hub {
+			c.Hubs[r.Identifier] = true // once a hub, always a hub: more links only add users
+		}
+	}
+	for _, x := range cons {
+		ra, ok := comp.records[x.A]
+		if !ok {
+			continue
+		}
+		if x.B == "" {
+			c.Removed[ra.Identifier] = true
+		} else if rb, ok := comp.records[x.B]; ok {
+			c.Blocked[identity.MakePair(ra.Identifier, rb.Identifier)] = true
+		}
+	}
+	res := s.Normalizer.Resolve(nodes, edges, c)
+
+	// Refusals and hubs.
+	refused := map[edgeKey]string{}
+	for _, r := range res.Refused {
+		se := s.storedEdge(r.Edge)
+		se.A, se.B = byIdent[r.Edge.A], byIdent[r.Edge.B]
+		if se.B < se.A {
+			se.A, se.B = se.B, se.A
+		}
+		refused[edgeKey{se.A, se.B, r.Edge.Kind}] = r.Reason
+	}
+	for k, e := range comp.edges {
+		if !visited[e.A] || !visited[e.B] {
+			continue
+		}
+		if e.Refused != refused[k] {
+			cp := *e
+			cp.Refused = refused[k]
+			comp.edges[k] = &cp
+			comp.dirty[k] = true
+		}
+	}
+	hubs := map[mosaic.IdentifierKey]bool{}
+	for _, h := range res.Hubs {
+		hubs[byIdent[h]] = true
+	}
+
+	// Old profiles of the component, with their states.
+	var oldIDs []mosaic.ProfileID
+	for k := range visited {
+		if r := comp.records[k]; r != nil && r.ProfileID != "" {
+			oldIDs = append(oldIDs, r.ProfileID)
+		}
+	}
+	oldIDs = dedupe(oldIDs)
+	if len(oldIDs) > 0 {
+		loaded, err := s.Store.FindProfileStates(ctx, oldIDs)
+		if err != nil {
+			return err
+		}
+		for _, p := range loaded {
+			states[p.ID] = p
+		}
+	}
+	oldMembers := map[mosaic.ProfileID]int{}
+	origProfile := map[mosaic.IdentifierKey]mosaic.ProfileID{}
+	for k := range visited {
+		if r := comp.records[k]; r != nil && r.ProfileID != "" {
+			oldMembers[r.ProfileID]++
+			origProfile[k] = r.ProfileID
+		}
+	}
+
+	// Each group keeps the oldest profile among its members' (not taken by an earlier group).
+	taken := map[mosaic.ProfileID]mosaic.ProfileID{} // old id → group's id
+	capped := map[mosaic.Identifier]bool{}
+	for _, id := range res.Capped {
+		capped[id] = true
+	}
+	for _, g := range res.Groups {
+		var cands []*mosaic.ProfileState
+		inGroup := map[mosaic.ProfileID]int{}
+		for _, id := range g {
+			if r := comp.records[byIdent[id]]; r.ProfileID != "" {
+				inGroup[r.ProfileID]++
+			}
+		}
+		for pid := range inGroup {
+			if st := states[pid]; st != nil && st.MergedInto == "" {
+				if _, used := taken[pid]; !used {
+					cands = append(cands, st)
+				}
+			}
+		}
+		slices.SortFunc(cands, func(a, b *mosaic.ProfileState) int {
+			return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+		})
+		var survivor *mosaic.ProfileState
+		if len(cands) > 0 {
+			survivor = cands[0]
+		} else {
+			survivor = &mosaic.ProfileState{ID: mosaic.ProfileID("prof_" + mosaic.RandomString(10)), CreatedAt: now}
+			states[survivor.ID] = survivor
+		}
+		taken[survivor.ID] = survivor.ID
+		// Whole old profiles fold in by combining states; a profile that lost members
+		// (a split) is rebuilt from its events.
+		split := inGroup[survivor.ID] > 0 && inGroup[survivor.ID] < oldMembers[survivor.ID]
+		for pid := range inGroup {
+			if pid != survivor.ID && inGroup[pid] < oldMembers[pid] {
+				split = true
+			}
+		}
+		ts := decodeStates(survivor.State)
+		if split {
+			keys := make([]mosaic.IdentifierKey, len(g))
+			for i, id := range g {
+				keys[i] = byIdent[id]
+			}
+			evs, err := s.Store.FindEventsByIdentity(ctx, keys, []mosaic.EventType{mosaic.EventIdentify, mosaic.EventGroup})
+			if err != nil {
+				return err
+			}
+			ts = traits.States{}
+			survivor.Groups = nil
+			for _, e := range evs {
+				s.observe(ts, survivor, e)
+			}
+		}
+		merged := slices.Sorted(maps.Keys(inGroup))
+		for _, pid := range merged {
+			old := states[pid]
+			if pid == survivor.ID || old == nil || old.MergedInto != "" {
+				continue
+			}
+			if _, used := taken[pid]; used {
+				continue
+			}
+			if !split {
+				ts = s.Traits.Combine(ts, decodeStates(old.State))
+				survivor.Groups = unionStrings(survivor.Groups, old.Groups)
+			}
+			taken[pid] = survivor.ID
+			old.MergedInto = survivor.ID
+			old.UpdatedAt = now
+			survivor.MergedFrom = appendUniqueID(survivor.MergedFrom, pid)
+			survivor.MergedFrom = append(survivor.MergedFrom, old.MergedFrom...)
+			ch.Merges++
+			ch.Profiles = append(ch.Profiles, old)
+		}
+		setStates(survivor, ts)
+		survivor.Flags = nil
+		if capped[g[0]] {
+			survivor.Flags = []string{"capped"}
+		}
+		ch.Profiles = append(ch.Profiles, survivor)
+		for _, id := range g {
+			k := byIdent[id]
+			r := comp.records[k]
+			if r.ProfileID != survivor.ID || r.Hub != hubs[k] || seedNew(r) {
+				cp := *r
+				cp.ProfileID, cp.Hub = survivor.ID, hubs[k]
+				comp.records[k] = &cp
+				ch.Identifiers = append(ch.Identifiers, &cp)
+			}
+		}
+	}
+	// Old profiles left without any identifier (all their members went to groups that kept
+	// another profile) merge into the profile that received most of their identifiers.
+	for _, pid := range oldIDs {
+		old := states[pid]
+		if _, ok := taken[pid]; ok || old == nil || old.MergedInto != "" {
+			continue
+		}
+		votes := map[mosaic.ProfileID]int{}
+		for k, orig := range origProfile {
+			if orig == pid {
+				votes[comp.records[k].ProfileID]++
+			}
+		}
+		var target mosaic.ProfileID
+		for _, cand := range slices.Sorted(maps.Keys(votes)) {
+			if cand != "" && (target == "" || votes[cand] > votes[target]) {
+				target = cand
+			}
+		}
+		if target == "" {
+			continue
+		}
+		old.MergedInto, old.UpdatedAt = target, now
+		ch.Merges++
+		ch.Profiles = append(ch.Profiles, old)
+	}
+	slices.SortFunc(ch.Identifiers, func(a, b *mosaic.IdentifierRecord) int { return cmp.Compare(a.Key, b.Key) })
+	return nil
+}
+
+func seedNew(r *mosaic.IdentifierRecord) bool { return r.ProfileID == "" }
+
+// observes reports whether an event carries profile traits or group membership.
+func observes(e *mosaic.Event) bool {
+	return e.Type == mosaic.EventIdentify && len(e.Traits) > 0 || e.Type == mosaic.EventGroup && e.GroupID != ""
+}
+
+// observe folds an event's traits (identify) or group membership (group) into a profile.
+func (s *Identity) observe(ts traits.States, p *mosaic.ProfileState, e *mosaic.Event) {
+	switch e.Type {
+	case mosaic.EventIdentify:
+		s.Traits.ObserveObject(ts, e.Traits, traits.Observation{SourceID: e.SourceID, MessageID: e.MessageID, EventTime: e.Timestamp, ReceivedAt: e.ReceivedAt})
+	case mosaic.EventGroup:
+		if e.GroupID != "" {
+			p.Groups = unionStrings(p.Groups, []string{e.GroupID})
+		}
+	}
+}
+
+func decodeStates(raw json.RawMessage) traits.States {
+	st := traits.States{}
+	if len(raw) > 0 {
+		json.Unmarshal(raw, &st)
+	}
+	return st
+}
+
+func setStates(p *mosaic.ProfileState, ts traits.States) {
+	p.State, _ = json.Marshal(ts)
+	p.Traits, p.TraitSources = ts.Traits()
+}
+
+// searchTerms are the lower-cased identifier values and string trait values of a profile,
+// plus each word of name-like traits, so FindProfiles can match any of their prefixes.
+func searchTerms(p *mosaic.ProfileState, comp *component, profileOf map[mosaic.IdentifierKey]mosaic.ProfileID) []string {
+	if p.MergedInto != "" {
+		return nil
+	}
+	terms := map[string]bool{}
+	for k, r := range comp.records {
+		if r.ProfileID == p.ID || profileOf[k] == p.ID {
+			terms[strings.ToLower(r.Value)] = true
+		}
+	}
+	for _, v := range p.Traits {
+		var str string
+		if json.Unmarshal(v, &str) == nil && str != "" && len(str) <= 200 {
+			str = strings.ToLower(str)
+			terms[str] = true
+			for _, w := range strings.Fields(str) {
+				terms[w] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(terms))
+}
+
+func dedupe[T cmp.Ordered](xs []T) []T {
+	slices.Sort(xs)
+	return slices.Compact(xs)
+}
+
+func appendUnique(ids []mosaic.Identifier, id mosaic.Identifier) []mosaic.Identifier {
+	if slices.Contains(ids, id) {
+		return ids
+	}
+	return append(ids, id)
+}
+
+func appendUniqueID(ids []mosaic.ProfileID, id mosaic.ProfileID) []mosaic.ProfileID {
+	if slices.Contains(ids, id) {
+		return ids
+	}
+	return append(ids, id)
+}
+
+func unionStrings(a, b []string) []string {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+

@@ -1,0 +1,269 @@
+package processor_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/identity"
+	"github.com/mosaic-cdp/mosaic/processor"
+	"github.com/mosaic-cdp/mosaic/sqlite"
+	"github.com/mosaic-cdp/mosaic/traits"
+)
+
+// pipeline is a store with a processor running the dedupe and identity stages.
+type pipeline struct {
+	t    *testing.T
+	db   *sqlite.DB
+	norm *identity.Normalizer
+	src  map[string]mosaic.SourceID
+	seq  int
+}
+
+func newPipeline(t *testing.T, cfg identity.Config) *pipeline {
+	t.Helper()
+	n, err := identity.NewNormalizer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pipeline{t: t, db: openDB(t), norm: n, src: map[string]mosaic.SourceID{}}
+}
+
+func (p *pipeline) source(name string) mosaic.SourceID {
+	if id, ok := p.src[name]; ok {
+		return id
+	}
+	s := &mosaic.Source{Name: name}
+	if err := p.db.CreateSource(context.Background(), s); err != nil {
+		p.t.Fatal(err)
+	}
+	p.src[name] = s.ID
+	return s.ID
+}
+
+// send appends raw Segment events (from source src) to the inbox and processes them in
+// batches of batchSize.
+func (p *pipeline) send(batchSize int, evs ...sent) {
+	p.t.Helper()
+	ctx := context.Background()
+	var recs []*mosaic.InboxRecord
+	for _, e := range evs {
+		p.seq++
+		id := e.id
+		if id == "" {
+			id = fmt.Sprintf("msg-%d", p.seq)
+		}
+		recs = append(recs, &mosaic.InboxRecord{SourceID: p.source(e.src), MessageID: id, ReceivedAt: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), Payload: []byte(e.body)})
+	}
+	if err := p.db.AppendInbox(ctx, recs); err != nil {
+		p.t.Fatal(err)
+	}
+	proc := &processor.Processor{Store: p.db, BatchSize: batchSize, Poll: time.Millisecond, Stages: []processor.Stage{
+		&processor.Dedupe{Store: p.db},
+		&processor.Identity{Store: p.db, Normalizer: p.norm, Traits: &traits.Config{Rules: map[string]traits.Rule{"signup_source": traits.Earliest}}},
+	}}
+	proc.Open()
+	defer proc.Close()
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := proc.Drain(dctx); err != nil {
+		p.t.Fatal(err)
+	}
+	if st, _ := p.db.Stats(ctx); st.InboxLag != 0 {
+		p.t.Fatalf("inbox lag %d after drain (processing failed?)", st.InboxLag)
+	}
+}
+
+type sent struct{ src, id, body string }
+
+func (p *pipeline) lookup(typ mosaic.IdentifierType, raw string) *mosaic.Profile {
+	p.t.Helper()
+	ctx := context.Background()
+	v, err := p.norm.Normalize(typ, raw)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	secret, _ := p.db.IdentitySecret(ctx)
+	prof, err := p.db.FindProfileByIdentifier(ctx, identity.Key(secret, mosaic.Identifier{Type: typ, Value: v}))
+	if err != nil {
+		p.t.Fatalf("lookup %s %s: %v", typ, raw, err)
+	}
+	return prof
+}
+
+// partition returns every live profile as its sorted identifiers plus its traits.
+func (p *pipeline) partition() []string {
+	p.t.Helper()
+	var out []string
+	cursor := ""
+	for {
+		ps, next, err := p.db.FindProfiles(context.Background(), mosaic.ProfileFilter{Limit: 500, Cursor: cursor})
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		for _, pr := range ps {
+			var ids []string
+			for _, id := range pr.Identifiers {
+				ids = append(ids, id.String())
+			}
+			tr, _ := json.Marshal(pr.Traits)
+			out = append(out, strings.Join(ids, " ")+" "+string(tr)+" groups="+strings.Join(pr.Groups, ","))
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestCustomerJourneyIsOneProfile(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.DefaultRegion = "DK"
+	p := newPipeline(t, cfg)
+	// The CRM export and the till arrive first; the web journey later links them all.
+	// One event per batch, so separate profiles form first and merge later.
+	p.send(1,
+		sent{"crm", "", `{"type":"identify","anonymousId":"crm-4711","traits":{"email":"  ADA@Example.COM ","phone":"20 12 34 56","plan":"pro","signup_source":"crm"},"timestamp":"2026-10-15T00:00:00Z"}`},
+		sent{"till", "", `{"type":"track","event":"Order Completed","anonymousId":"till-card-33","context":{"traits":{"phone":"+45 20 12 34 56"}},"properties":{"revenue":120},"timestamp":"2026-11-03T15:00:00Z"}`},
+		sent{"web", "", `{"type":"page","anonymousId":"web-anon-1","name":"Pricing","timestamp":"2026-11-01T10:00:00Z"}`},
+		sent{"app", "", `{"type":"track","event":"App Opened","userId":"ada-1","anonymousId":"ios-device-9","timestamp":"2026-11-02T08:00:00Z"}`},
+		sent{"web", "", `{"type":"identify","userId":"ada-1","anonymousId":"web-anon-1","traits":{"email":"ada@example.com","name":"Ada Lovelace","plan":"free","signup_source":"web"},"timestamp":"2026-11-01T10:05:00Z"}`},
+		sent{"helpdesk", "", `{"type":"track","event":"Ticket Opened","anonymousId":"zendesk-77","context":{"traits":{"email":"ada@example.com"}},"timestamp":"2026-11-04T09:00:00Z"}`},
+		// A late event from before the sign-up must not overwrite newer traits.
+		sent{"web", "", `{"type":"identify","userId":"ada-1","traits":{"plan":"trial"},"timestamp":"2026-10-01T00:00:00Z"}`},
+	)
+	prof := p.lookup(mosaic.IdentifierEmail, "Ada@Example.com")
+	for _, id := range []struct {
+		t mosaic.IdentifierType
+		v string
+	}{{"user_id", "ada-1"}, {"anonymous_id", "web-anon-1"}, {"anonymous_id", "ios-device-9"}, {"anonymous_id", "crm-4711"},
+		{"phone", "20123456"}, {"anonymous_id", "till-card-33"}, {"anonymous_id", "zendesk-77"}} {
+		if got := p.lookup(id.t, id.v); got.ID != prof.ID {
+			t.Errorf("%s %s is in profile %s, want %s", id.t, id.v, got.ID, prof.ID)
+		}
+	}
+	if got := string(prof.Traits["plan"]); got != `"free"` {
+		// identify 2026-11-01 said free, the CRM (2026-10-15) pro, the late event (2026-10-01) trial.
+		t.Errorf("plan=%s, want the latest by event time (\"free\")", got)
+	}
+	if got := string(prof.Traits["signup_source"]); got != `"crm"` {
+		t.Errorf("signup_source=%s, want the earliest (\"crm\")", got)
+	}
+	if src := prof.TraitSources["plan"]; src.SourceID != p.src["web"] || src.Rule != "latest" {
+		t.Errorf("plan provenance: %+v", src)
+	}
+	evs, _, err := p.db.FindEvents(context.Background(), mosaic.EventFilter{ProfileID: prof.ID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 7 {
+		t.Errorf("timeline has %d events, want all 7 from 5 sources", len(evs))
+	}
+	st, _ := p.db.Stats(context.Background())
+	if st.Profiles != 1 || st.Merges < 2 {
+		t.Errorf("stats: %d live profiles, %d merges; want 1 profile", st.Profiles, st.Merges)
+	}
+}
+
+func TestTraps(t *testing.T) {
+	p := newPipeline(t, identity.DefaultConfig())
+	var kiosk []sent
+	for i := 0; i < 50; i++ {
+		kiosk = append(kiosk, sent{"store", "", fmt.Sprintf(`{"type":"track","event":"Checked In","userId":"member-%02d","anonymousId":"kiosk-1","timestamp":"2026-11-01T10:%02d:00Z"}`, i, i)})
+	}
+	p.send(20, kiosk...)
+	p.send(100,
+		sent{"app", "", `{"type":"identify","userId":"anna","traits":{"email":"family@example.com"},"timestamp":"2026-11-01T10:00:00Z"}`},
+		sent{"app", "", `{"type":"identify","userId":"ben","traits":{"email":"family@example.com"},"timestamp":"2026-11-01T11:00:00Z"}`},
+		sent{"web", "", `{"type":"identify","userId":"carl","traits":{"email":"test@test.com"}}`},
+		sent{"web", "", `{"type":"identify","userId":"dora","traits":{"email":"TEST@test.com"}}`},
+	)
+	if a, b := p.lookup("user_id", "anna"), p.lookup("user_id", "ben"); a.ID == b.ID {
+		t.Errorf("siblings sharing a family email were merged into %s", a.ID)
+	}
+	if c, d := p.lookup("user_id", "carl"), p.lookup("user_id", "dora"); c.ID == d.ID {
+		t.Errorf("a test@test.com placeholder merged carl and dora")
+	}
+	seen := map[mosaic.ProfileID]bool{}
+	for i := 0; i < 50; i++ {
+		seen[p.lookup("user_id", fmt.Sprintf("member-%02d", i)).ID] = true
+	}
+	if len(seen) != 50 {
+		t.Errorf("kiosk members ended in %d profiles, want 50", len(seen))
+	}
+	ctx := context.Background()
+	secret, _ := p.db.IdentitySecret(ctx)
+	recs, _ := p.db.FindIdentifiers(ctx, []mosaic.IdentifierKey{identity.Key(secret, mosaic.Identifier{Type: "anonymous_id", Value: "kiosk-1"})})
+	if len(recs) != 1 || !recs[0].Hub {
+		t.Errorf("kiosk anonymousId not flagged as a hub: %+v", recs)
+	}
+	st, _ := p.db.Stats(ctx)
+	if st.RefusedLinks == 0 || st.InvalidIdentifiers < 2 {
+		t.Errorf("stats: refused=%d invalid=%d", st.RefusedLinks, st.InvalidIdentifiers)
+	}
+}
+
+// TestOrderIndependence resolves the same events in random orders and batch sizes and finds
+// the same profiles with the same traits every time.
+func TestOrderIndependence(t *testing.T) {
+	seeds := 12
+	if testing.Short() {
+		seeds = 4
+	}
+	for seed := uint64(0); seed < uint64(seeds); seed++ {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		var evs []sent
+		for i := 0; i < 80; i++ {
+			var fields []string
+			if rng.IntN(2) == 0 {
+				fields = append(fields, fmt.Sprintf(`"userId":"u%d"`, rng.IntN(6)))
+			}
+			fields = append(fields, fmt.Sprintf(`"anonymousId":"a%d"`, rng.IntN(15)))
+			tr := []string{fmt.Sprintf(`"plan":"p%d"`, rng.IntN(3))}
+			if rng.IntN(3) == 0 {
+				tr = append(tr, fmt.Sprintf(`"email":"e%d@example.com"`, rng.IntN(5)))
+			}
+			if rng.IntN(4) == 0 {
+				tr = append(tr, fmt.Sprintf(`"signup_source":"s%d"`, rng.IntN(3)))
+			}
+			ts := fmt.Sprintf(`"timestamp":"2026-11-01T10:%02d:%02dZ"`, rng.IntN(60), rng.IntN(60))
+			typ := `"type":"identify"`
+			if rng.IntN(8) == 0 && strings.Contains(fields[0], "userId") {
+				typ = `"type":"alias","previousId":"u` + fmt.Sprint(rng.IntN(6)) + `"`
+			} else if rng.IntN(8) == 0 {
+				typ = `"type":"group","groupId":"g` + fmt.Sprint(rng.IntN(3)) + `"`
+			}
+			body := "{" + strings.Join(append([]string{typ, ts, `"traits":{` + strings.Join(tr, ",") + `}`}, fields...), ",") + "}"
+			evs = append(evs, sent{"web", fmt.Sprintf("m%03d", i), body})
+		}
+		var want []string
+		for run := 0; run < 3; run++ {
+			order := slices.Clone(evs)
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			p := newPipeline(t, identity.DefaultConfig())
+			for start := 0; start < len(order); {
+				n := 1 + rng.IntN(25)
+				end := min(start+n, len(order))
+				p.send(1+rng.IntN(10), order[start:end]...)
+				start = end
+			}
+			got := p.partition()
+			if run == 0 {
+				want = got
+				continue
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("seed %d run %d: profiles differ by arrival order (-first +this):\n%s", seed, run, diff)
+			}
+		}
+	}
+}

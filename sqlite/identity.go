@@ -1,0 +1,357 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/mosaic-cdp/mosaic"
+)
+
+// IdentitySecret implements mosaic.IdentityService.
+func (db *DB) IdentitySecret(ctx context.Context) ([]byte, error) {
+	var secret []byte
+	err := db.read.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'identity_secret'`).Scan(&secret)
+	if err == nil {
+		return secret, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, storeErr(err)
+	}
+	fresh := make([]byte, 32)
+	rand.Read(fresh)
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('identity_secret', ?) ON CONFLICT (key) DO NOTHING`, fresh)
+		if err != nil {
+			return storeErr(err)
+		}
+		return storeErr(tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = 'identity_secret'`).Scan(&secret))
+	})
+	return secret, err
+}
+
+// placeholders returns "?,?,…" for n parameters.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// chunks calls fn with slices of at most 500 keys (SQLite's parameter limit is far above).
+func chunks[T any](keys []T, fn func([]T) error) error {
+	for start := 0; start < len(keys); start += 500 {
+		if err := fn(keys[start:min(start+500, len(keys))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func anys[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
+const identifierColumns = `key, type, value, profile_id, hub, first_seen`
+
+func scanIdentifier(rows *sql.Rows) (*mosaic.IdentifierRecord, error) {
+	var r mosaic.IdentifierRecord
+	var first int64
+	if err := rows.Scan(&r.Key, &r.Type, &r.Value, &r.ProfileID, &r.Hub, &first); err != nil {
+		return nil, err
+	}
+	r.FirstSeen = fromMicros(first)
+	return &r, nil
+}
+
+// FindIdentifiers implements mosaic.IdentityService.
+func (db *DB) FindIdentifiers(ctx context.Context, keys []mosaic.IdentifierKey) ([]*mosaic.IdentifierRecord, error) {
+	var out []*mosaic.IdentifierRecord
+	err := chunks(keys, func(ks []mosaic.IdentifierKey) error {
+		rows, err := db.read.QueryContext(ctx, `SELECT `+identifierColumns+` FROM identifiers WHERE key IN (`+placeholders(len(ks))+`)`, anys(ks)...)
+		if err != nil {
+			return storeErr(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanIdentifier(rows)
+			if err != nil {
+				return storeErr(err)
+			}
+			out = append(out, r)
+		}
+		return storeErr(rows.Err())
+	})
+	return out, err
+}
+
+func scanEdges(rows *sql.Rows, out []*mosaic.IdentityEdge) ([]*mosaic.IdentityEdge, error) {
+	defer rows.Close()
+	for rows.Next() {
+		var e mosaic.IdentityEdge
+		var at int64
+		if err := rows.Scan(&e.A, &e.B, &e.Kind, &at, &e.Evidence, &e.SourceID, &e.Refused); err != nil {
+			return nil, storeErr(err)
+		}
+		e.EventTime = fromMicros(at)
+		out = append(out, &e)
+	}
+	return out, storeErr(rows.Err())
+}
+
+// FindIdentityEdges implements mosaic.IdentityService.
+func (db *DB) FindIdentityEdges(ctx context.Context, keys []mosaic.IdentifierKey) ([]*mosaic.IdentityEdge, error) {
+	var out []*mosaic.IdentityEdge
+	err := chunks(keys, func(ks []mosaic.IdentifierKey) error {
+		ph := placeholders(len(ks))
+		args := append(anys(ks), anys(ks)...)
+		rows, err := db.read.QueryContext(ctx, `SELECT a, b, kind, event_time, evidence, source_id, refused FROM identity_edges WHERE a IN (`+ph+`)
+			UNION SELECT a, b, kind, event_time, evidence, source_id, refused FROM identity_edges WHERE b IN (`+ph+`)`, args...)
+		if err != nil {
+			return storeErr(err)
+		}
+		out, err = scanEdges(rows, out)
+		return err
+	})
+	return out, err
+}
+
+// FindIdentityConstraints implements mosaic.IdentityService.
+func (db *DB) FindIdentityConstraints(ctx context.Context, keys []mosaic.IdentifierKey) ([]*mosaic.IdentityConstraint, error) {
+	var out []*mosaic.IdentityConstraint
+	err := chunks(keys, func(ks []mosaic.IdentifierKey) error {
+		ph := placeholders(len(ks))
+		rows, err := db.read.QueryContext(ctx, `SELECT a, b, created_at, reason FROM identity_constraints WHERE a IN (`+ph+`)
+			UNION SELECT a, b, created_at, reason FROM identity_constraints WHERE b IN (`+ph+`)`, append(anys(ks), anys(ks)...)...)
+		if err != nil {
+			return storeErr(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c mosaic.IdentityConstraint
+			var at int64
+			if err := rows.Scan(&c.A, &c.B, &at, &c.Reason); err != nil {
+				return storeErr(err)
+			}
+			c.CreatedAt = fromMicros(at)
+			out = append(out, &c)
+		}
+		return storeErr(rows.Err())
+	})
+	return out, err
+}
+
+const profileColumns = `id, created_at, updated_at, merged_into, merged_from, flags, groups_, state, traits, trait_sources`
+
+func scanProfileState(row interface{ Scan(...any) error }) (*mosaic.ProfileState, error) {
+	var p mosaic.ProfileState
+	var created, updated int64
+	var into sql.NullString
+	var from, flags, groups, state, traits, sources []byte
+	if err := row.Scan(&p.ID, &created, &updated, &into, &from, &flags, &groups, &state, &traits, &sources); err != nil {
+		return nil, err
+	}
+	p.CreatedAt, p.UpdatedAt, p.MergedInto = fromMicros(created), fromMicros(updated), mosaic.ProfileID(into.String)
+	p.State = state
+	for _, f := range []struct {
+		b []byte
+		v any
+	}{{from, &p.MergedFrom}, {flags, &p.Flags}, {groups, &p.Groups}, {traits, &p.Traits}, {sources, &p.TraitSources}} {
+		if err := json.Unmarshal(f.b, f.v); err != nil {
+			return nil, err
+		}
+	}
+	return &p, nil
+}
+
+// FindProfileStates implements mosaic.IdentityService.
+func (db *DB) FindProfileStates(ctx context.Context, ids []mosaic.ProfileID) ([]*mosaic.ProfileState, error) {
+	var out []*mosaic.ProfileState
+	err := chunks(ids, func(ks []mosaic.ProfileID) error {
+		rows, err := db.read.QueryContext(ctx, `SELECT `+profileColumns+` FROM profiles WHERE id IN (`+placeholders(len(ks))+`)`, anys(ks)...)
+		if err != nil {
+			return storeErr(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			p, err := scanProfileState(rows)
+			if err != nil {
+				return storeErr(err)
+			}
+			out = append(out, p)
+		}
+		return storeErr(rows.Err())
+	})
+	return out, err
+}
+
+// FindEventsByIdentity implements mosaic.IdentityService.
+func (db *DB) FindEventsByIdentity(ctx context.Context, keys []mosaic.IdentifierKey, types []mosaic.EventType) ([]*mosaic.Event, error) {
+	var out []*mosaic.Event
+	err := chunks(keys, func(ks []mosaic.IdentifierKey) error {
+		q := `SELECT id, identity, payload FROM events WHERE identity IN (` + placeholders(len(ks)) + `)`
+		args := anys(ks)
+		if len(types) > 0 {
+			q += ` AND type IN (` + placeholders(len(types)) + `)`
+			args = append(args, anys(types)...)
+		}
+		rows, err := db.read.QueryContext(ctx, q+` ORDER BY id`, args...)
+		if err != nil {
+			return storeErr(err)
+		}
+		evs, err := scanEvents(rows)
+		out = append(out, evs...)
+		return err
+	})
+	return out, err
+}
+
+// FindStoredMessageIDs implements mosaic.IdentityService.
+func (db *DB) FindStoredMessageIDs(ctx context.Context, src mosaic.SourceID, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := chunks(ids, func(ks []string) error {
+		rows, err := db.read.QueryContext(ctx, `SELECT message_id FROM events WHERE source_id = ? AND message_id IN (`+placeholders(len(ks))+`)`,
+			append([]any{src}, anys(ks)...)...)
+		if err != nil {
+			return storeErr(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return storeErr(err)
+			}
+			out[id] = true
+		}
+		return storeErr(rows.Err())
+	})
+	return out, err
+}
+
+// AddIdentityConstraint implements mosaic.IdentityService.
+func (db *DB) AddIdentityConstraint(ctx context.Context, c *mosaic.IdentityConstraint) error {
+	if c.A == "" {
+		return mosaic.Errorf(mosaic.EINVALID, "A constraint needs an identifier.")
+	}
+	if c.B != "" && c.B < c.A {
+		c.A, c.B = c.B, c.A
+	}
+	c.CreatedAt = db.now()
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_constraints (a, b, created_at, reason) VALUES (?, ?, ?, ?)
+			ON CONFLICT (a, b) DO NOTHING`, c.A, c.B, micros(c.CreatedAt), c.Reason); err != nil {
+			return storeErr(err)
+		}
+		for _, k := range []mosaic.IdentifierKey{c.A, c.B} {
+			if k == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO identity_recompute (key) VALUES (?) ON CONFLICT (key) DO NOTHING`, k); err != nil {
+				return storeErr(err)
+			}
+		}
+		return nil
+	})
+}
+
+// PendingRecomputes implements mosaic.IdentityService.
+func (db *DB) PendingRecomputes(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT key FROM identity_recompute ORDER BY key LIMIT ?`, limit)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	defer rows.Close()
+	var out []mosaic.IdentifierKey
+	for rows.Next() {
+		var k mosaic.IdentifierKey
+		if err := rows.Scan(&k); err != nil {
+			return nil, storeErr(err)
+		}
+		out = append(out, k)
+	}
+	return out, storeErr(rows.Err())
+}
+
+// commitIdentity writes the identity changes of a processed range inside its transaction.
+func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges) error {
+	if ch == nil {
+		return nil
+	}
+	for _, r := range ch.Identifiers {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO identifiers (key, type, value, profile_id, hub, first_seen) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub`,
+			r.Key, r.Type, r.Value, r.ProfileID, r.Hub, micros(r.FirstSeen)); err != nil {
+			return storeErr(err)
+		}
+	}
+	for _, e := range ch.Edges {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (a, b, kind) DO UPDATE SET event_time = excluded.event_time, evidence = excluded.evidence,
+			source_id = excluded.source_id, refused = excluded.refused`,
+			e.A, e.B, e.Kind, micros(e.EventTime), e.Evidence, e.SourceID, e.Refused); err != nil {
+			return storeErr(err)
+		}
+	}
+	for _, p := range ch.Profiles {
+		js := func(v any) []byte { b, _ := json.Marshal(v); return b }
+		var into any
+		if p.MergedInto != "" {
+			into = p.MergedInto
+		}
+		state := p.State
+		if len(state) == 0 {
+			state = json.RawMessage("{}")
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, merged_into = excluded.merged_into,
+			merged_from = excluded.merged_from, flags = excluded.flags, groups_ = excluded.groups_, state = excluded.state,
+			traits = excluded.traits, trait_sources = excluded.trait_sources`,
+			p.ID, micros(p.CreatedAt), micros(p.UpdatedAt), into, js(nonNil(p.MergedFrom)), js(nonNil(p.Flags)), js(nonNil(p.Groups)),
+			[]byte(state), js(nonNilMap(p.Traits)), js(nonNilMap(p.TraitSources))); err != nil {
+			return storeErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM profile_search WHERE profile_id = ?`, p.ID); err != nil {
+			return storeErr(err)
+		}
+		if p.MergedInto != "" {
+			continue
+		}
+		for _, term := range p.SearchTerms {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO profile_search (term, profile_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, term, p.ID); err != nil {
+				return storeErr(err)
+			}
+		}
+	}
+	for _, k := range ch.Recomputed {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM identity_recompute WHERE key = ?`, k); err != nil {
+			return storeErr(err)
+		}
+	}
+	for name, n := range map[string]int64{"merges": ch.Merges, "invalid_identifiers": ch.InvalidIdentifiers} {
+		if n == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`, name, n); err != nil {
+			return storeErr(err)
+		}
+	}
+	return nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func nonNilMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
+	}
+	return m
+}
