@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/identity"
 )
 
 // Appender durably appends inbox records (a groupcommit.Committer in production).
@@ -30,6 +31,9 @@ type Server struct {
 	Appended func()       // called after each successful append (wakes the processor)
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Identity normalises identifiers given to the profile API (lookup, split); profile
+	// routes answer 415 unsupported without it.
+	Identity *identity.Normalizer
 	// SourceCacheTTL bounds how long a write key lookup is cached (changes made through this
 	// server take effect at once; changes made elsewhere, e.g. by the CLI, after the TTL).
 	SourceCacheTTL time.Duration
@@ -110,6 +114,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerIngestRoutes(mux)
 	s.registerSourceRoutes(mux)
 	s.registerEventRoutes(mux)
+	s.registerProfileRoutes(mux)
 	s.registerHealthRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, mosaic.Errorf(mosaic.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))

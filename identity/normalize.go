@@ -34,7 +34,8 @@ const (
 // Rule declares one identifier type.
 type Rule struct {
 	Type mosaic.IdentifierType `json:"type"`
-	// Priority orders types when limits clash: lower numbers win (user_id is 1).
+	// Priority orders types: an event is filed under, and links its other identifiers to, its
+	// highest-priority identifier; lower numbers win (user_id is 1).
 	Priority int `json:"priority"`
 	// Limit is how many values of this type one profile may hold; 0 means no limit.
 	Limit int `json:"limit"`
@@ -74,14 +75,18 @@ var DefaultBlocklist = []string{"", "null", "undefined", "none", "nil", "n/a", "
 	"0000000000", "00000000", "1234567890", "+10000000000", "anonymous", "[object object]"}
 
 // DefaultConfig returns the out-of-the-box rules, with limits like Segment's: one user_id,
-// five emails, five phones, any number of anonymous ids.
+// five emails, five phones, any number of anonymous ids. Priority puts identifiers that name
+// one person or device (user_id, anonymous_id) before the ones people share (a family email,
+// an office phone): an event is filed under its highest-priority identifier, so when a
+// steward removes a shared email from a profile, the events follow the device they came from.
+// Declare custom types (customer_number, card_token, …) with priorities 3–4.
 func DefaultConfig() Config {
 	return Config{
 		Rules: []Rule{
 			{Type: mosaic.IdentifierUserID, Priority: 1, Limit: 1, Paths: []string{"userId"}, Normalize: []string{StepTrim}},
-			{Type: mosaic.IdentifierEmail, Priority: 2, Limit: 5, Paths: []string{"traits.email", "context.traits.email"}, Normalize: []string{StepEmail}},
-			{Type: mosaic.IdentifierPhone, Priority: 3, Limit: 5, Paths: []string{"traits.phone", "context.traits.phone"}, Normalize: []string{StepPhone}},
-			{Type: mosaic.IdentifierAnonymousID, Priority: 9, Limit: 0, Paths: []string{"anonymousId"}, Normalize: []string{StepTrim}},
+			{Type: mosaic.IdentifierAnonymousID, Priority: 2, Limit: 0, Paths: []string{"anonymousId"}, Normalize: []string{StepTrim}},
+			{Type: mosaic.IdentifierEmail, Priority: 5, Limit: 5, Paths: []string{"traits.email", "context.traits.email"}, Normalize: []string{StepEmail}},
+			{Type: mosaic.IdentifierPhone, Priority: 6, Limit: 5, Paths: []string{"traits.phone", "context.traits.phone"}, Normalize: []string{StepPhone}},
 		},
 		DefaultRegion: "US",
 		Blocklist:     slices.Clone(DefaultBlocklist),

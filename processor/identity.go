@@ -105,10 +105,6 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		}
 		infos = append(infos, info)
 	}
-	if len(valueOf) == 0 && len(b.Events) == 0 {
-		return nil
-	}
-
 	// 2. What is already stored about these identifiers and links.
 	batchKeys := slices.Sorted(maps.Keys(valueOf))
 	stored, err := s.Store.FindIdentifiers(ctx, batchKeys)

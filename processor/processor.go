@@ -118,7 +118,8 @@ func (p *Processor) Notify() {
 	}
 }
 
-// Drain processes until the inbox head seen at the call is committed or ctx ends.
+// Drain processes until the inbox head seen at the call is committed and no steward change
+// waits, or ctx ends.
 func (p *Processor) Drain(ctx context.Context) error {
 	head, err := p.Store.InboxHead(ctx)
 	if err != nil {
@@ -129,7 +130,13 @@ func (p *Processor) Drain(ctx context.Context) error {
 		off := p.offset
 		p.mu.Unlock()
 		if off >= head {
-			return nil
+			pending, err := p.pendingWork(ctx)
+			if err != nil {
+				return err
+			}
+			if !pending {
+				return nil
+			}
 		}
 		p.Notify()
 		select {
@@ -182,7 +189,13 @@ func (p *Processor) step(ctx context.Context) (int, error) {
 	}
 	p.setOffset(from)
 	recs, err := p.Store.ReadInbox(ctx, from, p.BatchSize)
-	if err != nil || len(recs) == 0 {
+	if err != nil {
+		return 0, err
+	}
+	through := from
+	if len(recs) > 0 {
+		through = recs[len(recs)-1].Seq
+	} else if pending, err := p.pendingWork(ctx); err != nil || !pending {
 		return 0, err
 	}
 	b := &Batch{Records: recs}
@@ -194,7 +207,6 @@ func (p *Processor) step(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	through := recs[len(recs)-1].Seq
 	res, err := p.Store.CommitEvents(ctx, &mosaic.EventCommit{From: from, Through: through, Events: b.Events, Rejected: b.Rejected, Duplicates: b.Duplicates, Identity: b.Identity})
 	if err != nil {
 		return 0, err
@@ -203,7 +215,25 @@ func (p *Processor) step(ctx context.Context) (int, error) {
 	if p.Committed != nil {
 		p.Committed(b, res)
 	}
-	return len(recs), nil
+	return max(len(recs), 1), nil
+}
+
+// pendingWork reports whether a steward's change waits to be applied (identity recomputes),
+// which the processor runs even when the inbox is empty.
+func (p *Processor) pendingWork(ctx context.Context) (bool, error) {
+	var pr interface {
+		PendingRecomputes(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error)
+	}
+	for _, s := range p.Stages {
+		if id, ok := s.(*Identity); ok {
+			pr = id.Store
+		}
+	}
+	if pr == nil {
+		return false, nil
+	}
+	keys, err := pr.PendingRecomputes(ctx, 1)
+	return len(keys) > 0, err
 }
 
 func (p *Processor) setOffset(off int64) {

@@ -13,8 +13,10 @@ package segment
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -37,7 +39,9 @@ const Batch = "batch"
 // Message is one validated event of a request.
 type Message struct {
 	MessageID string // as sent; "" when the client sent none
-	Raw       []byte // the event object, with batch-level context and integrations merged in
+	// Raw is the event object, with batch-level context and integrations merged in. It may
+	// share memory with the body given to ParseRequest.
+	Raw []byte
 }
 
 // Request is a validated tracking request body.
@@ -49,6 +53,9 @@ type Request struct {
 
 // ParseRequest validates a request body for call, which is an event type ("track", …) or
 // Batch. Single calls take the type from the endpoint when the body has none.
+//
+// A valid body is read once (parseFast); a body that parseFast does not accept goes through
+// the careful path, which is slower but names the problem.
 func ParseRequest(body []byte, call string) (*Request, error) {
 	if !utf8.Valid(body) {
 		return nil, mosaic.Errorf(mosaic.EINVALID, "Body is not valid UTF-8.")
@@ -66,6 +73,141 @@ func ParseRequest(body []byte, call string) (*Request, error) {
 	if kind != '{' {
 		return nil, mosaic.Errorf(mosaic.EINVALID, "Body must be a JSON object, not %s.", kindName(kind))
 	}
+	if req := parseFast(body, call); req != nil {
+		return req, nil
+	}
+	return parseCareful(body, call)
+}
+
+// parseFast validates body in one pass and returns nil if it finds any problem, for
+// parseCareful to name. It accepts exactly what parseCareful accepts, with the same result
+// (FuzzParseFast checks this), except for rare forms it leaves to parseCareful, such as
+// member names with escapes.
+func parseFast(body []byte, call string) *Request {
+	d := getDecoder(body)
+	defer putDecoder(d)
+	dec := &d.dec
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil
+	}
+	var (
+		writeKey, sentAt, ctx, integrations, batch jsontext.Value
+		single                                     wireEvent // the event of a single call
+		msgs                                       []Message
+	)
+	for dec.PeekKind() != '}' {
+		name, ok := readName(dec)
+		if !ok {
+			return nil
+		}
+		var dst *jsontext.Value
+		switch n := string(name); {
+		case n == "writeKey":
+			dst = &writeKey
+		case call != Batch:
+			dst = single.member(name)
+		case n == "sentAt":
+			dst = &sentAt
+		case n == "context":
+			dst = &ctx
+		case n == "integrations":
+			dst = &integrations
+		case n == "batch" && dec.PeekKind() == '[':
+			if msgs = readBatch(dec, body); msgs == nil {
+				return nil
+			}
+			batch = jsontext.Value("[]") // seen; its events are in msgs
+			continue
+		case n == "batch":
+			return nil // not an array
+		}
+		if dst == nil {
+			if dec.SkipValue() != nil {
+				return nil
+			}
+			continue
+		}
+		v, err := dec.ReadValue()
+		if err != nil {
+			return nil
+		}
+		*dst = v
+	}
+	if _, err := dec.ReadToken(); err != nil { // '}'
+		return nil
+	}
+	if _, err := dec.ReadToken(); err != io.EOF { // nothing after the body
+		return nil
+	}
+	wk, err := optString(writeKey, "writeKey")
+	if err != nil {
+		return nil
+	}
+	req := &Request{WriteKey: mosaic.WriteKey(wk)}
+	if call != Batch {
+		var e mosaic.Event
+		if single.decode(&e, mosaic.EventType(call), "") != nil {
+			return nil
+		}
+		id, _ := optString(single.MessageID, "messageId")
+		req.Messages = []Message{{MessageID: id, Raw: withType(body, single.Type, call)}}
+		return req
+	}
+	if req.SentAt, err = optTime(sentAt, "sentAt"); err != nil {
+		return nil
+	}
+	if optObject(ctx, "context") != nil || optObject(integrations, "integrations") != nil || batch == nil || len(msgs) == 0 {
+		return nil
+	}
+	if len(ctx) > 0 && ctx.Kind() == '{' || len(integrations) > 0 && integrations.Kind() == '{' {
+		for i := range msgs {
+			if msgs[i].Raw, err = mergeBatchFields(msgs[i].Raw, ctx, integrations); err != nil {
+				return nil
+			}
+		}
+	}
+	req.Messages = msgs
+	return req
+}
+
+// readBatch reads the "batch" array at dec's position in body and returns its valid events,
+// or nil at the first problem.
+func readBatch(dec *jsontext.Decoder, body []byte) []Message {
+	if _, err := dec.ReadToken(); err != nil { // '['
+		return nil
+	}
+	msgs := make([]Message, 0, 128)
+	for dec.PeekKind() != ']' {
+		if dec.PeekKind() != '{' || len(msgs) >= MaxBatchEvents {
+			return nil
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil
+		}
+		start := dec.InputOffset() - 1
+		var w wireEvent
+		if !w.readMembers(dec) {
+			return nil
+		}
+		end := dec.InputOffset()
+		if end-start > MaxEventBytes {
+			return nil
+		}
+		var e mosaic.Event
+		if w.decode(&e, "", "") != nil {
+			return nil
+		}
+		msgs = append(msgs, Message{MessageID: e.MessageID, Raw: body[start:end:end]})
+	}
+	if _, err := dec.ReadToken(); err != nil { // ']'
+		return nil
+	}
+	return msgs
+}
+
+// parseCareful validates body step by step and returns the first problem in a fixed order:
+// invalid JSON anywhere, then the batch-level members, then the events in order.
+func parseCareful(body []byte, call string) (*Request, error) {
 	var top struct {
 		Batch        jsontext.Value `json:"batch"`
 		WriteKey     jsontext.Value `json:"writeKey"`
@@ -87,7 +229,7 @@ func ParseRequest(body []byte, call string) (*Request, error) {
 			return nil, err
 		}
 		id, _ := optString(messageIDValue(body), "messageId")
-		req.Messages = []Message{{MessageID: id, Raw: withType(body, call)}}
+		req.Messages = []Message{{MessageID: id, Raw: withType(body, typeValue(body), call)}}
 		return req, nil
 	}
 	if req.SentAt, err = optTime(top.SentAt, "sentAt"); err != nil {
@@ -142,17 +284,23 @@ func ParseRequest(body []byte, call string) (*Request, error) {
 	return req, nil
 }
 
-// withType returns the single-call body with "type" set from the endpoint when the body has
-// none, so that a stored payload is self-describing.
-func withType(body []byte, call string) []byte {
+// typeValue extracts the raw type member of an already validated event.
+func typeValue(body []byte) jsontext.Value {
 	var t struct {
 		Type jsontext.Value `json:"type"`
 	}
 	json.Unmarshal(body, &t)
-	if !isNull(t.Type) {
+	return t.Type
+}
+
+// withType returns the single-call body with "type" set from the endpoint when the body has
+// none (typ, its raw type member, is absent or null), so that a stored payload is
+// self-describing.
+func withType(body []byte, typ jsontext.Value, call string) []byte {
+	if !isNull(typ) {
 		return body
 	}
-	if len(t.Type) > 0 { // an explicit null: rewrite the member
+	if len(typ) > 0 { // an explicit null: rewrite the member
 		var m map[string]jsontext.Value
 		json.Unmarshal(body, &m)
 		m["type"] = jsontext.Value(`"` + call + `"`)
@@ -180,6 +328,7 @@ func messageIDValue(raw []byte) jsontext.Value {
 }
 
 // wireEvent is an event as sent. Every field is raw so that type errors get our own message.
+// Its fields are the members json.Unmarshal would fill; wireEvent.member lists the same names.
 type wireEvent struct {
 	Type              jsontext.Value `json:"type"`
 	MessageID         jsontext.Value `json:"messageId"`
@@ -199,47 +348,173 @@ type wireEvent struct {
 	Integrations      jsontext.Value `json:"integrations"`
 }
 
+// member returns the field of w that the object member name (unquoted) is decoded into, or
+// nil for a member Mosaic does not read.
+func (w *wireEvent) member(name []byte) *jsontext.Value {
+	switch string(name) {
+	case "type":
+		return &w.Type
+	case "messageId":
+		return &w.MessageID
+	case "event":
+		return &w.Event
+	case "name":
+		return &w.Name
+	case "category":
+		return &w.Category
+	case "userId":
+		return &w.UserID
+	case "anonymousId":
+		return &w.AnonymousID
+	case "groupId":
+		return &w.GroupID
+	case "previousId":
+		return &w.PreviousID
+	case "timestamp":
+		return &w.Timestamp
+	case "originalTimestamp":
+		return &w.OriginalTimestamp
+	case "sentAt":
+		return &w.SentAt
+	case "properties":
+		return &w.Properties
+	case "traits":
+		return &w.Traits
+	case "context":
+		return &w.Context
+	case "integrations":
+		return &w.Integrations
+	}
+	return nil
+}
+
+// read fills w from raw, a whole event object, in one pass; the values share memory with
+// raw. It reports false, leaving w in an unspecified state, for anything json.Unmarshal
+// might treat differently: invalid JSON, trailing data, member names with escapes.
+func (w *wireEvent) read(raw []byte) bool {
+	d := getDecoder(raw)
+	defer putDecoder(d)
+	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return false
+	}
+	if !w.readMembers(&d.dec) {
+		return false
+	}
+	_, err := d.dec.ReadToken()
+	return err == io.EOF
+}
+
+// readMembers reads the members of the object whose '{' dec has just returned, through its
+// closing '}'.
+func (w *wireEvent) readMembers(dec *jsontext.Decoder) bool {
+	for dec.PeekKind() != '}' {
+		name, ok := readName(dec)
+		if !ok {
+			return false
+		}
+		if dst := w.member(name); dst != nil {
+			v, err := dec.ReadValue()
+			if err != nil {
+				return false
+			}
+			*dst = v
+		} else if dec.SkipValue() != nil {
+			return false
+		}
+	}
+	_, err := dec.ReadToken()
+	return err == nil
+}
+
+// readName reads an object member name and returns it unquoted, or false if it has escapes
+// (or the input is invalid).
+func readName(dec *jsontext.Decoder) ([]byte, bool) {
+	v, err := dec.ReadValue()
+	if err != nil || len(v) < 2 || v[0] != '"' || bytes.IndexByte(v, '\\') >= 0 {
+		return nil, false
+	}
+	return v[1 : len(v)-1], true
+}
+
+// bufferDecoder is a jsontext.Decoder reading straight from a byte slice (through a
+// bytes.Buffer, which jsontext parses in place): the values it returns share memory with
+// the slice and stay valid after the next read.
+type bufferDecoder struct {
+	buf bytes.Buffer
+	dec jsontext.Decoder
+}
+
+var decoders = sync.Pool{New: func() any { return new(bufferDecoder) }}
+
+func getDecoder(b []byte) *bufferDecoder {
+	d := decoders.Get().(*bufferDecoder)
+	d.buf = *bytes.NewBuffer(b)
+	d.dec.Reset(&d.buf)
+	return d
+}
+
+func putDecoder(d *bufferDecoder) {
+	d.buf = bytes.Buffer{} // do not pin the input
+	d.dec.Reset(&d.buf)
+	decoders.Put(d)
+}
+
 // DecodeEvent validates one event object and returns it as a mosaic.Event without source,
 // receive time or skew correction (the processor adds those). want is the type the endpoint
 // implies ("" for batch members, which must name their type); field prefixes error paths.
 func DecodeEvent(raw []byte, want mosaic.EventType, field string) (*mosaic.Event, error) {
-	path := func(name string) string {
-		if field == "" {
-			return name
-		}
-		return field + "." + name
-	}
 	if len(raw) == 0 || raw[0] != '{' {
 		if k, err := topKind(raw); err == nil && k != '{' {
 			return nil, mosaic.FieldErrorf(mosaic.EINVALID, field, "Event must be a JSON object, not %s.", kindName(k))
 		}
 	}
 	var w wireEvent
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return nil, jsonError(field, err)
+	if !w.read(raw) {
+		w = wireEvent{}
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return nil, jsonError(field, err)
+		}
+	} else { // the event must not share memory with raw
+		for _, v := range []*jsontext.Value{&w.Properties, &w.Traits, &w.Context, &w.Integrations} {
+			*v = bytes.Clone(*v)
+		}
 	}
 	e := &mosaic.Event{}
+	if err := w.decode(e, want, field); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// decode validates w as DecodeEvent does and fills e; e's raw JSON members share memory with w.
+func (w *wireEvent) decode(e *mosaic.Event, want mosaic.EventType, field string) error {
+	path := func(name string) string {
+		if field == "" {
+			return name
+		}
+		return field + "." + name
+	}
 	typ, err := optString(w.Type, path("type"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	switch {
 	case typ == "" && want == "":
-		return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("type"), "Event needs a \"type\": one of track, identify, page, screen, group, alias.")
+		return mosaic.FieldErrorf(mosaic.EINVALID, path("type"), "Event needs a \"type\": one of track, identify, page, screen, group, alias.")
 	case typ == "":
 		e.Type = want
 	case !mosaic.EventType(typ).Valid():
-		return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("type"), "Unknown type %q: use track, identify, page, screen, group or alias.", typ)
+		return mosaic.FieldErrorf(mosaic.EINVALID, path("type"), "Unknown type %q: use track, identify, page, screen, group or alias.", typ)
 	case want != "" && mosaic.EventType(typ) != want:
-		return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("type"), "Type %q sent to the %s endpoint.", typ, want)
+		return mosaic.FieldErrorf(mosaic.EINVALID, path("type"), "Type %q sent to the %s endpoint.", typ, want)
 	default:
 		e.Type = mosaic.EventType(typ)
 	}
 	if e.MessageID, err = optID(w.MessageID, path("messageId")); err != nil {
-		return nil, err
+		return err
 	}
 	if utf8.RuneCountInString(e.MessageID) > mosaic.MaxMessageIDLength {
-		return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("messageId"), "messageId is longer than %d characters.", mosaic.MaxMessageIDLength)
+		return mosaic.FieldErrorf(mosaic.EINVALID, path("messageId"), "messageId is longer than %d characters.", mosaic.MaxMessageIDLength)
 	}
 	for _, f := range []struct {
 		v    jsontext.Value
@@ -250,7 +525,7 @@ func DecodeEvent(raw []byte, want mosaic.EventType, field string) (*mosaic.Event
 		{w.GroupID, "groupId", &e.GroupID}, {w.PreviousID, "previousId", &e.PreviousID},
 	} {
 		if *f.dst, err = optID(f.v, path(f.name)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, f := range []struct {
@@ -259,7 +534,7 @@ func DecodeEvent(raw []byte, want mosaic.EventType, field string) (*mosaic.Event
 		dst  *string
 	}{{w.Event, "event", &e.Event}, {w.Name, "name", &e.Name}, {w.Category, "category", &e.Category}} {
 		if *f.dst, err = optString(f.v, path(f.name)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, f := range []struct {
@@ -271,7 +546,7 @@ func DecodeEvent(raw []byte, want mosaic.EventType, field string) (*mosaic.Event
 		{w.Context, "context", (*[]byte)(&e.Context)}, {w.Integrations, "integrations", (*[]byte)(&e.Integrations)},
 	} {
 		if err := optObject(f.v, path(f.name)); err != nil {
-			return nil, err
+			return err
 		}
 		if len(f.v) > 0 && f.v.Kind() == '{' {
 			*f.dst = f.v
@@ -279,40 +554,40 @@ func DecodeEvent(raw []byte, want mosaic.EventType, field string) (*mosaic.Event
 	}
 	ts, err := optTime(w.Timestamp, path("timestamp"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ots, err := optTime(w.OriginalTimestamp, path("originalTimestamp"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if ts == nil { // RudderStack sends originalTimestamp only
 		ts = ots
 	}
 	e.OriginalTimestamp = ts
 	if e.SentAt, err = optTime(w.SentAt, path("sentAt")); err != nil {
-		return nil, err
+		return err
 	}
 	switch e.Type {
 	case mosaic.EventTrack:
 		if strings.TrimSpace(e.Event) == "" {
-			return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("event"), "A track call needs an \"event\" name.")
+			return mosaic.FieldErrorf(mosaic.EINVALID, path("event"), "A track call needs an \"event\" name.")
 		}
 	case mosaic.EventGroup:
 		if e.GroupID == "" {
-			return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("groupId"), "A group call needs a \"groupId\".")
+			return mosaic.FieldErrorf(mosaic.EINVALID, path("groupId"), "A group call needs a \"groupId\".")
 		}
 	case mosaic.EventAlias:
 		if e.PreviousID == "" {
-			return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("previousId"), "An alias call needs a \"previousId\".")
+			return mosaic.FieldErrorf(mosaic.EINVALID, path("previousId"), "An alias call needs a \"previousId\".")
 		}
 		if e.UserID == "" {
-			return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("userId"), "An alias call needs a \"userId\".")
+			return mosaic.FieldErrorf(mosaic.EINVALID, path("userId"), "An alias call needs a \"userId\".")
 		}
 	}
 	if e.UserID == "" && e.AnonymousID == "" {
-		return nil, mosaic.FieldErrorf(mosaic.EINVALID, path("userId"), "Event needs a \"userId\" or an \"anonymousId\".")
+		return mosaic.FieldErrorf(mosaic.EINVALID, path("userId"), "Event needs a \"userId\" or an \"anonymousId\".")
 	}
-	return e, nil
+	return nil
 }
 
 // topKind returns the kind of the first JSON value in b, or an invalid-JSON error.
@@ -363,6 +638,9 @@ func optString(v jsontext.Value, field string) (string, error) {
 	}
 	if v.Kind() != '"' {
 		return "", mosaic.FieldErrorf(mosaic.EINVALID, field, "%s must be a string, not %s.", lastName(field), kindName(v.Kind()))
+	}
+	if bytes.IndexByte(v, '\\') < 0 { // v comes from a decoder, so it is a valid string
+		return string(v[1 : len(v)-1]), nil
 	}
 	s, err := jsontext.AppendUnquote(nil, v)
 	if err != nil {

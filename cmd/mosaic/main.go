@@ -69,11 +69,14 @@ type CLI struct {
 	Database  string `help:"PostgreSQL URL (postgres://…); selects the PostgreSQL store instead of the embedded one." env:"MOSAIC_DATABASE" placeholder:"URL"`
 	LogFormat string `help:"Log format: text or json." default:"text" enum:"text,json" env:"MOSAIC_LOG_FORMAT"`
 	LogLevel  string `help:"Log level: debug, info, warn, error." default:"info" enum:"debug,info,warn,error" env:"MOSAIC_LOG_LEVEL"`
+	Config    string `help:"Configuration file (YAML or JSON): identity rules and trait survivorship." env:"MOSAIC_CONFIG" placeholder:"FILE" type:"existingfile"`
 
-	Serve   ServeCmd   `cmd:"" help:"Run the API, ingestion gateway and processor."`
-	Source  SourceCmd  `cmd:"" help:"Manage sources (works on the store directly)."`
-	Token   TokenCmd   `cmd:"" help:"Manage API tokens (works on the store directly)."`
-	Migrate MigrateCmd `cmd:"" help:"Apply pending schema migrations and exit."`
+	Serve    ServeCmd    `cmd:"" help:"Run the API, ingestion gateway and processor."`
+	Source   SourceCmd   `cmd:"" help:"Manage sources (works on the store directly)."`
+	Token    TokenCmd    `cmd:"" help:"Manage API tokens (works on the store directly)."`
+	Migrate  MigrateCmd  `cmd:"" help:"Apply pending schema migrations and exit."`
+	Profile  ProfileCmd  `cmd:"" help:"Look at profiles (works on the store directly)."`
+	Identity IdentityCmd `cmd:"" help:"Identity rules: try a rule set against history before applying it."`
 }
 
 // Run parses args and runs the chosen subcommand until it ends or ctx is cancelled.

@@ -12,6 +12,7 @@ import (
 	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/groupcommit"
 	mhttp "github.com/mosaic-cdp/mosaic/http"
+	"github.com/mosaic-cdp/mosaic/identity"
 	"github.com/mosaic-cdp/mosaic/processor"
 )
 
@@ -33,9 +34,24 @@ func (c *ServeCmd) Run(env *Env) error {
 	}
 	defer store.Close()
 
+	fileCfg, err := LoadFileConfig(env.CLI.Config)
+	if err != nil {
+		return err
+	}
+	norm, err := identity.NewNormalizer(fileCfg.Identity)
+	if err != nil {
+		return err
+	}
+	var stages []processor.Stage
+	if ids, ok := store.(mosaic.IdentityService); ok {
+		stages = []processor.Stage{
+			&processor.Dedupe{Store: ids},
+			&processor.Identity{Store: ids, Normalizer: norm, Traits: &fileCfg.Traits},
+		}
+	}
 	metrics := mhttp.NewMetrics(store)
 	committer := groupcommit.New(store.AppendInbox, 0)
-	proc := &processor.Processor{Store: store, Logger: log.With("component", "processor"),
+	proc := &processor.Processor{Store: store, Stages: stages, Logger: log.With("component", "processor"),
 		Committed: func(b *processor.Batch, res *mosaic.CommitResult) {
 			metrics.Processed.WithLabelValues("stored").Add(float64(res.Inserted))
 			metrics.Processed.WithLabelValues("duplicate").Add(float64(res.Duplicates))
@@ -49,7 +65,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		committer.Close()
 		return err
 	}
-	srv := &mhttp.Server{Addr: c.Addr, Store: store, Inbox: committer, Appended: proc.Notify, Logger: log, Metrics: metrics}
+	srv := &mhttp.Server{Addr: c.Addr, Store: store, Inbox: committer, Appended: proc.Notify, Logger: log, Metrics: metrics, Identity: norm}
 	if err := srv.Open(); err != nil {
 		proc.Close()
 		committer.Close()

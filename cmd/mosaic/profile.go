@@ -1,0 +1,323 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+	mhttp "github.com/mosaic-cdp/mosaic/http"
+	"github.com/mosaic-cdp/mosaic/identity"
+)
+
+// ProfileCmd groups the profile subcommands.
+type ProfileCmd struct {
+	Explain ProfileExplainCmd `cmd:"" help:"Explain why a profile's identifiers are together: every link with its evidence."`
+}
+
+// ProfileExplainCmd explains a profile.
+type ProfileExplainCmd struct {
+	Ref string `arg:"" help:"Profile id, or an identifier as type:value (e.g. email:ada@example.com)."`
+}
+
+type profileStore interface {
+	mosaic.Store
+	mosaic.IdentityService
+	mosaic.ProfileService
+}
+
+func openProfileStore(env *Env) (profileStore, error) {
+	store, _, err := env.OpenStore()
+	if err != nil {
+		return nil, err
+	}
+	ps, ok := store.(profileStore)
+	if !ok {
+		store.Close()
+		return nil, fmt.Errorf("this store does not keep profiles")
+	}
+	return ps, nil
+}
+
+// Run implements the command.
+func (c *ProfileExplainCmd) Run(env *Env) error {
+	ps, err := openProfileStore(env)
+	if err != nil {
+		return err
+	}
+	defer ps.Close()
+	fileCfg, err := LoadFileConfig(env.CLI.Config)
+	if err != nil {
+		return err
+	}
+	norm, err := identity.NewNormalizer(fileCfg.Identity)
+	if err != nil {
+		return err
+	}
+	ctx := env.Ctx
+	var p *mosaic.Profile
+	if typ, val, ok := strings.Cut(c.Ref, ":"); ok && !strings.HasPrefix(c.Ref, "prof_") {
+		v, err := norm.Normalize(mosaic.IdentifierType(typ), val)
+		if err != nil {
+			return fmt.Errorf("%s: %s", c.Ref, mosaic.ErrorMessage(err))
+		}
+		secret, err := ps.IdentitySecret(ctx)
+		if err != nil {
+			return err
+		}
+		if p, err = ps.FindProfileByIdentifier(ctx, identity.Key(secret, mosaic.Identifier{Type: mosaic.IdentifierType(typ), Value: v})); err != nil {
+			return fmt.Errorf("%s: %s", c.Ref, mosaic.ErrorMessage(err))
+		}
+	} else if p, err = ps.FindProfileByID(ctx, mosaic.ProfileID(c.Ref)); err != nil {
+		return fmt.Errorf("%s: %s", c.Ref, mosaic.ErrorMessage(err))
+	}
+	for hops := 0; p.MergedInto != "" && hops < 32; hops++ {
+		fmt.Fprintf(env.Stdout, "profile %s was merged into %s\n", p.ID, p.MergedInto)
+		if p, err = ps.FindProfileByID(ctx, p.MergedInto); err != nil {
+			return err
+		}
+	}
+	g, err := mhttp.ExplainProfile(ctx, ps, p.ID)
+	if err != nil {
+		return err
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "profile %s: %d identifiers", p.ID, len(g.Identifiers))
+	if len(p.MergedFrom) > 0 {
+		fmt.Fprintf(w, ", merged from %s", strings.Join(idStrings(p.MergedFrom), ", "))
+	}
+	if len(p.Flags) > 0 {
+		fmt.Fprintf(w, " [flagged: %s]", strings.Join(p.Flags, ", "))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nIDENTIFIER\tFIRST SEEN\tNOTE")
+	for _, r := range g.Identifiers {
+		note := ""
+		if r.Hub {
+			note = "hub: seen with too many user ids, merges nothing"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Identifier, r.FirstSeen.Format(time.RFC3339), note)
+	}
+	fmt.Fprintln(tw, "\nLINK\tKIND\tEVIDENCE\tRESULT")
+	for _, e := range g.Edges {
+		result := "linked"
+		switch {
+		case e.Refused != "":
+			result = "refused (" + e.Refused + ")"
+		case !e.Linked:
+			result = "not linked"
+		}
+		if e.OtherProfile != "" {
+			result += " → other profile " + string(e.OtherProfile)
+		}
+		fmt.Fprintf(tw, "%s — %s\t%s\tevent %s from %s at %s\t%s\n", e.From, e.To, e.Kind, e.Evidence, e.SourceID, e.EventTime, result)
+	}
+	fmt.Fprintln(tw, "\nTRAIT\tVALUE\tWHY")
+	for _, name := range slices.Sorted(maps.Keys(p.Traits)) {
+		src := p.TraitSources[name]
+		fmt.Fprintf(tw, "%s\t%s\t%s: event %s from %s at %s\n", name, p.Traits[name], src.Rule, src.MessageID, src.SourceID, src.EventTime.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func idStrings(ids []mosaic.ProfileID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = string(id)
+	}
+	return out
+}
+
+// IdentityCmd groups the identity subcommands.
+type IdentityCmd struct {
+	DryRun IdentityDryRunCmd `cmd:"" name:"dry-run" help:"Replay history under a proposed rule set and report the merges and splits it would cause."`
+}
+
+// IdentityDryRunCmd replays stored events under proposed identity rules.
+type IdentityDryRunCmd struct {
+	Rules string `arg:"" help:"Proposed configuration (YAML or JSON, same format as --config)." type:"existingfile"`
+	Show  int    `help:"How many merges and splits to list." default:"10"`
+}
+
+// DryRunReport is the result of a dry run (its final JSON line).
+type DryRunReport struct {
+	Events         int `json:"events"`
+	Identifiers    int `json:"identifiers"`
+	ProfilesBefore int `json:"profiles_before"`
+	ProfilesAfter  int `json:"profiles_after"`
+	Merges         int `json:"merges"` // proposed profiles joining several current ones
+	Splits         int `json:"splits"` // current profiles the proposal would separate
+	Dropped        int `json:"dropped_identifiers"`
+	Added          int `json:"new_identifiers"`
+	Hubs           int `json:"hubs"`
+}
+
+// Run implements the command.
+func (c *IdentityDryRunCmd) Run(env *Env) error {
+	proposed, err := LoadFileConfig(c.Rules)
+	if err != nil {
+		return err
+	}
+	norm, err := identity.NewNormalizer(proposed.Identity)
+	if err != nil {
+		return err
+	}
+	ps, err := openProfileStore(env)
+	if err != nil {
+		return err
+	}
+	defer ps.Close()
+	ctx := env.Ctx
+	secret, err := ps.IdentitySecret(ctx)
+	if err != nil {
+		return err
+	}
+	// Replay every stored event under the proposed rules.
+	rep := DryRunReport{}
+	var nodes []mosaic.Identifier
+	var edges []identity.Edge
+	seen := map[mosaic.Identifier]bool{}
+	cursor := ""
+	for {
+		evs, next, err := ps.FindEvents(ctx, mosaic.EventFilter{Limit: mosaic.MaxEventPage, Cursor: cursor})
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			rep.Events++
+			ids := norm.Extract(e).Identifiers
+			if e.Type == mosaic.EventAlias && e.PreviousID != "" && e.UserID != "" {
+				prevType := mosaic.IdentifierUserID
+				if e.PreviousID == e.AnonymousID {
+					prevType = mosaic.IdentifierAnonymousID
+				}
+				pv, err1 := norm.Normalize(prevType, e.PreviousID)
+				uv, err2 := norm.Normalize(mosaic.IdentifierUserID, e.UserID)
+				if err1 == nil && err2 == nil {
+					prev := mosaic.Identifier{Type: prevType, Value: pv}
+					if !slices.Contains(ids, prev) {
+						ids = append(ids, prev)
+					}
+					edges = append(edges, identity.Edge{A: mosaic.Identifier{Type: mosaic.IdentifierUserID, Value: uv}, B: prev,
+						Kind: identity.EdgeAlias, EventTime: e.Timestamp, Evidence: e.MessageID, SourceID: e.SourceID})
+				}
+			}
+			for _, id := range ids {
+				if !seen[id] {
+					seen[id] = true
+					nodes = append(nodes, id)
+				}
+			}
+			edges = append(edges, norm.EventEdges(ids, identity.EdgeImplicit, e.Timestamp, e.MessageID, e.SourceID)...)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	keyOf := map[mosaic.Identifier]mosaic.IdentifierKey{}
+	var keys []mosaic.IdentifierKey
+	for _, id := range nodes {
+		k := identity.Key(secret, id)
+		keyOf[id] = k
+		keys = append(keys, k)
+	}
+	current, err := ps.FindIdentifiers(ctx, keys)
+	if err != nil {
+		return err
+	}
+	profileOf := map[mosaic.IdentifierKey]mosaic.ProfileID{}
+	for _, r := range current {
+		profileOf[r.Key] = r.ProfileID
+	}
+	cons, err := ps.FindIdentityConstraints(ctx, keys)
+	if err != nil {
+		return err
+	}
+	byKey := map[mosaic.IdentifierKey]mosaic.Identifier{}
+	for id, k := range keyOf {
+		byKey[k] = id
+	}
+	constraints := identity.Constraints{Blocked: map[identity.Pair]bool{}, Removed: map[mosaic.Identifier]bool{}}
+	for _, x := range cons {
+		a, ok := byKey[x.A]
+		if !ok {
+			continue
+		}
+		if x.B == "" {
+			constraints.Removed[a] = true
+		} else if b, ok := byKey[x.B]; ok {
+			constraints.Blocked[identity.MakePair(a, b)] = true
+		}
+	}
+	res := norm.Resolve(nodes, edges, constraints)
+	rep.Identifiers, rep.ProfilesAfter, rep.Hubs = len(nodes), len(res.Groups), len(res.Hubs)
+
+	// Compare with the current partition.
+	before := map[mosaic.ProfileID][]int{} // current profile → proposed groups holding its identifiers
+	var merges, splits []string
+	for gi, g := range res.Groups {
+		from := map[mosaic.ProfileID]bool{}
+		for _, id := range g {
+			if p := profileOf[keyOf[id]]; p != "" {
+				from[p] = true
+				before[p] = append(before[p], gi)
+			} else {
+				rep.Added++
+			}
+		}
+		if len(from) > 1 {
+			rep.Merges++
+			merges = append(merges, fmt.Sprintf("  %s would join %s", describe(g), strings.Join(idStrings(slices.Sorted(maps.Keys(from))), " + ")))
+		}
+	}
+	for _, r := range current {
+		if !seen[r.Identifier] {
+			rep.Dropped++
+		}
+	}
+	for p, groups := range before {
+		if len(slices.Compact(slices.Sorted(slices.Values(groups)))) > 1 {
+			rep.Splits++
+			splits = append(splits, fmt.Sprintf("  %s would split into %d profiles", p, len(slices.Compact(slices.Sorted(slices.Values(groups))))))
+		}
+	}
+	allCurrent := map[mosaic.ProfileID]bool{}
+	for _, r := range current {
+		allCurrent[r.ProfileID] = true
+	}
+	rep.ProfilesBefore = len(allCurrent)
+	slices.Sort(merges)
+	slices.Sort(splits)
+	w := env.Stdout
+	fmt.Fprintf(w, "replayed %d events, %d identifiers under %s\n", rep.Events, rep.Identifiers, c.Rules)
+	fmt.Fprintf(w, "profiles: %d now, %d under the proposed rules\n", rep.ProfilesBefore, rep.ProfilesAfter)
+	fmt.Fprintf(w, "merges: %d\n", rep.Merges)
+	for _, m := range merges[:min(c.Show, len(merges))] {
+		fmt.Fprintln(w, m)
+	}
+	fmt.Fprintf(w, "splits: %d\n", rep.Splits)
+	for _, s := range splits[:min(c.Show, len(splits))] {
+		fmt.Fprintln(w, s)
+	}
+	fmt.Fprintf(w, "identifiers no longer recognised: %d; newly recognised: %d; hubs: %d\n", rep.Dropped, rep.Added, rep.Hubs)
+	out, _ := json.Marshal(rep)
+	fmt.Fprintln(w, string(out))
+	return nil
+}
+
+func describe(g []mosaic.Identifier) string {
+	var parts []string
+	for _, id := range g[:min(3, len(g))] {
+		parts = append(parts, id.String())
+	}
+	if len(g) > 3 {
+		parts = append(parts, fmt.Sprintf("+%d more", len(g)-3))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}

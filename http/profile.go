@@ -1,0 +1,334 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/identity"
+)
+
+// profileStore is what the profile routes need of the store.
+type profileStore interface {
+	mosaic.IdentityService
+	mosaic.ProfileService
+}
+
+func (s *Server) registerProfileRoutes(mux *http.ServeMux) {
+	// GET /api/v1/profiles/lookup?type=email&value=Ada@Example.com
+	mux.HandleFunc("GET /api/v1/profiles/lookup", s.authenticate(s.handleProfileLookup))
+	// GET /api/v1/profiles?q=&limit=&cursor=
+	mux.HandleFunc("GET /api/v1/profiles", s.authenticate(s.handleProfileList))
+	// GET /api/v1/profiles/{id}
+	mux.HandleFunc("GET /api/v1/profiles/{id}", s.authenticate(s.handleProfileGet))
+	// GET /api/v1/profiles/{id}/events?limit=&cursor=
+	mux.HandleFunc("GET /api/v1/profiles/{id}/events", s.authenticate(s.handleProfileEvents))
+	// GET /api/v1/profiles/{id}/graph
+	mux.HandleFunc("GET /api/v1/profiles/{id}/graph", s.authenticate(s.handleProfileGraph))
+	// POST /api/v1/profiles/{id}/split {"identifier":{"type","value"}} or {"block":[{…},{…}]}
+	mux.HandleFunc("POST /api/v1/profiles/{id}/split", s.authenticate(s.handleProfileSplit))
+}
+
+func (s *Server) profiles() (profileStore, error) {
+	ps, ok := s.Store.(profileStore)
+	if !ok || s.Identity == nil {
+		return nil, mosaic.Errorf(mosaic.EUNSUPPORTED, "This store does not keep profiles.")
+	}
+	return ps, nil
+}
+
+// identifierKey normalises an identifier given by a caller and returns its key.
+func (s *Server) identifierKey(ctx context.Context, ps profileStore, typ, value, field string) (mosaic.IdentifierKey, mosaic.Identifier, error) {
+	if typ == "" || value == "" {
+		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, field, "Give an identifier type and value.")
+	}
+	v, err := s.Identity.Normalize(mosaic.IdentifierType(typ), value)
+	if err != nil {
+		if mosaic.ErrorField(err) == "type" {
+			return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, field+".type", "Unknown identifier type %q.", typ)
+		}
+		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, field+".value", "%q is not a usable %s.", value, typ)
+	}
+	secret, err := ps.IdentitySecret(ctx)
+	if err != nil {
+		return "", mosaic.Identifier{}, err
+	}
+	id := mosaic.Identifier{Type: mosaic.IdentifierType(typ), Value: v}
+	return identity.Key(secret, id), id, nil
+}
+
+// liveProfile returns the profile with id, following merges to the survivor.
+func liveProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (*mosaic.Profile, error) {
+	p, err := ps.FindProfileByID(ctx, id)
+	for hops := 0; err == nil && p.MergedInto != "" && hops < 32; hops++ {
+		p, err = ps.FindProfileByID(ctx, p.MergedInto)
+	}
+	return p, err
+}
+
+func (s *Server) handleProfileLookup(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.profiles()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	key, _, err := s.identifierKey(r.Context(), ps, q.Get("type"), q.Get("value"), "identifier")
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	p, err := ps.FindProfileByIdentifier(r.Context(), key)
+	if err == nil && p.MergedInto != "" {
+		p, err = liveProfile(r.Context(), ps, p.ID)
+	}
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) handleProfileList(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.profiles()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := mosaic.ProfileFilter{Q: q.Get("q"), Cursor: q.Get("cursor")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number."))
+			return
+		}
+		f.Limit = n
+	}
+	list, next, err := ps.FindProfiles(r.Context(), f)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []*mosaic.Profile{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"profiles": list, "next_cursor": next})
+}
+
+// handleProfileGet answers with the live profile; a merged-away id resolves to the survivor,
+// with "requested_id" saying which id was asked for.
+func (s *Server) handleProfileGet(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.profiles()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	id := mosaic.ProfileID(r.PathValue("id"))
+	p, err := liveProfile(r.Context(), ps, id)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if p.ID != id {
+		writeJSON(w, http.StatusOK, struct {
+			*mosaic.Profile
+			RequestedID mosaic.ProfileID `json:"requested_id"`
+		}{p, id})
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) handleProfileEvents(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.profiles()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	p, err := liveProfile(r.Context(), ps, mosaic.ProfileID(r.PathValue("id")))
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := mosaic.EventFilter{ProfileID: p.ID, Cursor: q.Get("cursor")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number."))
+			return
+		}
+		f.Limit = n
+	}
+	evs, next, err := s.Store.FindEvents(r.Context(), f)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	for _, e := range evs {
+		e.ProfileID = p.ID
+	}
+	if evs == nil {
+		evs = []*mosaic.Event{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"profile_id": p.ID, "events": evs, "next_cursor": next})
+}
+
+// graphEdge is an edge as the graph endpoint shows it: both identifiers and the evidence.
+type graphEdge struct {
+	A, B      mosaic.Identifier `json:"-"`
+	From      mosaic.Identifier `json:"from"`
+	To        mosaic.Identifier `json:"to"`
+	Kind      mosaic.EdgeKind   `json:"kind"`
+	EventTime string            `json:"event_time"`
+	Evidence  string            `json:"evidence"`
+	SourceID  mosaic.SourceID   `json:"source_id"`
+	Linked    bool              `json:"linked"`
+	Refused   string            `json:"refused,omitempty"`
+	// OtherProfile is set when the edge leads to an identifier of another profile.
+	OtherProfile mosaic.ProfileID `json:"other_profile,omitempty"`
+}
+
+// handleProfileGraph explains a profile: its identifiers and every link touching them, with
+// the evidence (which event, which source, when) and whether the link was made or refused.
+func (s *Server) handleProfileGraph(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.profiles()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	p, err := liveProfile(r.Context(), ps, mosaic.ProfileID(r.PathValue("id")))
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	g, err := ExplainProfile(r.Context(), ps, p.ID)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+// ProfileGraph is the answer of GET /api/v1/profiles/{id}/graph and `mosaic profile explain`.
+type ProfileGraph struct {
+	ProfileID   mosaic.ProfileID           `json:"profile_id"`
+	Identifiers []*mosaic.IdentifierRecord `json:"identifiers"`
+	Edges       []graphEdge                `json:"edges"`
+}
+
+// ExplainProfile gathers a profile's identifiers and links with their evidence.
+func ExplainProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (*ProfileGraph, error) {
+	ids, edges, err := ps.FindProfileGraph(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	known := map[mosaic.IdentifierKey]*mosaic.IdentifierRecord{}
+	for _, r := range ids {
+		known[r.Key] = r
+	}
+	var outside []mosaic.IdentifierKey
+	for _, e := range edges {
+		for _, k := range []mosaic.IdentifierKey{e.A, e.B} {
+			if known[k] == nil {
+				outside = append(outside, k)
+			}
+		}
+	}
+	if len(outside) > 0 {
+		recs, err := ps.FindIdentifiers(ctx, outside)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			known[r.Key] = r
+		}
+	}
+	g := &ProfileGraph{ProfileID: id, Identifiers: ids, Edges: []graphEdge{}}
+	if g.Identifiers == nil {
+		g.Identifiers = []*mosaic.IdentifierRecord{}
+	}
+	for _, e := range edges {
+		a, b := known[e.A], known[e.B]
+		if a == nil || b == nil {
+			continue
+		}
+		ge := graphEdge{From: a.Identifier, To: b.Identifier, Kind: e.Kind, EventTime: e.EventTime.Format("2006-01-02T15:04:05.000000Z07:00"),
+			Evidence: e.Evidence, SourceID: e.SourceID, Refused: e.Refused, Linked: e.Refused == "" && a.ProfileID == b.ProfileID}
+		if a.ProfileID != id {
+			ge.OtherProfile = a.ProfileID
+		} else if b.ProfileID != id {
+			ge.OtherProfile = b.ProfileID
+		}
+		g.Edges = append(g.Edges, ge)
+	}
+	return g, nil
+}
+
+// handleProfileSplit records a steward's correction and queues the recomputation: either an
+// identifier that must merge with nothing, or a pair that must never be in one profile.
+func (s *Server) handleProfileSplit(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.profiles()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if err := requireSourceManager(r); err != nil {
+		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not split profiles; an owner or steward can."))
+		return
+	}
+	p, err := liveProfile(r.Context(), ps, mosaic.ProfileID(r.PathValue("id")))
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	var in struct {
+		Identifier *mosaic.Identifier  `json:"identifier"`
+		Block      []mosaic.Identifier `json:"block"`
+		Reason     string              `json:"reason"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		Error(w, r, err)
+		return
+	}
+	c := &mosaic.IdentityConstraint{Reason: in.Reason}
+	switch {
+	case in.Identifier != nil && len(in.Block) == 0:
+		if c.A, _, err = s.identifierKey(r.Context(), ps, string(in.Identifier.Type), in.Identifier.Value, "identifier"); err != nil {
+			Error(w, r, err)
+			return
+		}
+	case in.Identifier == nil && len(in.Block) == 2:
+		if c.A, _, err = s.identifierKey(r.Context(), ps, string(in.Block[0].Type), in.Block[0].Value, "block[0]"); err != nil {
+			Error(w, r, err)
+			return
+		}
+		if c.B, _, err = s.identifierKey(r.Context(), ps, string(in.Block[1].Type), in.Block[1].Value, "block[1]"); err != nil {
+			Error(w, r, err)
+			return
+		}
+	default:
+		Error(w, r, mosaic.Errorf(mosaic.EINVALID, "Send either \"identifier\" (to remove from merging) or \"block\" with two identifiers."))
+		return
+	}
+	// The identifier must belong to this profile, so a split is never applied to the wrong person.
+	recs, err := ps.FindIdentifiers(r.Context(), []mosaic.IdentifierKey{c.A})
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if len(recs) == 0 || recs[0].ProfileID != p.ID {
+		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "identifier", "That identifier is not part of profile %s.", p.ID))
+		return
+	}
+	if err := ps.AddIdentityConstraint(r.Context(), c); err != nil {
+		Error(w, r, err)
+		return
+	}
+	if s.Appended != nil {
+		s.Appended() // wake the processor to apply it
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"success": true, "status": "queued", "profile_id": p.ID})
+}
