@@ -124,7 +124,7 @@ type EventCommit struct {
 	Rejected map[SourceID]int64 // records the processor could not read, by source
 	// Duplicates counts events the processor already dropped as duplicates, by source.
 	Duplicates map[SourceID]int64
-	Identity *IdentityChanges   // identity graph and profile writes, if any
+	Identity   *IdentityChanges // identity graph and profile writes, if any
 }
 
 // CommitResult says what CommitEvents did.

@@ -27,6 +27,8 @@ type Store interface {
 	TokenService
 	InboxService
 	EventService
+	IdentityService
+	ProfileService
 	// Stats returns the current counts.
 	Stats(ctx context.Context) (*Stats, error)
 	// Ping returns unavailable if the store cannot be reached or written.

@@ -97,7 +97,7 @@ func TestExtract(t *testing.T) {
 		Context:    json.RawMessage(`{"traits":{"email":"ada@example.com ","phone":"not a phone"}}`),
 		Properties: json.RawMessage(`{"card_token":12345}`)}
 	got := n.Extract(e)
-	want := []mosaic.Identifier{{"user_id", "u1"}, {"anonymous_id", "a1"}, {"email", "ada@example.com"}, {"phone", "+4520123456"}, {"card_token", "12345"}}
+	want := []mosaic.Identifier{id("user_id", "u1"), id("anonymous_id", "a1"), id("email", "ada@example.com"), id("phone", "+4520123456"), id("card_token", "12345")}
 	if diff := cmp.Diff(want, got.Identifiers); diff != "" || got.Invalid != 1 {
 		t.Fatalf("identifiers (-want +got):\n%s\ninvalid=%d, want 1", diff, got.Invalid)
 	}

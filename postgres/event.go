@@ -17,7 +17,8 @@ import (
 // run one at a time and event ids increase in processing order. The inserts go to the server
 // as one pipelined batch, executed in order: an event whose messageId is already stored for
 // its source — by an earlier commit or earlier in this one — returns no id and is counted as
-// a duplicate.
+// a duplicate. The identity changes, the source counts and the new offset follow in a
+// second batch.
 func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.CommitResult, error) {
 	res := &mosaic.CommitResult{}
 	ids := make([]int64, len(c.Events)) // 0 for a duplicate; set on the events after commit
@@ -43,10 +44,10 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 			if err != nil {
 				return err
 			}
-			b.Queue(`INSERT INTO events (source_id, message_id, type, event, user_id, anonymous_id, timestamp, payload)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id`,
+			b.Queue(`INSERT INTO events (source_id, message_id, type, event, user_id, anonymous_id, timestamp, payload, identity)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (source_id, message_id) DO NOTHING RETURNING id`,
 				e.SourceID, e.MessageID, e.Type, nullString(e.Event), nullString(e.UserID), nullString(e.AnonymousID),
-				e.Timestamp, payload,
+				e.Timestamp, payload, nullString(string(e.Identity)),
 			).QueryRow(func(row pgx.Row) error {
 				err := row.Scan(&ids[i])
 				switch {
@@ -79,6 +80,9 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 			n := per[id]
 			b.Queue(`UPDATE sources SET events = events + $1, duplicates = duplicates + $2, rejected = rejected + $3 WHERE id = $4`,
 				n.events, n.dups, n.rejected, id)
+		}
+		if err := queueIdentity(b, c.Identity); err != nil {
+			return err
 		}
 		b.Queue(`UPDATE processor SET through = $1 WHERE id = 1`, c.Through)
 		return storeErr(tx.SendBatch(ctx, b).Close())
@@ -115,51 +119,61 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 		return nil, "", err
 	}
 	where, args := []string{"TRUE"}, []any{}
-	add := func(cond string, v any) {
+	add := func(cond string, v any) { // cond has one "?" for v
 		args = append(args, v)
-		where = append(where, cond+" $"+strconv.Itoa(len(args)))
+		where = append(where, strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1))
 	}
 	if f.SourceID != "" {
-		add("source_id =", f.SourceID)
+		add("source_id = ?", f.SourceID)
 	}
 	if f.UserID != "" {
-		add("user_id =", f.UserID)
+		add("user_id = ?", f.UserID)
 	}
 	if f.AnonymousID != "" {
-		add("anonymous_id =", f.AnonymousID)
+		add("anonymous_id = ?", f.AnonymousID)
 	}
 	if f.Type != "" {
-		add("type =", f.Type)
+		add("type = ?", f.Type)
 	}
 	if f.Event != "" {
-		add("event =", f.Event)
+		add("event = ?", f.Event)
+	}
+	if f.ProfileID != "" {
+		add("identity IN (SELECT key FROM identifiers WHERE profile_id = ?)", f.ProfileID)
 	}
 	if before > 0 {
-		add("id <", before)
+		add("id < ?", before)
 	}
 	args = append(args, limit+1)
-	rows, err := db.pool.Query(ctx, `SELECT id, payload FROM events WHERE `+strings.Join(where, " AND ")+
+	rows, err := db.pool.Query(ctx, `SELECT id, identity, payload FROM events WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return nil, "", storeErr(err)
 	}
-	evs, err := pgx.AppendRows([]*mosaic.Event(nil), rows, func(row pgx.CollectableRow) (*mosaic.Event, error) {
-		var id int64
-		var payload []byte
-		if err := row.Scan(&id, &payload); err != nil {
-			return nil, err
-		}
-		var e mosaic.Event
-		if err := json.Unmarshal(payload, &e); err != nil {
-			return nil, err
-		}
-		e.ID = id
-		return &e, nil
-	})
+	evs, err := pgx.AppendRows([]*mosaic.Event(nil), rows, scanEvent)
 	if err != nil {
 		return nil, "", storeErr(err)
 	}
 	return mosaic.TrimEventPage(evs, limit)
+}
+
+// scanEvent reads a row of (id, identity, payload).
+func scanEvent(row pgx.CollectableRow) (*mosaic.Event, error) {
+	var id int64
+	var identity *string
+	var payload []byte
+	if err := row.Scan(&id, &identity, &payload); err != nil {
+		return nil, err
+	}
+	var e mosaic.Event
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return nil, err
+	}
+	e.ID = id
+	if identity != nil {
+		e.Identity = mosaic.IdentifierKey(*identity)
+	}
+	return &e, nil
 }
 
 // Stats implements mosaic.Store. One statement, so the counts come from one snapshot.
@@ -167,8 +181,14 @@ func (db *DB) Stats(ctx context.Context) (*mosaic.Stats, error) {
 	var s mosaic.Stats
 	if err := db.pool.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(events), 0)::bigint, COALESCE(SUM(duplicates), 0)::bigint,
 		COALESCE(SUM(rejected), 0)::bigint, (SELECT through FROM processor WHERE id = 1),
-		(SELECT COALESCE(MAX(seq), 0) FROM inbox) FROM sources`).
-		Scan(&s.Sources, &s.Events, &s.Duplicates, &s.Rejected, &s.Processed, &s.InboxHead); err != nil {
+		(SELECT COALESCE(MAX(seq), 0) FROM inbox),
+		(SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL), (SELECT COUNT(*) FROM identifiers),
+		(SELECT COALESCE(SUM(value), 0)::bigint FROM counters WHERE name = 'merges'),
+		(SELECT COUNT(*) FROM identity_edges WHERE refused <> ''),
+		(SELECT COALESCE(SUM(value), 0)::bigint FROM counters WHERE name = 'invalid_identifiers')
+		FROM sources`).
+		Scan(&s.Sources, &s.Events, &s.Duplicates, &s.Rejected, &s.Processed, &s.InboxHead,
+			&s.Profiles, &s.Identifiers, &s.Merges, &s.RefusedLinks, &s.InvalidIdentifiers); err != nil {
 		return nil, storeErr(err)
 	}
 	s.InboxLag = s.InboxHead - s.Processed

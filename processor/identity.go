@@ -420,7 +420,10 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds map[mos
 	for _, id := range res.Capped {
 		capped[id] = true
 	}
-	for _, g := range res.Groups {
+	// Larger groups choose first, so after a split the profile id stays with the larger part.
+	groups := slices.Clone(res.Groups)
+	slices.SortStableFunc(groups, func(a, b []mosaic.Identifier) int { return cmp.Compare(len(b), len(a)) })
+	for _, g := range groups {
 		var cands []*mosaic.ProfileState
 		inGroup := map[mosaic.ProfileID]int{}
 		for _, id := range g {

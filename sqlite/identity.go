@@ -11,6 +11,8 @@ import (
 	"github.com/mosaic-cdp/mosaic"
 )
 
+var _ mosaic.IdentityService = (*DB)(nil)
+
 // IdentitySecret implements mosaic.IdentityService.
 func (db *DB) IdentitySecret(ctx context.Context) ([]byte, error) {
 	var secret []byte

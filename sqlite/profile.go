@@ -9,6 +9,8 @@ import (
 	"github.com/mosaic-cdp/mosaic"
 )
 
+var _ mosaic.ProfileService = (*DB)(nil)
+
 // profileFromState builds the read model of a profile: its state plus its identifiers.
 func (db *DB) profileFromState(ctx context.Context, p *mosaic.ProfileState) (*mosaic.Profile, error) {
 	out := &mosaic.Profile{ID: p.ID, Traits: p.Traits, TraitSources: p.TraitSources, Groups: nonNil(p.Groups),

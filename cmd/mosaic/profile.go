@@ -167,6 +167,14 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	currentCfg, err := LoadFileConfig(env.CLI.Config)
+	if err != nil {
+		return err
+	}
+	currentNorm, err := identity.NewNormalizer(currentCfg.Identity)
+	if err != nil {
+		return err
+	}
 	ps, err := openProfileStore(env)
 	if err != nil {
 		return err
@@ -182,6 +190,7 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	var nodes []mosaic.Identifier
 	var edges []identity.Edge
 	seen := map[mosaic.Identifier]bool{}
+	currentIDs := map[mosaic.Identifier]bool{} // what today's rules extract, to find dropped ones
 	cursor := ""
 	for {
 		evs, next, err := ps.FindEvents(ctx, mosaic.EventFilter{Limit: mosaic.MaxEventPage, Cursor: cursor})
@@ -190,6 +199,9 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 		}
 		for _, e := range evs {
 			rep.Events++
+			for _, id := range currentNorm.Extract(e).Identifiers {
+				currentIDs[id] = true
+			}
 			ids := norm.Extract(e).Identifiers
 			if e.Type == mosaic.EventAlias && e.PreviousID != "" && e.UserID != "" {
 				prevType := mosaic.IdentifierUserID
@@ -222,10 +234,17 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	}
 	keyOf := map[mosaic.Identifier]mosaic.IdentifierKey{}
 	var keys []mosaic.IdentifierKey
-	for _, id := range nodes {
-		k := identity.Key(secret, id)
-		keyOf[id] = k
-		keys = append(keys, k)
+	for id := range currentIDs {
+		if !seen[id] {
+			rep.Dropped++
+		}
+	}
+	for _, id := range append(slices.Clone(nodes), slices.Collect(maps.Keys(currentIDs))...) {
+		if _, ok := keyOf[id]; !ok {
+			k := identity.Key(secret, id)
+			keyOf[id] = k
+			keys = append(keys, k)
+		}
 	}
 	current, err := ps.FindIdentifiers(ctx, keys)
 	if err != nil {
@@ -274,11 +293,6 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 		if len(from) > 1 {
 			rep.Merges++
 			merges = append(merges, fmt.Sprintf("  %s would join %s", describe(g), strings.Join(idStrings(slices.Sorted(maps.Keys(from))), " + ")))
-		}
-	}
-	for _, r := range current {
-		if !seen[r.Identifier] {
-			rep.Dropped++
 		}
 	}
 	for p, groups := range before {

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// apiCall sends a management API request and decodes the JSON answer.
+func apiCall(t *testing.T, method, u, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, u, rd)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func sendBatch(t *testing.T, base, key, body string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/v1/batch", strings.NewReader(body))
+	req.SetBasicAuth(key, "")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("batch: %d %s", resp.StatusCode, b)
+	}
+}
+
+func TestProfilesEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	inst := startServe(t, "--data", dir)
+	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[
+		{"type":"page","anonymousId":"web-1","name":"Home","timestamp":"2026-11-01T10:00:00Z"},
+		{"type":"identify","userId":"ada","anonymousId":"web-1","traits":{"email":"ada@example.com","name":"Ada Lovelace","plan":"pro"},"timestamp":"2026-11-01T10:01:00Z"},
+		{"type":"track","event":"Order Completed","anonymousId":"till-9","context":{"traits":{"email":"ADA@example.com"}},"properties":{"revenue":42},"timestamp":"2026-11-02T10:00:00Z"},
+		{"type":"identify","userId":"bob","traits":{"email":"bob@example.com","name":"Bob Smith"},"timestamp":"2026-11-01T11:00:00Z"}]}`)
+	waitProcessed(t, inst.URL, inst.Token)
+
+	st, prof := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=email&value="+url.QueryEscape(" Ada@Example.com"), inst.Token, nil)
+	if st != 200 {
+		t.Fatalf("lookup: %d %v", st, prof)
+	}
+	id := prof["id"].(string)
+	if got := len(prof["identifiers"].([]any)); got != 4 { // user_id, 2 anonymous ids, email
+		t.Errorf("identifiers: %v", prof["identifiers"])
+	}
+	if prof["traits"].(map[string]any)["plan"] != "pro" || prof["trait_sources"].(map[string]any)["plan"] == nil {
+		t.Errorf("traits: %v %v", prof["traits"], prof["trait_sources"])
+	}
+	st, out := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=email&value=nobody@example.com", inst.Token, nil)
+	if st != 404 || out["error"].(map[string]any)["code"] != "not_found" {
+		t.Errorf("unknown lookup: %d %v", st, out)
+	}
+	st, out = apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=email&value=not-an-email", inst.Token, nil)
+	if st != 400 {
+		t.Errorf("bad value lookup: %d %v", st, out)
+	}
+	st, out = apiCall(t, "GET", inst.URL+"/api/v1/profiles/"+id+"/events", inst.Token, nil)
+	if st != 200 || len(out["events"].([]any)) != 3 {
+		t.Errorf("timeline: %d %v", st, out)
+	}
+	st, out = apiCall(t, "GET", inst.URL+"/api/v1/profiles?q=lovel", inst.Token, nil)
+	if st != 200 || len(out["profiles"].([]any)) != 1 || out["profiles"].([]any)[0].(map[string]any)["id"] != id {
+		t.Errorf("search: %d %v", st, out)
+	}
+	st, out = apiCall(t, "GET", inst.URL+"/api/v1/profiles/"+id+"/graph", inst.Token, nil)
+	if st != 200 || len(out["edges"].([]any)) < 3 {
+		t.Errorf("graph: %d %v", st, out)
+	}
+	var stats map[string]any
+	getJSON(t, inst.URL+"/api/v1/stats", inst.Token, &stats)
+	if stats["profiles"] != 2.0 || stats["identifiers"] != 6.0 {
+		t.Errorf("stats: %v", stats)
+	}
+
+	// Explain on the command line, on the same data (the embedded store allows a second reader).
+	var buf bytes.Buffer
+	if err := (&Main{Stdout: &buf}).Run(t.Context(), []string{"profile", "explain", "email:ADA@example.com", "--data", dir}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"profile " + id, "user_id:ada", "anonymous_id:till-9", "linked", "plan", "latest"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("explain output lacks %q:\n%s", want, buf.String())
+		}
+	}
+
+	// Dry run: without email as an identifier the till purchase would no longer join Ada.
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rules, []byte(`identity:
+  rules:
+    - {type: user_id, priority: 1, limit: 1, paths: [userId], normalize: [trim]}
+    - {type: anonymous_id, priority: 2, paths: [anonymousId], normalize: [trim]}
+`), 0o600)
+	buf.Reset()
+	if err := (&Main{Stdout: &buf}).Run(t.Context(), []string{"identity", "dry-run", rules, "--data", dir}); err != nil {
+		t.Fatal(err)
+	}
+	var rep DryRunReport
+	if err := json.Unmarshal([]byte(lastLine(buf.String())), &rep); err != nil {
+		t.Fatalf("dry-run output: %v\n%s", err, buf.String())
+	}
+	// Now: {ada, web-1, till-9, ada@} and {bob, bob@}. Proposed: {ada, web-1}, {till-9}, {bob}.
+	if rep.Splits != 1 || rep.Merges != 0 || rep.ProfilesBefore != 2 || rep.ProfilesAfter != 3 || rep.Dropped != 2 {
+		t.Errorf("dry-run report: %+v", rep)
+	}
+
+	// Split: remove the email from Ada's profile; the till purchase leaves her.
+	st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+id+"/split", inst.Token, map[string]any{
+		"identifier": map[string]string{"type": "email", "value": "ada@example.com"}, "reason": "shared till email"})
+	if st != 202 {
+		t.Fatalf("split: %d %v", st, out)
+	}
+	waitProcessed(t, inst.URL, inst.Token)
+	deadline := 0
+	for {
+		_, till := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=anonymous_id&value=till-9", inst.Token, nil)
+		if till["id"] != id {
+			break
+		}
+		if deadline++; deadline > 500 {
+			t.Fatal("split not applied within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+id+"/split", inst.Token, map[string]any{
+		"identifier": map[string]string{"type": "email", "value": "bob@example.com"}})
+	if st != 400 {
+		t.Errorf("split with another profile's identifier: %d %v", st, out)
+	}
+}

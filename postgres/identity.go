@@ -1,0 +1,305 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/mosaic-cdp/mosaic"
+)
+
+var _ mosaic.IdentityService = (*DB)(nil)
+
+// IdentitySecret implements mosaic.IdentityService. Two callers racing to create the secret
+// both get the one that was stored first.
+func (db *DB) IdentitySecret(ctx context.Context) ([]byte, error) {
+	const read = `SELECT value FROM settings WHERE key = 'identity_secret'`
+	var secret []byte
+	err := db.pool.QueryRow(ctx, read).Scan(&secret)
+	if err == nil {
+		return secret, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, storeErr(err)
+	}
+	fresh := make([]byte, 32)
+	rand.Read(fresh)
+	if _, err := db.pool.Exec(ctx, `INSERT INTO settings (key, value) VALUES ('identity_secret', $1) ON CONFLICT (key) DO NOTHING`, fresh); err != nil {
+		return nil, storeErr(err)
+	}
+	// A new statement, so a new snapshot: it sees the row whichever insert won.
+	if err := db.pool.QueryRow(ctx, read).Scan(&secret); err != nil {
+		return nil, storeErr(err)
+	}
+	return secret, nil
+}
+
+// strs converts ids to a []string, which pgx sends as a text[] parameter.
+func strs[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
+}
+
+const identifierColumns = `key, type, value, profile_id, hub, first_seen`
+
+func scanIdentifier(row pgx.CollectableRow) (*mosaic.IdentifierRecord, error) {
+	var r mosaic.IdentifierRecord
+	if err := row.Scan(&r.Key, &r.Type, &r.Value, &r.ProfileID, &r.Hub, &r.FirstSeen); err != nil {
+		return nil, err
+	}
+	r.FirstSeen = r.FirstSeen.UTC()
+	return &r, nil
+}
+
+// FindIdentifiers implements mosaic.IdentityService.
+func (db *DB) FindIdentifiers(ctx context.Context, keys []mosaic.IdentifierKey) ([]*mosaic.IdentifierRecord, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+identifierColumns+` FROM identifiers WHERE key = ANY($1)`, strs(keys))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out, err := pgx.AppendRows([]*mosaic.IdentifierRecord(nil), rows, scanIdentifier)
+	return out, storeErr(err)
+}
+
+const edgeColumns = `a, b, kind, event_time, evidence, source_id, refused`
+
+func scanEdge(row pgx.CollectableRow) (*mosaic.IdentityEdge, error) {
+	var e mosaic.IdentityEdge
+	if err := row.Scan(&e.A, &e.B, &e.Kind, &e.EventTime, &e.Evidence, &e.SourceID, &e.Refused); err != nil {
+		return nil, err
+	}
+	e.EventTime = e.EventTime.UTC()
+	return &e, nil
+}
+
+// FindIdentityEdges implements mosaic.IdentityService. An edge with both ends among keys is
+// returned once.
+func (db *DB) FindIdentityEdges(ctx context.Context, keys []mosaic.IdentifierKey) ([]*mosaic.IdentityEdge, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+edgeColumns+` FROM identity_edges WHERE a = ANY($1) OR b = ANY($1)`, strs(keys))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out, err := pgx.AppendRows([]*mosaic.IdentityEdge(nil), rows, scanEdge)
+	return out, storeErr(err)
+}
+
+// FindIdentityConstraints implements mosaic.IdentityService.
+func (db *DB) FindIdentityConstraints(ctx context.Context, keys []mosaic.IdentifierKey) ([]*mosaic.IdentityConstraint, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT a, b, created_at, reason FROM identity_constraints WHERE a = ANY($1) OR b = ANY($1)`, strs(keys))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out, err := pgx.AppendRows([]*mosaic.IdentityConstraint(nil), rows, func(row pgx.CollectableRow) (*mosaic.IdentityConstraint, error) {
+		var c mosaic.IdentityConstraint
+		if err := row.Scan(&c.A, &c.B, &c.CreatedAt, &c.Reason); err != nil {
+			return nil, err
+		}
+		c.CreatedAt = c.CreatedAt.UTC()
+		return &c, nil
+	})
+	return out, storeErr(err)
+}
+
+const profileColumns = `id, created_at, updated_at, merged_into, merged_from, flags, groups_, state, traits, trait_sources`
+
+// scanProfileState reads a row of profileColumns. The JSON columns are read as their bytes
+// and decoded here, as the sqlite store does, so both return the same values.
+func scanProfileState(row pgx.Row) (*mosaic.ProfileState, error) {
+	var p mosaic.ProfileState
+	var into *string
+	var from, flags, groups, state, traits, sources []byte
+	if err := row.Scan(&p.ID, &p.CreatedAt, &p.UpdatedAt, &into, &from, &flags, &groups, &state, &traits, &sources); err != nil {
+		return nil, err
+	}
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	if into != nil {
+		p.MergedInto = mosaic.ProfileID(*into)
+	}
+	p.State = state
+	for _, f := range []struct {
+		b []byte
+		v any
+	}{{from, &p.MergedFrom}, {flags, &p.Flags}, {groups, &p.Groups}, {traits, &p.Traits}, {sources, &p.TraitSources}} {
+		if err := json.Unmarshal(f.b, f.v); err != nil {
+			return nil, err
+		}
+	}
+	return &p, nil
+}
+
+// FindProfileStates implements mosaic.IdentityService.
+func (db *DB) FindProfileStates(ctx context.Context, ids []mosaic.ProfileID) ([]*mosaic.ProfileState, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+profileColumns+` FROM profiles WHERE id = ANY($1)`, strs(ids))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out, err := pgx.AppendRows([]*mosaic.ProfileState(nil), rows, func(row pgx.CollectableRow) (*mosaic.ProfileState, error) {
+		return scanProfileState(row)
+	})
+	return out, storeErr(err)
+}
+
+// FindEventsByIdentity implements mosaic.IdentityService.
+func (db *DB) FindEventsByIdentity(ctx context.Context, keys []mosaic.IdentifierKey, types []mosaic.EventType) ([]*mosaic.Event, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	q, args := `SELECT id, identity, payload FROM events WHERE identity = ANY($1)`, []any{strs(keys)}
+	if len(types) > 0 {
+		q, args = q+` AND type = ANY($2)`, append(args, strs(types))
+	}
+	rows, err := db.pool.Query(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out, err := pgx.AppendRows([]*mosaic.Event(nil), rows, scanEvent)
+	return out, storeErr(err)
+}
+
+// FindStoredMessageIDs implements mosaic.IdentityService.
+func (db *DB) FindStoredMessageIDs(ctx context.Context, src mosaic.SourceID, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT message_id FROM events WHERE source_id = $1 AND message_id = ANY($2)`, src, ids)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	var id string
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+		out[id] = true
+		return nil
+	})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return out, nil
+}
+
+// AddIdentityConstraint implements mosaic.IdentityService.
+func (db *DB) AddIdentityConstraint(ctx context.Context, c *mosaic.IdentityConstraint) error {
+	if c.A == "" {
+		return mosaic.Errorf(mosaic.EINVALID, "A constraint needs an identifier.")
+	}
+	if c.B != "" && c.B < c.A {
+		c.A, c.B = c.B, c.A
+	}
+	c.CreatedAt = db.now()
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO identity_constraints (a, b, created_at, reason) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (a, b) DO NOTHING`, c.A, c.B, c.CreatedAt, c.Reason)
+		for _, k := range []mosaic.IdentifierKey{c.A, c.B} { // in key order, as commits delete them
+			if k != "" {
+				b.Queue(`INSERT INTO identity_recompute (key) VALUES ($1) ON CONFLICT (key) DO NOTHING`, k)
+			}
+		}
+		return storeErr(tx.SendBatch(ctx, b).Close())
+	})
+}
+
+// PendingRecomputes implements mosaic.IdentityService.
+func (db *DB) PendingRecomputes(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
+	var lim *int // a negative limit means none, as in SQLite
+	if limit >= 0 {
+		lim = &limit
+	}
+	rows, err := db.pool.Query(ctx, `SELECT key FROM identity_recompute ORDER BY key LIMIT $1`, lim)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out, err := pgx.AppendRows([]mosaic.IdentifierKey(nil), rows, pgx.RowTo[mosaic.IdentifierKey])
+	return out, storeErr(err)
+}
+
+// queueIdentity queues the identity writes of a processed range on b, which CommitEvents
+// sends inside its transaction. The statements run in order, one per row as in the sqlite
+// store, so a key listed twice ends as the last write left it; they go to the server as one
+// pipeline with prepared statements, so thousands of rows cost one round trip.
+func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
+	if ch == nil {
+		return nil
+	}
+	for _, r := range ch.Identifiers {
+		b.Queue(`INSERT INTO identifiers (key, type, value, profile_id, hub, first_seen) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub`,
+			r.Key, r.Type, r.Value, r.ProfileID, r.Hub, r.FirstSeen)
+	}
+	for _, e := range ch.Edges {
+		b.Queue(`INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (a, b, kind) DO UPDATE SET event_time = excluded.event_time, evidence = excluded.evidence,
+			source_id = excluded.source_id, refused = excluded.refused`,
+			e.A, e.B, e.Kind, e.EventTime, e.Evidence, e.SourceID, e.Refused)
+	}
+	for _, p := range ch.Profiles {
+		var blobs [5][]byte
+		for i, v := range []any{nonNil(p.MergedFrom), nonNil(p.Flags), nonNil(p.Groups), nonNilMap(p.Traits), nonNilMap(p.TraitSources)} {
+			var err error
+			if blobs[i], err = json.Marshal(v); err != nil {
+				return err
+			}
+		}
+		state := []byte(p.State)
+		if len(state) == 0 {
+			state = []byte("{}")
+		}
+		b.Queue(`INSERT INTO profiles (`+profileColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, merged_into = excluded.merged_into,
+			merged_from = excluded.merged_from, flags = excluded.flags, groups_ = excluded.groups_, state = excluded.state,
+			traits = excluded.traits, trait_sources = excluded.trait_sources`,
+			p.ID, p.CreatedAt, p.UpdatedAt, nullString(string(p.MergedInto)), blobs[0], blobs[1], blobs[2], state, blobs[3], blobs[4])
+		b.Queue(`DELETE FROM profile_search WHERE profile_id = $1`, p.ID)
+		if p.MergedInto != "" || len(p.SearchTerms) == 0 {
+			continue
+		}
+		terms := make([][]byte, len(p.SearchTerms))
+		for i, t := range p.SearchTerms {
+			terms[i] = []byte(t)
+		}
+		b.Queue(`INSERT INTO profile_search (term, profile_id) SELECT t, $2 FROM unnest($1::bytea[]) AS t ON CONFLICT DO NOTHING`, terms, p.ID)
+	}
+	if len(ch.Recomputed) > 0 {
+		b.Queue(`DELETE FROM identity_recompute WHERE key = ANY($1)`, strs(ch.Recomputed))
+	}
+	for _, c := range []struct {
+		name string
+		n    int64
+	}{{"invalid_identifiers", ch.InvalidIdentifiers}, {"merges", ch.Merges}} { // rows locked in a fixed order
+		if c.n != 0 {
+			b.Queue(`INSERT INTO counters (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value`, c.name, c.n)
+		}
+	}
+	return nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func nonNilMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
+	}
+	return m
+}
