@@ -110,7 +110,9 @@ type ev struct {
 	kind identity.EdgeKind
 }
 
-func id(t, v string) mosaic.Identifier { return mosaic.Identifier{Type: mosaic.IdentifierType(t), Value: v} }
+func id(t, v string) mosaic.Identifier {
+	return mosaic.Identifier{Type: mosaic.IdentifierType(t), Value: v}
+}
 
 func edgesOf(n *identity.Normalizer, evs []ev) ([]mosaic.Identifier, []identity.Edge) {
 	var nodes []mosaic.Identifier

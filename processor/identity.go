@@ -622,4 +622,3 @@ func unionStrings(a, b []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
-
