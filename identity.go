@@ -85,7 +85,9 @@ type ProfileState struct {
 	State        json.RawMessage            // survivorship state (package traits)
 	Traits       map[string]json.RawMessage // current values
 	TraitSources map[string]TraitSource
-	SearchTerms  []string // lower-cased identifier values and trait words, for FindProfiles
+	SearchTerms  []string // lower-cased trait values and their words, for FindProfiles (identifier values are searched directly)
+	// KeepSearchTerms tells the store the profile's search terms did not change.
+	KeepSearchTerms bool
 }
 
 // IdentityChanges are the identity writes of one processed inbox range, committed with its
@@ -127,7 +129,7 @@ type IdentityService interface {
 
 // ProfileFilter selects profiles for FindProfiles.
 type ProfileFilter struct {
-	Q      string // prefix of an identifier value, a name or any trait value (case-insensitive)
+	Q      string // prefix of an identifier value, a name or any string trait value, or of a word in one (case-insensitive)
 	Limit  int
 	Cursor string
 }

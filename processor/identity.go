@@ -180,6 +180,18 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 			states[p.ID] = p
 		}
 	}
+	// Search terms as stored, for profiles only this batch's traits change (recomputed ones
+	// are always rewritten).
+	recomputed := map[mosaic.ProfileID]bool{}
+	for _, p := range ch.Profiles {
+		recomputed[p.ID] = true
+	}
+	oldTerms := map[mosaic.ProfileID][]string{}
+	for id, st := range states {
+		if st != nil && st.MergedInto == "" && len(st.Traits) > 0 && !recomputed[id] {
+			oldTerms[id] = searchTerms(st)
+		}
+	}
 	touched := map[mosaic.ProfileID]bool{}
 	for _, p := range ch.Profiles {
 		touched[p.ID] = true
@@ -220,7 +232,11 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	}
 	for _, p := range profiles {
 		p.UpdatedAt = now
-		p.SearchTerms = searchTerms(p, comp, profileOf)
+		p.SearchTerms = searchTerms(p)
+		if slices.Equal(p.SearchTerms, oldTerms[p.ID]) && p.MergedInto == "" && oldTerms[p.ID] != nil {
+			p.SearchTerms = nil
+			p.KeepSearchTerms = true // unchanged: the store leaves them
+		}
 	}
 	ch.Profiles = profiles
 	for k := range comp.dirty {
@@ -573,23 +589,25 @@ func setStates(p *mosaic.ProfileState, ts traits.States) {
 	p.Traits, p.TraitSources = ts.Traits()
 }
 
-// searchTerms are the lower-cased identifier values and string trait values of a profile,
-// plus each word of name-like traits, so FindProfiles can match any of their prefixes.
-func searchTerms(p *mosaic.ProfileState, comp *component, profileOf map[mosaic.IdentifierKey]mosaic.ProfileID) []string {
+// searchTerms are the lower-cased string trait values of a profile, and the words of name-like
+// traits, so FindProfiles can match a name or any trait value by prefix. Traits that are also
+// identifiers (email, phone) are searched as identifiers by the store, not stored twice.
+func searchTerms(p *mosaic.ProfileState) []string {
 	if p.MergedInto != "" {
 		return nil
 	}
 	terms := map[string]bool{}
-	for k, r := range comp.records {
-		if r.ProfileID == p.ID || profileOf[k] == p.ID {
-			terms[strings.ToLower(r.Value)] = true
+	for name, v := range p.Traits {
+		if name == "email" || name == "phone" {
+			continue
 		}
-	}
-	for _, v := range p.Traits {
 		var str string
-		if json.Unmarshal(v, &str) == nil && str != "" && len(str) <= 200 {
-			str = strings.ToLower(str)
-			terms[str] = true
+		if json.Unmarshal(v, &str) != nil || str == "" || len(str) > 200 {
+			continue
+		}
+		str = strings.ToLower(str)
+		terms[str] = true
+		if strings.Contains(name, "name") || name == "company" || name == "title" {
 			for _, w := range strings.Fields(str) {
 				terms[w] = true
 			}

@@ -57,7 +57,7 @@ type Stage interface {
 
 // Defaults.
 const (
-	DefaultBatchSize = 1000
+	DefaultBatchSize = 2000
 	DefaultPoll      = time.Second
 	maxBackoff       = 30 * time.Second
 )

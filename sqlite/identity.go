@@ -278,28 +278,47 @@ func (db *DB) PendingRecomputes(ctx context.Context, limit int) ([]mosaic.Identi
 	return out, storeErr(rows.Err())
 }
 
-// commitIdentity writes the identity changes of a processed range inside its transaction.
+// commitIdentity writes the identity changes of a processed range inside its transaction,
+// with one prepared statement per kind of row.
 func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges) error {
 	if ch == nil {
 		return nil
 	}
+	stmts := map[string]*sql.Stmt{}
+	exec := func(q string, args ...any) error {
+		st, ok := stmts[q]
+		if !ok {
+			var err error
+			if st, err = tx.PrepareContext(ctx, q); err != nil {
+				return storeErr(err)
+			}
+			stmts[q] = st
+		}
+		_, err := st.ExecContext(ctx, args...)
+		return storeErr(err)
+	}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
 	for _, r := range ch.Identifiers {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO identifiers (key, type, value, profile_id, hub, first_seen) VALUES (?, ?, ?, ?, ?, ?)
+		if err := exec(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub`,
-			r.Key, r.Type, r.Value, r.ProfileID, r.Hub, micros(r.FirstSeen)); err != nil {
-			return storeErr(err)
+			r.Key, r.Type, r.Value, strings.ToLower(r.Value), r.ProfileID, r.Hub, micros(r.FirstSeen)); err != nil {
+			return err
 		}
 	}
 	for _, e := range ch.Edges {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused) VALUES (?, ?, ?, ?, ?, ?, ?)
+		if err := exec(`INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (a, b, kind) DO UPDATE SET event_time = excluded.event_time, evidence = excluded.evidence,
 			source_id = excluded.source_id, refused = excluded.refused`,
 			e.A, e.B, e.Kind, micros(e.EventTime), e.Evidence, e.SourceID, e.Refused); err != nil {
-			return storeErr(err)
+			return err
 		}
 	}
+	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
 	for _, p := range ch.Profiles {
-		js := func(v any) []byte { b, _ := json.Marshal(v); return b }
 		var into any
 		if p.MergedInto != "" {
 			into = p.MergedInto
@@ -308,37 +327,40 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 		if len(state) == 0 {
 			state = json.RawMessage("{}")
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO profiles (`+profileColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if err := exec(`INSERT INTO profiles (`+profileColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, merged_into = excluded.merged_into,
 			merged_from = excluded.merged_from, flags = excluded.flags, groups_ = excluded.groups_, state = excluded.state,
 			traits = excluded.traits, trait_sources = excluded.trait_sources`,
 			p.ID, micros(p.CreatedAt), micros(p.UpdatedAt), into, js(nonNil(p.MergedFrom)), js(nonNil(p.Flags)), js(nonNil(p.Groups)),
 			[]byte(state), js(nonNilMap(p.Traits)), js(nonNilMap(p.TraitSources))); err != nil {
-			return storeErr(err)
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM profile_search WHERE profile_id = ?`, p.ID); err != nil {
-			return storeErr(err)
+		if p.KeepSearchTerms && p.MergedInto == "" {
+			continue
+		}
+		if err := exec(`DELETE FROM profile_search WHERE profile_id = ?`, p.ID); err != nil {
+			return err
 		}
 		if p.MergedInto != "" {
 			continue
 		}
 		for _, term := range p.SearchTerms {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO profile_search (term, profile_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, term, p.ID); err != nil {
-				return storeErr(err)
+			if err := exec(`INSERT INTO profile_search (term, profile_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, term, p.ID); err != nil {
+				return err
 			}
 		}
 	}
 	for _, k := range ch.Recomputed {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM identity_recompute WHERE key = ?`, k); err != nil {
-			return storeErr(err)
+		if err := exec(`DELETE FROM identity_recompute WHERE key = ?`, k); err != nil {
+			return err
 		}
 	}
 	for name, n := range map[string]int64{"merges": ch.Merges, "invalid_identifiers": ch.InvalidIdentifiers} {
 		if n == 0 {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`, name, n); err != nil {
-			return storeErr(err)
+		if err := exec(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`, name, n); err != nil {
+			return err
 		}
 	}
 	return nil

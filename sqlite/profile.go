@@ -65,8 +65,12 @@ func (db *DB) FindProfiles(ctx context.Context, f mosaic.ProfileFilter) ([]*mosa
 	}
 	var rows *sql.Rows
 	if q := strings.ToLower(strings.TrimSpace(f.Q)); q != "" {
-		rows, err = db.read.QueryContext(ctx, `SELECT DISTINCT p.id FROM profile_search s JOIN profiles p ON p.id = s.profile_id
-			WHERE s.term >= ? AND s.term < ? AND p.merged_into IS NULL AND p.id > ? ORDER BY p.id LIMIT ?`, q, q+"\U0010FFFF", after, limit+1)
+		hi := q + "\U0010FFFF"
+		rows, err = db.read.QueryContext(ctx, `SELECT DISTINCT p.id FROM (
+				SELECT profile_id FROM profile_search WHERE term >= ? AND term < ?
+				UNION SELECT profile_id FROM identifiers WHERE search >= ? AND search < ?) m
+			JOIN profiles p ON p.id = m.profile_id
+			WHERE p.merged_into IS NULL AND p.id > ? ORDER BY p.id LIMIT ?`, q, hi, q, hi, after, limit+1)
 	} else {
 		rows, err = db.read.QueryContext(ctx, `SELECT id FROM profiles WHERE merged_into IS NULL AND id > ? ORDER BY id LIMIT ?`, after, limit+1)
 	}

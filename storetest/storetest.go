@@ -26,6 +26,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("TokenService", func(t *testing.T) { testTokens(t, open) })
 	t.Run("InboxService", func(t *testing.T) { testInbox(t, open) })
 	t.Run("EventService", func(t *testing.T) { testEvents(t, open) })
+	t.Run("IdentityService", func(t *testing.T) { testIdentity(t, open) })
+	t.Run("ProfileService", func(t *testing.T) { testProfiles(t, open) })
 }
 
 func wantCode(t *testing.T, err error, code string) {

@@ -25,16 +25,19 @@ CREATE TABLE profiles (
 	trait_sources BLOB NOT NULL DEFAULT '{}'
 );
 
--- identifiers: key is the HMAC of type:value; value is kept readable for display only.
+-- identifiers: key is the HMAC of type:value; value is kept readable for display and
+-- search (search = lower-cased value) only.
 CREATE TABLE identifiers (
 	key        TEXT PRIMARY KEY,
 	type       TEXT NOT NULL,
 	value      TEXT NOT NULL,
+	search     TEXT NOT NULL,
 	profile_id TEXT NOT NULL,
 	hub        INTEGER NOT NULL DEFAULT 0,
 	first_seen INTEGER NOT NULL
 );
 CREATE INDEX identifiers_profile_id ON identifiers (profile_id);
+CREATE INDEX identifiers_search ON identifiers (search);
 
 -- identity_edges: links between identifiers (a < b) with the earliest evidence.
 CREATE TABLE identity_edges (
@@ -64,7 +67,8 @@ CREATE TABLE identity_recompute (
 	key TEXT PRIMARY KEY
 );
 
--- profile_search: lower-cased terms (identifier values, trait words) for prefix search.
+-- profile_search: lower-cased trait values and their words, for prefix search (identifier
+-- values are searched in identifiers.search).
 CREATE TABLE profile_search (
 	term       TEXT NOT NULL,
 	profile_id TEXT NOT NULL,

@@ -1,0 +1,84 @@
+package processor_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/identity"
+	"github.com/mosaic-cdp/mosaic/processor"
+	"github.com/mosaic-cdp/mosaic/sqlite"
+	"github.com/mosaic-cdp/mosaic/traits"
+)
+
+// segloadEvents makes n events shaped like shared/tools/segload's (10 % identify with email
+// and phone, 20 % page, 70 % track) over a population of users customers.
+func segloadEvents(src mosaic.SourceID, n, users int, seed uint64) []*mosaic.InboxRecord {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	recs := make([]*mosaic.InboxRecord, n)
+	ctx := `"context":{"library":{"name":"segload","version":"1.0"},"ip":"10.1.2.3","locale":"en-US"}`
+	for i := range recs {
+		u := rng.IntN(users)
+		anon := fmt.Sprintf("anon-%08x", u*2654435761%4294967296)
+		ts := now.Add(time.Duration(i) * time.Millisecond).Format(time.RFC3339Nano)
+		var body string
+		switch r := rng.IntN(10); {
+		case r == 0:
+			body = fmt.Sprintf(`{"type":"identify","anonymousId":%q,"userId":"user-%d","traits":{"email":"Customer.%d@Example.com","phone":"+45 20 %02d %02d %02d","first_name":"Ada","plan":"pro"},%s,"timestamp":%q}`,
+				anon, u, u, u%100, (u/100)%100, (u/10000)%100, ctx, ts)
+		case r <= 2:
+			body = fmt.Sprintf(`{"type":"page","anonymousId":%q,"name":"Page","properties":{"path":"/pricing"},%s,"timestamp":%q}`, anon, ctx, ts)
+		default:
+			body = fmt.Sprintf(`{"type":"track","anonymousId":%q,"userId":"user-%d","event":"Product Viewed","properties":{"product_id":"sku-%d","price":12.5},%s,"timestamp":%q}`,
+				anon, u, rng.IntN(5000), ctx, ts)
+		}
+		recs[i] = &mosaic.InboxRecord{SourceID: src, MessageID: fmt.Sprintf("m-%d-%d", seed, i), ReceivedAt: now, Payload: []byte(body)}
+	}
+	return recs
+}
+
+// BenchmarkPipeline measures events/s from the inbox to stored events resolved into
+// profiles, on the embedded store (events shaped like segload's, 100k customers).
+func BenchmarkPipeline(b *testing.B) {
+	for _, withIdentity := range []bool{false, true} {
+		b.Run(fmt.Sprintf("store=sqlite/identity=%v", withIdentity), func(b *testing.B) {
+			db := sqlite.NewDB(b.TempDir())
+			if err := db.Open(); err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			ctx := context.Background()
+			src := &mosaic.Source{Name: "web"}
+			db.CreateSource(ctx, src)
+			norm, _ := identity.NewNormalizer(identity.DefaultConfig())
+			var stages []processor.Stage
+			if withIdentity {
+				stages = []processor.Stage{&processor.Dedupe{Store: db}, &processor.Identity{Store: db, Normalizer: norm, Traits: &traits.Config{}}}
+			}
+			const perRound = 20000
+			var total int
+			b.ReportAllocs()
+			for round := uint64(0); b.Loop(); round++ {
+				b.StopTimer()
+				if err := db.AppendInbox(ctx, segloadEvents(src.ID, perRound, 100000, round)); err != nil {
+					b.Fatal(err)
+				}
+				p := &processor.Processor{Store: db, Stages: stages, Poll: time.Millisecond}
+				p.Open()
+				b.StartTimer()
+				if err := p.Drain(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				p.Close()
+				total += perRound
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

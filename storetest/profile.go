@@ -1,0 +1,250 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mosaic-cdp/mosaic"
+)
+
+// profileFixture is a small identity graph. Profile ids and identifier values mix cases so
+// that byte order ("prof_B" < "prof_C" < "prof_a") differs from dictionary order.
+type profileFixture struct {
+	src    *mosaic.Source
+	states map[mosaic.ProfileID]*mosaic.ProfileState
+	ids    map[mosaic.IdentifierKey]*mosaic.IdentifierRecord
+	edges  []*mosaic.IdentityEdge
+}
+
+func newProfileFixture(t *testing.T, s mosaic.Store) *profileFixture {
+	t.Helper()
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	f := &profileFixture{src: MustCreateSource(t, s, "web"), states: map[mosaic.ProfileID]*mosaic.ProfileState{}, ids: map[mosaic.IdentifierKey]*mosaic.IdentifierRecord{}}
+	state := func(id mosaic.ProfileID, terms ...string) *mosaic.ProfileState {
+		p := &mosaic.ProfileState{ID: id, CreatedAt: at, UpdatedAt: at.Add(time.Hour), SearchTerms: terms}
+		f.states[id] = p
+		return p
+	}
+	b := state("prof_B", "bob", "bob@example.com", "50%off")
+	b.Groups, b.Flags, b.MergedFrom = []string{"acme"}, []string{"capped"}, []mosaic.ProfileID{"prof_m"}
+	b.Traits = map[string]json.RawMessage{"name": json.RawMessage(`"Bob"`), "plan": json.RawMessage(`{"tier":"pro","seats":3}`)}
+	b.TraitSources = map[string]mosaic.TraitSource{"name": {SourceID: f.src.ID, MessageID: "m1", EventTime: at, ReceivedAt: at, Rule: "latest"}}
+	b.State = json.RawMessage(`{"name":{"v":"Bob"}}`)
+	state("prof_C", "annabel", "émile", "smith")
+	state("prof_a", "ann", "ann@example.com", "ann lee", "lee")
+	state("prof_d", "joann", "500", "axb")
+	state("prof_e")
+	m := state("prof_m", "ann-merged")
+	m.MergedInto = "prof_B"
+	id := func(key mosaic.IdentifierKey, typ mosaic.IdentifierType, value string, p mosaic.ProfileID) {
+		f.ids[key] = Identifier(key, typ, value, p, at)
+	}
+	id("kb-user", mosaic.IdentifierUserID, "Bob", "prof_B")
+	id("kb-email", mosaic.IdentifierEmail, "bob@example.com", "prof_B")
+	id("kb-c1", "customer_number", "a1", "prof_B")
+	id("kb-c2", "customer_number", "B-2", "prof_B")
+	id("kb-c3", "customer_number", "B1", "prof_B")
+	id("ka-user", mosaic.IdentifierUserID, "ann", "prof_a")
+	id("ka-email", mosaic.IdentifierEmail, "ann@example.com", "prof_a")
+	f.edges = []*mosaic.IdentityEdge{
+		Edge("kb-email", "kb-user", mosaic.EdgeImplicit, at, "m1", f.src.ID),
+		Edge("kb-c1", "kb-user", mosaic.EdgeImplicit, at, "m2", f.src.ID),
+		Edge("ka-user", "kb-user", mosaic.EdgeImplicit, at, "m3", f.src.ID), // refused: touches both profiles
+		Edge("ka-email", "ka-user", mosaic.EdgeImplicit, at, "m4", f.src.ID),
+	}
+	f.edges[2].Refused = "limit:user_id"
+	ch := &mosaic.IdentityChanges{Edges: f.edges}
+	for _, r := range f.ids {
+		ch.Identifiers = append(ch.Identifiers, r)
+	}
+	for _, p := range f.states {
+		ch.Profiles = append(ch.Profiles, p)
+	}
+	CommitIdentity(t, s, ch)
+	return f
+}
+
+func testProfiles(t *testing.T, open Opener) {
+	ctx := context.Background()
+	t.Run("FindProfileByID", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		f := newProfileFixture(t, s)
+		b := f.states["prof_B"]
+		want := &mosaic.Profile{ID: b.ID, Traits: b.Traits, TraitSources: b.TraitSources, Groups: b.Groups,
+			CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt, MergedFrom: b.MergedFrom, Flags: b.Flags,
+			Identifiers: []mosaic.Identifier{ // by type, then value, byte for byte
+				{Type: "customer_number", Value: "B-2"}, {Type: "customer_number", Value: "B1"}, {Type: "customer_number", Value: "a1"},
+				{Type: mosaic.IdentifierEmail, Value: "bob@example.com"}, {Type: mosaic.IdentifierUserID, Value: "Bob"},
+			}}
+		got, err := s.FindProfileByID(ctx, "prof_B")
+		must(t, err)
+		if diff := cmp.Diff(want, got, jsonEqual); diff != "" {
+			t.Fatalf("FindProfileByID (-want +got):\n%s", diff)
+		}
+
+		// A profile with nothing set reads back with empty lists and maps, never null.
+		e := f.states["prof_e"]
+		got, err = s.FindProfileByID(ctx, "prof_e")
+		must(t, err)
+		wantE := &mosaic.Profile{ID: e.ID, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, Identifiers: []mosaic.Identifier{},
+			Traits: map[string]json.RawMessage{}, TraitSources: map[string]mosaic.TraitSource{}, Groups: []string{},
+			MergedFrom: []mosaic.ProfileID{}, Flags: []string{}}
+		if diff := cmp.Diff(wantE, got); diff != "" {
+			t.Fatalf("empty profile (-want +got):\n%s", diff)
+		}
+
+		// A merged-away id resolves to its profile with MergedInto set and no identifiers.
+		got, err = s.FindProfileByID(ctx, "prof_m")
+		must(t, err)
+		if got.MergedInto != "prof_B" || got.Identifiers == nil || len(got.Identifiers) != 0 {
+			t.Fatalf("merged profile: merged_into=%q identifiers=%v", got.MergedInto, got.Identifiers)
+		}
+
+		_, err = s.FindProfileByID(ctx, "prof_nope")
+		wantCode(t, err, mosaic.ENOTFOUND)
+	})
+	t.Run("FindProfileByIdentifier", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		newProfileFixture(t, s)
+		want, err := s.FindProfileByID(ctx, "prof_B")
+		must(t, err)
+		got, err := s.FindProfileByIdentifier(ctx, "kb-c2")
+		must(t, err)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("FindProfileByIdentifier (-want +got):\n%s", diff)
+		}
+		_, err = s.FindProfileByIdentifier(ctx, "k-unknown")
+		wantCode(t, err, mosaic.ENOTFOUND)
+	})
+	t.Run("FindProfiles", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		f := newProfileFixture(t, s)
+		find := func(pf mosaic.ProfileFilter) ([]mosaic.ProfileID, string) {
+			t.Helper()
+			got, next, err := s.FindProfiles(ctx, pf)
+			must(t, err)
+			var ids []mosaic.ProfileID
+			for _, p := range got {
+				ids = append(ids, p.ID)
+			}
+			return ids, next
+		}
+		for _, tc := range []struct {
+			name string
+			q    string
+			want []mosaic.ProfileID
+		}{
+			{"all live, by id", "", []mosaic.ProfileID{"prof_B", "prof_C", "prof_a", "prof_d", "prof_e"}},
+			{"blank", "   ", []mosaic.ProfileID{"prof_B", "prof_C", "prof_a", "prof_d", "prof_e"}},
+			{"prefix, case-insensitive, once per profile", " ANN ", []mosaic.ProfileID{"prof_C", "prof_a"}},
+			{"email prefix", "ann@", []mosaic.ProfileID{"prof_a"}},
+			{"whole term", "bob@example.com", []mosaic.ProfileID{"prof_B"}},
+			{"not infix", "oann", nil},
+			{"non-ASCII", "ÉM", []mosaic.ProfileID{"prof_C"}},
+			{"percent is literal", "50%", []mosaic.ProfileID{"prof_B"}},
+			{"underscore is literal", "a_b", nil},
+			{"merged profiles left out", "ann-", nil},
+			{"nothing", "zzz", nil},
+		} {
+			got, next := find(mosaic.ProfileFilter{Q: tc.q})
+			if diff := cmp.Diff(tc.want, got); diff != "" || next != "" {
+				t.Errorf("FindProfiles %s: next %q (-want +got):\n%s", tc.name, next, diff)
+			}
+		}
+
+		// Pages by id, with cursors.
+		var pages [][]mosaic.ProfileID
+		cursor := ""
+		for i := 0; ; i++ {
+			if i > 5 {
+				t.Fatal("pagination does not end")
+			}
+			ids, next := find(mosaic.ProfileFilter{Limit: 2, Cursor: cursor})
+			pages = append(pages, ids)
+			if next == "" {
+				break
+			}
+			if want := mosaic.ProfileCursor(ids[len(ids)-1]); next != want {
+				t.Fatalf("next=%q, want %q", next, want)
+			}
+			cursor = next
+		}
+		if diff := cmp.Diff([][]mosaic.ProfileID{{"prof_B", "prof_C"}, {"prof_a", "prof_d"}, {"prof_e"}}, pages); diff != "" {
+			t.Fatalf("pages (-want +got):\n%s", diff)
+		}
+		ids, next := find(mosaic.ProfileFilter{Q: "ann", Limit: 1})
+		if diff := cmp.Diff([]mosaic.ProfileID{"prof_C"}, ids); diff != "" || next != mosaic.ProfileCursor("prof_C") {
+			t.Fatalf("search page 1: next %q (-want +got):\n%s", next, diff)
+		}
+		ids, next = find(mosaic.ProfileFilter{Q: "ann", Limit: 1, Cursor: next})
+		if diff := cmp.Diff([]mosaic.ProfileID{"prof_a"}, ids); diff != "" || next != "" {
+			t.Fatalf("search page 2: next %q (-want +got):\n%s", next, diff)
+		}
+
+		// Results are whole profiles, as FindProfileByID returns them.
+		got, _, err := s.FindProfiles(ctx, mosaic.ProfileFilter{Q: "bob"})
+		must(t, err)
+		want, err := s.FindProfileByID(ctx, "prof_B")
+		must(t, err)
+		if diff := cmp.Diff([]*mosaic.Profile{want}, got); diff != "" {
+			t.Fatalf("FindProfiles result (-want +got):\n%s", diff)
+		}
+
+		// New terms replace the old; a merged profile drops out.
+		a, c := *f.states["prof_a"], *f.states["prof_C"]
+		a.SearchTerms = []string{"lee"}
+		c.MergedInto = "prof_a"
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Profiles: []*mosaic.ProfileState{&a, &c}})
+		if pp, _, _ := s.FindProfiles(ctx, mosaic.ProfileFilter{Q: "ann"}); len(pp) > 0 {
+			st, _ := s.FindProfileStates(ctx, []mosaic.ProfileID{"prof_a"})
+			t.Logf("DEBUG %+v %+v", pp[0], st[0])
+		}
+		if got, _ := find(mosaic.ProfileFilter{Q: "ann"}); len(got) != 0 {
+			t.Fatalf("after new terms and a merge, ann finds %v", got)
+		}
+		if got, _ := find(mosaic.ProfileFilter{Q: "le"}); !cmp.Equal(got, []mosaic.ProfileID{"prof_a"}) {
+			t.Fatalf("le finds %v, want prof_a", got)
+		}
+		if got, _ := find(mosaic.ProfileFilter{}); !cmp.Equal(got, []mosaic.ProfileID{"prof_B", "prof_a", "prof_d", "prof_e"}) {
+			t.Fatalf("live profiles after a merge: %v", got)
+		}
+
+		for _, pf := range []mosaic.ProfileFilter{{Cursor: "garbage"}, {Cursor: "pr_"}, {Limit: -1}, {Limit: mosaic.MaxProfilePage + 1}} {
+			_, _, err := s.FindProfiles(ctx, pf)
+			wantCode(t, err, mosaic.EINVALID)
+		}
+	})
+	t.Run("FindProfileGraph", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		f := newProfileFixture(t, s)
+		ids, edges, err := s.FindProfileGraph(ctx, "prof_B")
+		must(t, err)
+		var keys []mosaic.IdentifierKey
+		for _, r := range ids {
+			keys = append(keys, r.Key)
+		}
+		if diff := cmp.Diff([]mosaic.IdentifierKey{"kb-c2", "kb-c3", "kb-c1", "kb-email", "kb-user"}, keys); diff != "" {
+			t.Fatalf("graph identifiers by type and value (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(f.ids["kb-c2"], ids[0]); diff != "" {
+			t.Fatalf("graph identifier (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(f.edges[:3], edges, sortEdges); diff != "" {
+			t.Fatalf("graph edges (-want +got):\n%s", diff)
+		}
+		ids, edges, err = s.FindProfileGraph(ctx, "prof_m")
+		must(t, err)
+		if len(ids) != 0 || len(edges) != 0 {
+			t.Fatalf("merged profile's graph: %d identifiers, %d edges", len(ids), len(edges))
+		}
+		_, _, err = s.FindProfileGraph(ctx, "prof_nope")
+		wantCode(t, err, mosaic.ENOTFOUND)
+	})
+}
