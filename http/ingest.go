@@ -230,11 +230,7 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Source %q is disabled.", src.Name))
 		return
 	}
-	proto := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		proto = "https"
-	}
-	host := firstNonEmpty(r.Header.Get("X-Forwarded-Host"), r.Host)
+	proto, host := publicOrigin(r)
 	// analytics.js takes the protocol of its calls from these settings, but always sends its
 	// client metrics over https; served over plain http, it is asked for no metrics rather
 	// than left to fail and log an error on the page.
@@ -243,6 +239,7 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
 		metricsSample = 0
 	}
 	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Header().Add("Vary", "Forwarded, X-Forwarded-Host, X-Forwarded-Proto")
 	writeJSON(w, http.StatusOK, map[string]any{
 		"integrations": map[string]any{
 			"Segment.io": map[string]any{
@@ -268,6 +265,34 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
 		"legacyVideoPluginsEnabled": false,
 		"remotePlugins":             []any{},
 	})
+}
+
+// publicOrigin returns the scheme and host clients reach this server at: from a reverse
+// proxy's Forwarded (RFC 7239) or X-Forwarded-Proto/-Host headers, else from the request.
+func publicOrigin(r *http.Request) (proto, host string) {
+	proto, host = "http", r.Host
+	if r.TLS != nil {
+		proto = "https"
+	}
+	if fwd := r.Header.Get("Forwarded"); fwd != "" {
+		first, _, _ := strings.Cut(fwd, ",") // the client-facing hop
+		for _, pair := range strings.Split(first, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			v = strings.Trim(v, `"`)
+			switch {
+			case !ok || v == "":
+			case strings.EqualFold(k, "proto") && (v == "http" || v == "https"):
+				proto = v
+			case strings.EqualFold(k, "host"):
+				host = v
+			}
+		}
+		return proto, host
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+		proto = p
+	}
+	return proto, firstNonEmpty(r.Header.Get("X-Forwarded-Host"), host)
 }
 
 // sourceCache caches write key lookups on the ingestion hot path.

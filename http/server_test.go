@@ -283,6 +283,15 @@ func TestSettingsAndClientMetrics(t *testing.T) {
 	if seg["apiHost"] != host+"/v1" || seg["apiKey"] != string(env.Source.WriteKey) || seg["protocol"] != "http" {
 		t.Fatalf("Segment.io settings: %v", seg)
 	}
+	if m := out["metrics"].(map[string]any); m["sampleRate"] != 0.0 {
+		t.Fatalf("plain-http settings ask for client metrics (analytics.js sends them over https only): %v", m)
+	}
+	// Behind a TLS proxy that speaks RFC 7239.
+	st, out, h := env.do("GET", "/v1/projects/"+string(env.Source.WriteKey)+"/settings", nil, map[string]string{"Forwarded": `for=1.2.3.4;proto=https;host="cdp.example.com"`})
+	seg = out["integrations"].(map[string]any)["Segment.io"].(map[string]any)
+	if st != 200 || seg["apiHost"] != "cdp.example.com/v1" || seg["protocol"] != "https" || !strings.Contains(h.Get("Vary"), "Forwarded") {
+		t.Fatalf("settings behind Forwarded proxy: %v %v", seg, h)
+	}
 	st, out, _ = env.do("GET", "/v1/projects/wk_nope/settings", nil, nil)
 	if code, _ := errorCode(out); st != 404 || code != "not_found" {
 		t.Fatalf("unknown key settings: %d %v", st, out)

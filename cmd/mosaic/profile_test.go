@@ -53,8 +53,10 @@ func TestProfilesEndToEnd(t *testing.T) {
 	inst := startServe(t, "--data", dir)
 	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[
 		{"type":"page","anonymousId":"web-1","name":"Home","timestamp":"2026-11-01T10:00:00Z"},
+		{"type":"track","event":"Order Completed","anonymousId":"till-9","context":{"traits":{"email":"ADA@example.com"}},"properties":{"revenue":42},"timestamp":"2026-11-02T10:00:00Z"}]}`)
+	waitProcessed(t, inst.URL, inst.Token)
+	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[
 		{"type":"identify","userId":"ada","anonymousId":"web-1","traits":{"email":"ada@example.com","name":"Ada Lovelace","plan":"pro"},"timestamp":"2026-11-01T10:01:00Z"},
-		{"type":"track","event":"Order Completed","anonymousId":"till-9","context":{"traits":{"email":"ADA@example.com"}},"properties":{"revenue":42},"timestamp":"2026-11-02T10:00:00Z"},
 		{"type":"identify","userId":"bob","traits":{"email":"bob@example.com","name":"Bob Smith"},"timestamp":"2026-11-01T11:00:00Z"}]}`)
 	waitProcessed(t, inst.URL, inst.Token)
 
@@ -68,6 +70,15 @@ func TestProfilesEndToEnd(t *testing.T) {
 	}
 	if prof["traits"].(map[string]any)["plan"] != "pro" || prof["trait_sources"].(map[string]any)["plan"] == nil {
 		t.Errorf("traits: %v %v", prof["traits"], prof["trait_sources"])
+	}
+	// The two profiles that existed before the identify are now one; the merged-away id resolves.
+	mergedFrom, _ := prof["merged_from"].([]any)
+	if len(mergedFrom) != 1 {
+		t.Fatalf("merged_from=%v, want the one profile merged in", prof["merged_from"])
+	}
+	st, old := apiCall(t, "GET", inst.URL+"/api/v1/profiles/"+mergedFrom[0].(string), inst.Token, nil)
+	if st != 200 || old["id"] != id || old["requested_id"] != mergedFrom[0] {
+		t.Errorf("merged-away id: %d %v", st, old)
 	}
 	st, out := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=email&value=nobody@example.com", inst.Token, nil)
 	if st != 404 || out["error"].(map[string]any)["code"] != "not_found" {
