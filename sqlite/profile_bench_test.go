@@ -37,8 +37,7 @@ func BenchmarkProfileLookup(b *testing.B) {
 		ch := &mosaic.IdentityChanges{}
 		for i := start; i < min(start+chunk, n); i++ {
 			pid := mosaic.ProfileID(fmt.Sprintf("prof_%09d", i))
-			ch.Profiles = append(ch.Profiles, &mosaic.ProfileState{ID: pid, CreatedAt: now, UpdatedAt: now,
-				})
+			ch.Profiles = append(ch.Profiles, &mosaic.ProfileState{ID: pid, CreatedAt: now, UpdatedAt: now})
 			for _, id := range []mosaic.Identifier{{Type: "user_id", Value: fmt.Sprint("user-", i)}, {Type: "anonymous_id", Value: fmt.Sprint("anon-", i)},
 				{Type: "email", Value: fmt.Sprintf("customer.%d@example.com", i)}} {
 				ch.Identifiers = append(ch.Identifiers, &mosaic.IdentifierRecord{Key: identity.Key(secret, id), Identifier: id, ProfileID: pid, FirstSeen: now})
