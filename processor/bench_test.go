@@ -18,7 +18,7 @@ import (
 // and phone, 20 % page, 70 % track) over a population of users customers.
 func segloadEvents(src mosaic.SourceID, n, users int, seed uint64) []*mosaic.InboxRecord {
 	rng := rand.New(rand.NewPCG(seed, 3))
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC).Add(time.Duration(seed) * time.Hour) // later rounds happen later
 	recs := make([]*mosaic.InboxRecord, n)
 	ctx := `"context":{"library":{"name":"segload","version":"1.0"},"ip":"10.1.2.3","locale":"en-US"}`
 	for i := range recs {
@@ -42,10 +42,16 @@ func segloadEvents(src mosaic.SourceID, n, users int, seed uint64) []*mosaic.Inb
 }
 
 // BenchmarkPipeline measures events/s from the inbox to stored events resolved into
-// profiles, on the embedded store (events shaped like segload's, 100k customers).
+// profiles, on the embedded store, with events shaped like segload's: over its default
+// population of 100k customers (most events in a round show a customer for the first time)
+// and over 5k customers (after the first round every customer is known: the steady state).
 func BenchmarkPipeline(b *testing.B) {
-	for _, withIdentity := range []bool{false, true} {
-		b.Run(fmt.Sprintf("store=sqlite/identity=%v", withIdentity), func(b *testing.B) {
+	for _, tc := range []struct {
+		identity bool
+		users    int
+	}{{false, 100000}, {true, 100000}, {true, 5000}} {
+		withIdentity, users := tc.identity, tc.users
+		b.Run(fmt.Sprintf("store=sqlite/identity=%v/users=%d", withIdentity, users), func(b *testing.B) {
 			db := sqlite.NewDB(b.TempDir())
 			if err := db.Open(); err != nil {
 				b.Fatal(err)
@@ -64,7 +70,7 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportAllocs()
 			for round := uint64(0); b.Loop(); round++ {
 				b.StopTimer()
-				if err := db.AppendInbox(ctx, segloadEvents(src.ID, perRound, 100000, round)); err != nil {
+				if err := db.AppendInbox(ctx, segloadEvents(src.ID, perRound, users, round)); err != nil {
 					b.Fatal(err)
 				}
 				p := &processor.Processor{Store: db, Stages: stages, Poll: time.Millisecond}

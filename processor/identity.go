@@ -26,9 +26,16 @@ type Identity struct {
 	Normalizer   *identity.Normalizer
 	Traits       *traits.Config
 	MaxComponent int
-	Now          func() time.Time
+	// CacheSize bounds the identifiers and the links kept in memory (each); 0 means
+	// DefaultCacheSize. Only this stage writes the graph, so cached committed state is exact.
+	CacheSize int
+	Now       func() time.Time
 
-	secret []byte
+	secret    []byte
+	keyCache  genCache[mosaic.Identifier, mosaic.IdentifierKey] // HMACs are ~2 µs each
+	idCache   genCache[mosaic.IdentifierKey, *mosaic.IdentifierRecord]
+	edgeCache genCache[edgeKey, *mosaic.IdentityEdge]
+	pending   *component // this batch's state, cached once committed
 }
 
 // Name implements Stage.
@@ -73,6 +80,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
+	s.initCache()
 	now := s.Now().UTC().Truncate(time.Microsecond)
 	ch := &mosaic.IdentityChanges{}
 	comp := &component{records: map[mosaic.IdentifierKey]*mosaic.IdentifierRecord{}, edges: map[edgeKey]*mosaic.IdentityEdge{}, dirty: map[edgeKey]bool{}}
@@ -93,11 +101,11 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 			}
 		}
 		if anchor, ok := s.Normalizer.Anchor(info.ids); ok {
-			info.anchor = identity.Key(s.secret, anchor)
+			info.anchor = s.key(anchor)
 		}
 		e.Identity = info.anchor
 		for _, id := range info.ids {
-			k := identity.Key(s.secret, id)
+			k := s.key(id)
 			valueOf[k] = id
 			if t, ok := firstSeen[k]; !ok || e.Timestamp.Before(t) {
 				firstSeen[k] = e.Timestamp
@@ -105,21 +113,47 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		}
 		infos = append(infos, info)
 	}
-	// 2. What is already stored about these identifiers and links.
+	// 2. What is already stored about these identifiers and links: from the cache (which holds
+	// only committed state), else from the store.
 	batchKeys := slices.Sorted(maps.Keys(valueOf))
-	stored, err := s.Store.FindIdentifiers(ctx, batchKeys)
-	if err != nil {
-		return err
+	var missIDs []mosaic.IdentifierKey
+	for _, k := range batchKeys {
+		if r, ok := s.idCache.get(k); ok {
+			cp := *r
+			comp.records[k] = &cp
+		} else {
+			missIDs = append(missIDs, k)
+		}
 	}
-	for _, r := range stored {
-		comp.records[r.Key] = r
+	if len(missIDs) > 0 {
+		stored, err := s.Store.FindIdentifiers(ctx, missIDs)
+		if err != nil {
+			return err
+		}
+		for _, r := range stored {
+			comp.records[r.Key] = r
+		}
 	}
-	storedEdges, err := s.Store.FindIdentityEdges(ctx, batchKeys)
-	if err != nil {
-		return err
+	missEdgeEnds := map[mosaic.IdentifierKey]bool{}
+	for _, info := range infos {
+		for _, e := range info.edges {
+			se := s.storedEdge(e)
+			if cached, ok := s.edgeCache.get(keyOf(se)); ok {
+				cp := *cached
+				comp.edges[keyOf(se)] = &cp
+			} else {
+				missEdgeEnds[se.A], missEdgeEnds[se.B] = true, true
+			}
+		}
 	}
-	for _, e := range storedEdges {
-		comp.edges[keyOf(e)] = e
+	if len(missEdgeEnds) > 0 {
+		storedEdges, err := s.Store.FindIdentityEdges(ctx, slices.Sorted(maps.Keys(missEdgeEnds)))
+		if err != nil {
+			return err
+		}
+		for _, e := range storedEdges {
+			comp.edges[keyOf(e)] = e
+		}
 	}
 	seeds := map[mosaic.IdentifierKey]bool{}
 	for k, id := range valueOf {
@@ -167,7 +201,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	// 4. File events and fold their traits into their profiles.
 	var need []mosaic.ProfileID
 	for _, info := range infos {
-		if p := profileOf[info.anchor]; p != "" && states[p] == nil {
+		if p := profileOf[info.anchor]; p != "" && states[p] == nil && observes(info.ev) {
 			need = append(need, p)
 		}
 	}
@@ -246,8 +280,67 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		return cmp.Or(cmp.Compare(a.A, b.A), cmp.Compare(a.B, b.B), cmp.Compare(a.Kind, b.Kind))
 	})
 	b.Identity = ch
+	s.pending = comp
 	return nil
 }
+
+// AfterCommit implements CommitHook: what the batch loaded and changed is now committed
+// state and may be cached; after a failed commit the caches are dropped.
+func (s *Identity) AfterCommit(_ *Batch, err error) {
+	comp := s.pending
+	s.pending = nil
+	if err != nil || comp == nil {
+		s.idCache.reset()
+		s.edgeCache.reset()
+		return
+	}
+	for k, r := range comp.records {
+		if r.ProfileID != "" {
+			s.idCache.put(k, r)
+		}
+	}
+	for k, e := range comp.edges {
+		s.edgeCache.put(k, e)
+	}
+}
+
+// DefaultCacheSize is how many identifiers and links the identity stage keeps in memory.
+const DefaultCacheSize = 200_000
+
+func (s *Identity) initCache() {
+	if s.idCache.max == 0 {
+		n := cmp.Or(s.CacheSize, DefaultCacheSize)
+		s.idCache.max, s.edgeCache.max, s.keyCache.max = n, n, n
+	}
+}
+
+// genCache is a bounded cache with two generations: when the current one is full it becomes
+// the previous one, and entries found there move back; memory stays under max entries.
+type genCache[K comparable, V any] struct {
+	cur, prev map[K]V
+	max       int
+}
+
+func (c *genCache[K, V]) get(k K) (V, bool) {
+	if v, ok := c.cur[k]; ok {
+		return v, true
+	}
+	if v, ok := c.prev[k]; ok {
+		c.put(k, v)
+		return v, true
+	}
+	var zero V
+	return zero, false
+}
+
+func (c *genCache[K, V]) put(k K, v V) {
+	if c.cur == nil || len(c.cur) >= max(c.max/2, 1) {
+		c.prev, c.cur = c.cur, make(map[K]V)
+	}
+	c.cur[k] = v
+}
+
+func (c *genCache[K, V]) reset() { c.cur, c.prev = nil, nil }
 
 // aliasIDs returns the identifiers an alias call links: previousId (an anonymous id when it
 // equals the call's anonymousId, else a user id) and userId.
@@ -264,8 +357,18 @@ func (s *Identity) aliasIDs(e *mosaic.Event) (prev, user mosaic.Identifier, ok b
 	return mosaic.Identifier{Type: prevType, Value: pv}, mosaic.Identifier{Type: mosaic.IdentifierUserID, Value: uv}, true
 }
 
+// key returns an identifier's key, cached.
+func (s *Identity) key(id mosaic.Identifier) mosaic.IdentifierKey {
+	if k, ok := s.keyCache.get(id); ok {
+		return k
+	}
+	k := identity.Key(s.secret, id)
+	s.keyCache.put(id, k)
+	return k
+}
+
 func (s *Identity) storedEdge(e identity.Edge) *mosaic.IdentityEdge {
-	a, b := identity.Key(s.secret, e.A), identity.Key(s.secret, e.B)
+	a, b := s.key(e.A), s.key(e.B)
 	if b < a {
 		a, b = b, a
 	}

@@ -55,6 +55,12 @@ type Stage interface {
 	Process(ctx context.Context, b *Batch) error
 }
 
+// CommitHook is implemented by stages that keep state in memory: AfterCommit is told whether
+// the batch they processed was committed.
+type CommitHook interface {
+	AfterCommit(b *Batch, err error)
+}
+
 // Defaults.
 const (
 	DefaultBatchSize = 2000
@@ -208,6 +214,11 @@ func (p *Processor) step(ctx context.Context) (int, error) {
 		}
 	}
 	res, err := p.Store.CommitEvents(ctx, &mosaic.EventCommit{From: from, Through: through, Events: b.Events, Rejected: b.Rejected, Duplicates: b.Duplicates, Identity: b.Identity})
+	for _, s := range p.Stages {
+		if h, ok := s.(CommitHook); ok {
+			h.AfterCommit(b, err)
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
