@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -33,6 +34,48 @@ func BenchmarkAppendInbox(b *testing.B) {
 				if err := db.AppendInbox(ctx, recs); err != nil {
 					b.Fatal(err)
 				}
+			}
+			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkCommitIdentity measures a processor commit carrying identity writes: per event an
+// identifier, an edge and (every third) a profile with search terms — a batch of new
+// customers, the heaviest case.
+func BenchmarkCommitIdentity(b *testing.B) {
+	ctx := context.Background()
+	for _, size := range []int{500, 2000} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			db := MustOpenDB(b)
+			now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+			b.ReportAllocs()
+			var off int64
+			for b.Loop() {
+				c := &mosaic.EventCommit{From: off, Through: off + 1, Identity: &mosaic.IdentityChanges{Merges: 1}}
+				for i := range size {
+					n := int(off)*size + i
+					key := mosaic.IdentifierKey(fmt.Sprintf("key-%09d", n))
+					pid := mosaic.ProfileID(fmt.Sprintf("prof_%09d", n/3))
+					e := &mosaic.Event{SourceID: "src_bench", MessageID: fmt.Sprintf("m-%09d", n), Type: mosaic.EventTrack, Event: "Viewed",
+						AnonymousID: fmt.Sprintf("anon-%09d", n), Timestamp: now, ReceivedAt: now, Identity: key, ProfileID: pid}
+					c.Events = append(c.Events, e)
+					ch := c.Identity
+					ch.Identifiers = append(ch.Identifiers, &mosaic.IdentifierRecord{Key: key,
+						Identifier: mosaic.Identifier{Type: mosaic.IdentifierAnonymousID, Value: e.AnonymousID}, ProfileID: pid, FirstSeen: now})
+					if i%3 == 0 {
+						ch.Profiles = append(ch.Profiles, &mosaic.ProfileState{ID: pid, CreatedAt: now, UpdatedAt: now,
+							State: []byte(`{"plan":{"v":"pro"}}`), Traits: map[string]json.RawMessage{"plan": json.RawMessage(`"pro"`)},
+							SearchTerms: []string{"pro", fmt.Sprintf("name %d", n)}})
+					} else {
+						ch.Edges = append(ch.Edges, &mosaic.IdentityEdge{A: mosaic.IdentifierKey(fmt.Sprintf("key-%09d", n-1)), B: key,
+							Kind: mosaic.EdgeImplicit, EventTime: now, Evidence: e.MessageID, SourceID: "src_bench"})
+					}
+				}
+				if _, err := db.CommitEvents(ctx, c); err != nil {
+					b.Fatal(err)
+				}
+				off++
 			}
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
 		})

@@ -12,6 +12,13 @@
 // use a fresh schema each). Times are timestamptz (microseconds, as the store truncates
 // them), payloads bytea, kept byte for byte.
 //
+// # Byte order
+//
+// SQLite compares text as bytes. Columns the identity tables order or range-scan by (profile
+// ids, identifier keys, types and values) are therefore COLLATE "C", and profile search
+// terms are bytea, so pages, sorted identifiers and prefix search come out the same on a
+// database whose default collation is a language's (en_US, ICU).
+//
 // # Inbox order
 //
 // AppendInbox takes an EXCLUSIVE lock on the inbox table for the length of its transaction,

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/mosaic-cdp/mosaic"
@@ -239,9 +240,9 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 		return nil
 	}
 	for _, r := range ch.Identifiers {
-		b.Queue(`INSERT INTO identifiers (key, type, value, profile_id, hub, first_seen) VALUES ($1, $2, $3, $4, $5, $6)
+		b.Queue(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen) VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub`,
-			r.Key, r.Type, r.Value, r.ProfileID, r.Hub, r.FirstSeen)
+			r.Key, r.Type, r.Value, []byte(strings.ToLower(r.Value)), r.ProfileID, r.Hub, r.FirstSeen)
 	}
 	for _, e := range ch.Edges {
 		b.Queue(`INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused) VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -266,6 +267,9 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 			merged_from = excluded.merged_from, flags = excluded.flags, groups_ = excluded.groups_, state = excluded.state,
 			traits = excluded.traits, trait_sources = excluded.trait_sources`,
 			p.ID, p.CreatedAt, p.UpdatedAt, nullString(string(p.MergedInto)), blobs[0], blobs[1], blobs[2], state, blobs[3], blobs[4])
+		if p.KeepSearchTerms && p.MergedInto == "" {
+			continue
+		}
 		b.Queue(`DELETE FROM profile_search WHERE profile_id = $1`, p.ID)
 		if p.MergedInto != "" || len(p.SearchTerms) == 0 {
 			continue

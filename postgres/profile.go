@@ -75,8 +75,8 @@ func (db *DB) FindProfileByIdentifier(ctx context.Context, key mosaic.Identifier
 }
 
 // FindProfiles implements mosaic.ProfileService. A query matches profiles with a search
-// term that starts with it, byte for byte: the terms are bytea, and [q, q+U+10FFFF) is a
-// range scan of profile_search's primary key.
+// term or an identifier that starts with it, byte for byte: both are kept lower-cased as
+// bytea, and [q, q+U+10FFFF) is a range scan of an index on each.
 func (db *DB) FindProfiles(ctx context.Context, f mosaic.ProfileFilter) ([]*mosaic.Profile, string, error) {
 	limit, after, err := mosaic.ParseProfilePage(f)
 	if err != nil {
@@ -85,7 +85,8 @@ func (db *DB) FindProfiles(ctx context.Context, f mosaic.ProfileFilter) ([]*mosa
 	var rows pgx.Rows
 	if q := strings.ToLower(strings.TrimSpace(f.Q)); q != "" {
 		rows, err = db.pool.Query(ctx, `SELECT `+profileColumns+` FROM profiles
-			WHERE id IN (SELECT profile_id FROM profile_search WHERE term >= $1 AND term < $2)
+			WHERE id IN (SELECT profile_id FROM profile_search WHERE term >= $1 AND term < $2
+				UNION ALL SELECT profile_id FROM identifiers WHERE search >= $1 AND search < $2)
 			AND merged_into IS NULL AND id > $3 ORDER BY id LIMIT $4`, []byte(q), []byte(q+"\U0010FFFF"), after, limit+1)
 	} else {
 		rows, err = db.pool.Query(ctx, `SELECT `+profileColumns+` FROM profiles

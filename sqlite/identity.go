@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -40,8 +42,17 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
-// chunks calls fn with slices of at most 500 keys (SQLite's parameter limit is far above).
-func chunks[T any](keys []T, fn func([]T) error) error {
+// chunks calls fn with slices of at most 500 keys (SQLite's parameter limit is far above),
+// each key once, so that no row is found by two chunks through the same key.
+func chunks[T comparable](keys []T, fn func([]T) error) error {
+	if len(keys) > 500 {
+		seen := make(map[T]bool, len(keys))
+		keys = slices.DeleteFunc(slices.Clone(keys), func(k T) bool {
+			dup := seen[k]
+			seen[k] = true
+			return dup
+		})
+	}
 	for start := 0; start < len(keys); start += 500 {
 		if err := fn(keys[start:min(start+500, len(keys))]); err != nil {
 			return err
@@ -119,6 +130,15 @@ func (db *DB) FindIdentityEdges(ctx context.Context, keys []mosaic.IdentifierKey
 		out, err = scanEdges(rows, out)
 		return err
 	})
+	if len(keys) > 500 { // an edge with its ends in two chunks was found by both
+		seen := map[mosaic.IdentityEdge]bool{}
+		out = slices.DeleteFunc(out, func(e *mosaic.IdentityEdge) bool {
+			k := mosaic.IdentityEdge{A: e.A, B: e.B, Kind: e.Kind}
+			dup := seen[k]
+			seen[k] = true
+			return dup
+		})
+	}
 	return out, err
 }
 
@@ -144,6 +164,14 @@ func (db *DB) FindIdentityConstraints(ctx context.Context, keys []mosaic.Identif
 		}
 		return storeErr(rows.Err())
 	})
+	if len(keys) > 500 { // a pair with its ends in two chunks was found by both
+		seen := map[[2]mosaic.IdentifierKey]bool{}
+		out = slices.DeleteFunc(out, func(c *mosaic.IdentityConstraint) bool {
+			dup := seen[[2]mosaic.IdentifierKey{c.A, c.B}]
+			seen[[2]mosaic.IdentifierKey{c.A, c.B}] = true
+			return dup
+		})
+	}
 	return out, err
 }
 
@@ -209,6 +237,9 @@ func (db *DB) FindEventsByIdentity(ctx context.Context, keys []mosaic.Identifier
 		out = append(out, evs...)
 		return err
 	})
+	if len(keys) > 500 { // each chunk is in order; all of them together must be too
+		slices.SortFunc(out, func(a, b *mosaic.Event) int { return cmp.Compare(a.ID, b.ID) })
+	}
 	return out, err
 }
 

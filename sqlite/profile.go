@@ -124,6 +124,9 @@ func (db *DB) FindProfileGraph(ctx context.Context, id mosaic.ProfileID) ([]*mos
 		keys = append(keys, r.Key)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, storeErr(err)
+	}
 	if len(ids) == 0 {
 		if _, err := db.FindProfileByID(ctx, id); err != nil {
 			return nil, nil, err

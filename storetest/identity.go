@@ -505,4 +505,3 @@ func testIdentity(t *testing.T, open Opener) {
 		}
 	})
 }
-

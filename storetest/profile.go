@@ -49,6 +49,7 @@ func newProfileFixture(t *testing.T, s mosaic.Store) *profileFixture {
 	id("kb-c3", "customer_number", "B1", "prof_B")
 	id("ka-user", mosaic.IdentifierUserID, "ann", "prof_a")
 	id("ka-email", mosaic.IdentifierEmail, "ann@example.com", "prof_a")
+	id("kd-c1", "customer_number", "Zed-42", "prof_d") // found by its value, not by a term
 	f.edges = []*mosaic.IdentityEdge{
 		Edge("kb-email", "kb-user", mosaic.EdgeImplicit, at, "m1", f.src.ID),
 		Edge("kb-c1", "kb-user", mosaic.EdgeImplicit, at, "m2", f.src.ID),
@@ -145,12 +146,17 @@ func testProfiles(t *testing.T, open Opener) {
 			{"prefix, case-insensitive, once per profile", " ANN ", []mosaic.ProfileID{"prof_C", "prof_a"}},
 			{"email prefix", "ann@", []mosaic.ProfileID{"prof_a"}},
 			{"whole term", "bob@example.com", []mosaic.ProfileID{"prof_B"}},
+			{"word", "lee", []mosaic.ProfileID{"prof_a"}},
+			{"identifier value", "zed-4", []mosaic.ProfileID{"prof_d"}},
+			{"identifier or term", "b", []mosaic.ProfileID{"prof_B"}},
 			{"not infix", "oann", nil},
 			{"non-ASCII", "ÉM", []mosaic.ProfileID{"prof_C"}},
 			{"percent is literal", "50%", []mosaic.ProfileID{"prof_B"}},
 			{"underscore is literal", "a_b", nil},
 			{"merged profiles left out", "ann-", nil},
 			{"nothing", "zzz", nil},
+			{"NUL", "a\x00", nil}, // odd input finds nothing, and is no error
+			{"invalid UTF-8", "\xffa", nil},
 		} {
 			got, next := find(mosaic.ProfileFilter{Q: tc.q})
 			if diff := cmp.Diff(tc.want, got); diff != "" || next != "" {
@@ -196,23 +202,29 @@ func testProfiles(t *testing.T, open Opener) {
 			t.Fatalf("FindProfiles result (-want +got):\n%s", diff)
 		}
 
-		// New terms replace the old; a merged profile drops out.
-		a, c := *f.states["prof_a"], *f.states["prof_C"]
+		// New terms replace the old, unless the terms are kept; a merged profile drops out;
+		// an identifier is found on the profile that holds it now.
+		a, c, d := *f.states["prof_a"], *f.states["prof_C"], *f.states["prof_d"]
 		a.SearchTerms = []string{"lee"}
 		c.MergedInto = "prof_a"
-		CommitIdentity(t, s, &mosaic.IdentityChanges{Profiles: []*mosaic.ProfileState{&a, &c}})
-		if pp, _, _ := s.FindProfiles(ctx, mosaic.ProfileFilter{Q: "ann"}); len(pp) > 0 {
-			st, _ := s.FindProfileStates(ctx, []mosaic.ProfileID{"prof_a"})
-			t.Logf("DEBUG %+v %+v", pp[0], st[0])
-		}
-		if got, _ := find(mosaic.ProfileFilter{Q: "ann"}); len(got) != 0 {
-			t.Fatalf("after new terms and a merge, ann finds %v", got)
-		}
-		if got, _ := find(mosaic.ProfileFilter{Q: "le"}); !cmp.Equal(got, []mosaic.ProfileID{"prof_a"}) {
-			t.Fatalf("le finds %v, want prof_a", got)
-		}
-		if got, _ := find(mosaic.ProfileFilter{}); !cmp.Equal(got, []mosaic.ProfileID{"prof_B", "prof_a", "prof_d", "prof_e"}) {
-			t.Fatalf("live profiles after a merge: %v", got)
+		d.SearchTerms, d.KeepSearchTerms = nil, true
+		moved := *f.ids["kb-c2"]
+		moved.ProfileID = "prof_d"
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Profiles: []*mosaic.ProfileState{&a, &c, &d}, Identifiers: []*mosaic.IdentifierRecord{&moved}})
+		for _, tc := range []struct {
+			q    string
+			want []mosaic.ProfileID
+		}{
+			{"ann", []mosaic.ProfileID{"prof_a"}}, // by its identifiers; annabel merged away
+			{"ann l", nil},                        // an old term
+			{"le", []mosaic.ProfileID{"prof_a"}},  // the new term
+			{"joa", []mosaic.ProfileID{"prof_d"}}, // a kept term
+			{"b-2", []mosaic.ProfileID{"prof_d"}}, // a moved identifier
+			{"", []mosaic.ProfileID{"prof_B", "prof_a", "prof_d", "prof_e"}},
+		} {
+			if got, _ := find(mosaic.ProfileFilter{Q: tc.q}); !cmp.Equal(got, tc.want) {
+				t.Errorf("after an update, %q finds %v, want %v", tc.q, got, tc.want)
+			}
 		}
 
 		for _, pf := range []mosaic.ProfileFilter{{Cursor: "garbage"}, {Cursor: "pr_"}, {Limit: -1}, {Limit: mosaic.MaxProfilePage + 1}} {

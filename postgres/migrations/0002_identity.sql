@@ -35,16 +35,19 @@ CREATE TABLE profiles (
 -- FindProfiles without a query pages through live profiles by id.
 CREATE INDEX profiles_live ON profiles (id) WHERE merged_into IS NULL;
 
--- identifiers: key is the HMAC of type:value; value is kept readable for display only.
+-- identifiers: key is the HMAC of type:value; value is kept readable for display and
+-- search (search = the lower-cased value, bytea like profile_search.term) only.
 CREATE TABLE identifiers (
 	key        text COLLATE "C" PRIMARY KEY,
 	type       text COLLATE "C" NOT NULL,
 	value      text COLLATE "C" NOT NULL,
+	search     bytea NOT NULL,
 	profile_id text COLLATE "C" NOT NULL,
 	hub        boolean NOT NULL DEFAULT false,
 	first_seen timestamptz NOT NULL
 );
 CREATE INDEX identifiers_profile_id ON identifiers (profile_id, type, value);
+CREATE INDEX identifiers_search ON identifiers (search, profile_id);
 
 -- identity_edges: links between identifiers (a < b) with the earliest evidence.
 CREATE TABLE identity_edges (
@@ -74,8 +77,8 @@ CREATE TABLE identity_recompute (
 	key text COLLATE "C" PRIMARY KEY
 );
 
--- profile_search: lower-cased terms (identifier values, trait words) for prefix search.
--- term is bytea so that a prefix range compares bytes, as in SQLite, with the primary key as
+-- profile_search: lower-cased trait values and their words, for prefix search (identifier
+-- values are searched in identifiers.search). term is bytea so that a prefix range compares bytes, as in SQLite, with the primary key as
 -- its index, and so that a term holding NUL (which text cannot) is stored, not refused.
 CREATE TABLE profile_search (
 	term       bytea NOT NULL,

@@ -3,7 +3,9 @@
 //
 // The server is MOSAIC_TEST_POSTGRES, or DefaultDSN. When it cannot be reached, tests are
 // skipped with a message naming the DSN — unless the CI environment variable is set, when
-// they fail, so a CI job without its database never passes by skipping everything.
+// they fail, so a CI job without its database never passes by skipping everything. Pointing
+// MOSAIC_TEST_POSTGRES at a database created with a language collation (for example
+// LOCALE_PROVIDER icu ICU_LOCALE 'en-US') checks that results do not depend on it.
 package pgtest
 
 import (
