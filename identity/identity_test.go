@@ -50,6 +50,8 @@ func TestNormalize(t *testing.T) {
 		{"anonymous id empty", mosaic.IdentifierAnonymousID, "   ", ""},
 		{"custom digits", "customer_number", " CN-00 123 ", "00123"},
 		{"custom all junk", "customer_number", "N/A", ""},
+		{"user id with NUL", mosaic.IdentifierUserID, "u\x001", ""},
+		{"user id with newline", mosaic.IdentifierUserID, "u\n1", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := n.Normalize(tc.typ, tc.in)

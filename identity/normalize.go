@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/mosaic-cdp/mosaic"
 	"github.com/nyaruka/phonenumbers"
@@ -191,7 +192,8 @@ func (n *Normalizer) Rule(t mosaic.IdentifierType) (*Rule, bool) {
 var ErrInvalidValue = mosaic.Errorf(mosaic.EINVALID, "Not a usable identifier value.")
 
 // Normalize returns the normalised value of raw for type t, or an invalid error for values
-// that are malformed or blocklisted.
+// that are malformed, blocklisted, over 512 bytes, or hold control characters (a NUL cannot
+// even be stored by PostgreSQL).
 func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, error) {
 	r, ok := n.rules[t]
 	if !ok {
@@ -223,7 +225,8 @@ func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, err
 			return "", err
 		}
 	}
-	if v == "" || len(v) > 512 || n.blocked[strings.ToLower(v)] || n.blocked[strings.ToLower(strings.TrimSpace(raw))] {
+	if v == "" || len(v) > 512 || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) ||
+		n.blocked[strings.ToLower(v)] || n.blocked[strings.ToLower(strings.TrimSpace(raw))] {
 		return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value is empty, too long or on the blocklist.", t)}
 	}
 	return v, nil

@@ -71,7 +71,7 @@ func startProcess(t *testing.T, dir string) *process {
 
 // load sends batches from several goroutines until stop is closed and returns the messageIds
 // of every event acknowledged with a 200.
-func load(t *testing.T, url, key string, senders, batch int, stop <-chan struct{}) (acked []string, sent int64) {
+func load(t *testing.T, url, key string, senders, batch int, stop <-chan struct{}, ackCount *atomic.Int64) (acked []string, sent int64) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var total atomic.Int64
@@ -111,6 +111,7 @@ func load(t *testing.T, url, key string, senders, batch int, stop <-chan struct{
 					mu.Lock()
 					acked = append(acked, ids...)
 					mu.Unlock()
+					ackCount.Add(int64(len(ids)))
 				}
 			}
 		}(w)
@@ -131,19 +132,15 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	done := make(chan struct{})
 	var acked []string
 	var sent int64
+	var ackCount atomic.Int64
 	go func() {
-		acked, sent = load(t, p.URL, p.WriteKey, 8, 50, stop)
+		acked, sent = load(t, p.URL, p.WriteKey, 8, 50, stop, &ackCount)
 		close(done)
 	}()
-	// Kill once a good number of events were acknowledged, while requests are in flight.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var st stats
-		getJSON(t, p.URL+"/api/v1/stats", p.Token, &st)
-		if st.InboxHead >= 5000 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	// Kill once the senders hold a good number of acknowledgements, while requests are in flight.
+	deadline := time.Now().Add(60 * time.Second)
+	for ackCount.Load() < 5000 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -194,11 +191,14 @@ func TestGracefulShutdown(t *testing.T) {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	var acked []string
+	var ackCount atomic.Int64
 	go func() {
-		acked, _ = load(t, p.URL, p.WriteKey, 4, 20, stop)
+		acked, _ = load(t, p.URL, p.WriteKey, 4, 20, stop, &ackCount)
 		close(done)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	for deadline := time.Now().Add(60 * time.Second); ackCount.Load() < 200 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-p.exited:
