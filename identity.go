@@ -81,7 +81,7 @@ type ProfileState struct {
 	MergedInto   ProfileID // set when merged away
 	MergedFrom   []ProfileID
 	Flags        []string
-	Groups       []string
+	Groups       []string                   // group ids it belongs to (stores index them)
 	State        json.RawMessage            // survivorship state (package traits)
 	Traits       map[string]json.RawMessage // current values
 	TraitSources map[string]TraitSource
@@ -95,7 +95,8 @@ type ProfileState struct {
 type IdentityChanges struct {
 	Identifiers []*IdentifierRecord // inserted or updated (profile, hub flag)
 	Edges       []*IdentityEdge     // inserted or updated (evidence, refusal)
-	Profiles    []*ProfileState     // inserted or updated
+	Profiles    []*ProfileState     // inserted or updated; a profile's groups are its memberships
+	Groups      []*GroupState       // inserted or updated
 	Recomputed  []IdentifierKey     // steward recompute requests now done
 	// Counter increments.
 	Merges             int64
@@ -115,6 +116,8 @@ type IdentityService interface {
 	FindIdentityConstraints(ctx context.Context, keys []IdentifierKey) ([]*IdentityConstraint, error)
 	// FindProfileStates returns the stored states of the given profiles.
 	FindProfileStates(ctx context.Context, ids []ProfileID) ([]*ProfileState, error)
+	// FindGroupStates returns the stored states of the given groups (missing ones are left out).
+	FindGroupStates(ctx context.Context, ids []string) ([]*GroupState, error)
 	// FindEventsByIdentity returns the stored events anchored on keys, of the given types
 	// (all when empty), in processing order.
 	FindEventsByIdentity(ctx context.Context, keys []IdentifierKey, types []EventType) ([]*Event, error)
@@ -134,7 +137,7 @@ type ProfileFilter struct {
 	Cursor string
 }
 
-// ProfileService reads profiles.
+// ProfileService reads profiles and the groups (B2B accounts) they belong to.
 type ProfileService interface {
 	// FindProfileByID returns the profile, or (for a merged-away id) the profile with
 	// MergedInto set; not_found if there is no such id.
@@ -145,4 +148,9 @@ type ProfileService interface {
 	FindProfiles(ctx context.Context, f ProfileFilter) ([]*Profile, string, error)
 	// FindProfileGraph returns the identifiers of a live profile and every edge touching them.
 	FindProfileGraph(ctx context.Context, id ProfileID) ([]*IdentifierRecord, []*IdentityEdge, error)
+	// FindGroupByID returns the group with its traits; not_found if no group call named it.
+	FindGroupByID(ctx context.Context, id string) (*Group, error)
+	// FindGroupMembers returns the ids of the live profiles in the group, by id, at most
+	// limit of them (limit must be positive, else invalid). An unknown group has none.
+	FindGroupMembers(ctx context.Context, id string, limit int) ([]ProfileID, error)
 }

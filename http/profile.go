@@ -28,6 +28,8 @@ func (s *Server) registerProfileRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/profiles/{id}/graph", s.authenticate(s.handleProfileGraph))
 	// POST /api/v1/profiles/{id}/split {"identifier":{"type","value"}} or {"block":[{…},{…}]}
 	mux.HandleFunc("POST /api/v1/profiles/{id}/split", s.authenticate(s.handleProfileSplit))
+	// GET /api/v1/groups/{id}
+	mux.HandleFunc("GET /api/v1/groups/{id}", s.authenticate(s.handleGroupGet))
 }
 
 func (s *Server) profiles() (profileStore, error) {

@@ -280,6 +280,9 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 		}
 		b.Queue(`INSERT INTO profile_search (term, profile_id) SELECT t, $2 FROM unnest($1::bytea[]) AS t ON CONFLICT DO NOTHING`, terms, p.ID)
 	}
+	if err := queueGroups(b, ch); err != nil {
+		return err
+	}
 	if len(ch.Recomputed) > 0 {
 		b.Queue(`DELETE FROM identity_recompute WHERE key = ANY($1)`, strs(ch.Recomputed))
 	}

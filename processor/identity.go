@@ -20,7 +20,8 @@ const DefaultMaxComponent = 5000
 // Identity is the identity-resolution stage: it extracts each event's identifiers, links them
 // in the identity graph, recomputes the profiles of every component the batch touched (a pure
 // function of the component's links, so arrival order does not matter), files each event
-// under its anchor identifier, and folds identify traits into profiles by survivorship.
+// under its anchor identifier, folds identify traits into profiles by survivorship, and
+// group traits into groups by the same rules.
 type Identity struct {
 	Store        mosaic.IdentityService
 	Normalizer   *identity.Normalizer
@@ -279,6 +280,9 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	slices.SortFunc(ch.Edges, func(a, b *mosaic.IdentityEdge) int {
 		return cmp.Or(cmp.Compare(a.A, b.A), cmp.Compare(a.B, b.B), cmp.Compare(a.Kind, b.Kind))
 	})
+	if err := s.foldGroups(ctx, b.Events, ch, now); err != nil {
+		return err
+	}
 	b.Identity = ch
 	s.pending = comp
 	return nil

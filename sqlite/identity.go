@@ -381,6 +381,9 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 			}
 		}
 	}
+	if err := commitGroups(ch, exec); err != nil {
+		return err
+	}
 	for _, k := range ch.Recomputed {
 		if err := exec(`DELETE FROM identity_recompute WHERE key = ?`, k); err != nil {
 			return err

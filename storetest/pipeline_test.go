@@ -137,6 +137,7 @@ func TestPipelineSameOnBothStores(t *testing.T) {
 type storeView struct {
 	Profiles []string            // identifiers, traits, groups, flags, timeline length
 	Searches map[string][]string // query → first identifier of each profile found
+	Groups   []string            // traits and members (by first identifier) of each group
 	Stats    mosaic.Stats
 }
 
@@ -184,10 +185,199 @@ func view(t *testing.T, s mosaic.Store) *storeView {
 		slices.Sort(found)
 		v.Searches[q] = found
 	}
+	for _, id := range []string{"g0", "g1", "g2", "g3"} {
+		g, err := s.FindGroupByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members, err := s.FindGroupMembers(ctx, id, mosaic.MaxProfilePage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found []string
+		for _, m := range members {
+			found = append(found, first[m])
+		}
+		slices.Sort(found)
+		tr, _ := json.Marshal(g.Traits)
+		v.Groups = append(v.Groups, fmt.Sprintf("%s traits=%s members=%v", id, tr, found))
+	}
 	st, err := s.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v.Stats = *st
 	return v
+}
+
+// TestGroupTraits runs group calls through the identity stage on both stores: a group's
+// traits survive by event time whatever order the calls arrive in, every profile that
+// joined lists the group and is one of its members, and a profile merged away is a member
+// no more.
+func TestGroupTraits(t *testing.T) {
+	stores := map[string]func(t *testing.T) mosaic.Store{
+		"sqlite": func(t *testing.T) mosaic.Store {
+			db := sqlite.NewDB(t.TempDir())
+			if err := db.Open(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		},
+		"postgres": func(t *testing.T) mosaic.Store { return pgtest.Open(t) },
+	}
+	current := []string{ // u1, u2 and an anonymous visitor a3 join Acme
+		`{"type":"group","groupId":"acme","userId":"u1","traits":{"name":"Acme Inc","plan":"enterprise","employees":120},"timestamp":"2026-11-02T10:00:00Z"}`,
+		`{"type":"group","groupId":"acme","userId":"u2","traits":{"employees":150},"timestamp":"2026-11-03T10:00:00Z"}`,
+		`{"type":"group","groupId":"acme","anonymousId":"a3","timestamp":"2026-11-02T11:00:00Z"}`,
+		`{"type":"group","groupId":"globex","userId":"u1","traits":{"name":"Globex"},"timestamp":"2026-11-02T10:00:00Z"}`,
+	}
+	late := []string{ // an old call, delivered late: it adds a trait but overwrites none
+		`{"type":"group","groupId":"acme","userId":"u2","traits":{"plan":"free","name":"Acme","industry":"rockets"},"timestamp":"2026-11-01T10:00:00Z"}`,
+	}
+	wantTraits := map[string]json.RawMessage{"name": json.RawMessage(`"Acme Inc"`), "plan": json.RawMessage(`"enterprise"`),
+		"employees": json.RawMessage(`150`), "industry": json.RawMessage(`"rockets"`)}
+	for _, name := range []string{"sqlite", "postgres"} {
+		for _, order := range []string{"in order", "late first"} {
+			t.Run(name+"/"+order, func(t *testing.T) {
+				s := stores[name](t)
+				ctx := context.Background()
+				at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+				p := newTestPipeline(t, s, at)
+				if order == "in order" {
+					p.send("current", current...)
+					p.send("late", late...)
+				} else {
+					p.send("late", late...)
+					p.send("current", current...)
+				}
+				g, err := s.FindGroupByID(ctx, "acme")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(wantTraits, g.Traits); diff != "" {
+					t.Errorf("acme traits (-want +got):\n%s", diff)
+				}
+				if src := g.TraitSources["plan"]; src.MessageID != "current-0" || !src.EventTime.Equal(time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)) {
+					t.Errorf("plan comes from %+v, want the call of 2026-11-02", src)
+				}
+				if !g.CreatedAt.Equal(at) || !g.UpdatedAt.Equal(at) {
+					t.Errorf("acme created %v, updated %v, want %v", g.CreatedAt, g.UpdatedAt, at)
+				}
+
+				u1, u2, a3 := p.profile("user_id", "u1"), p.profile("user_id", "u2"), p.profile("anonymous_id", "a3")
+				if diff := cmp.Diff([]string{"acme", "globex"}, u1.Groups); diff != "" {
+					t.Errorf("u1's groups (-want +got):\n%s", diff)
+				}
+				for _, prof := range []*mosaic.Profile{u2, a3} {
+					if diff := cmp.Diff([]string{"acme"}, prof.Groups); diff != "" {
+						t.Errorf("%s's groups (-want +got):\n%s", prof.Identifiers[0], diff)
+					}
+				}
+				members, err := s.FindGroupMembers(ctx, "acme", 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(sortedIDs(u1.ID, u2.ID, a3.ID), members); diff != "" {
+					t.Errorf("acme members (-want +got):\n%s", diff)
+				}
+
+				// u2 identifies on a3's device: one profile survives and stays a member.
+				p.send("merge", `{"type":"identify","userId":"u2","anonymousId":"a3","timestamp":"2026-11-04T10:00:00Z"}`)
+				survivor := p.profile("user_id", "u2")
+				if survivor.ID != p.profile("anonymous_id", "a3").ID || len(survivor.MergedFrom) != 1 {
+					t.Fatalf("u2 and a3 not merged: %+v", survivor)
+				}
+				members, err = s.FindGroupMembers(ctx, "acme", 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(sortedIDs(u1.ID, survivor.ID), members); diff != "" {
+					t.Errorf("acme members after the merge of %s (-want +got):\n%s", survivor.MergedFrom[0], diff)
+				}
+				if diff := cmp.Diff([]string{"acme"}, survivor.Groups); diff != "" {
+					t.Errorf("survivor's groups (-want +got):\n%s", diff)
+				}
+				// The merge changed no group, and its traits are as before.
+				g2, err := s.FindGroupByID(ctx, "acme")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(g, g2); diff != "" {
+					t.Errorf("acme after the merge (-before +after):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+func sortedIDs(ids ...mosaic.ProfileID) []mosaic.ProfileID {
+	slices.Sort(ids)
+	return ids
+}
+
+// testPipeline processes Segment calls from one source with the dedupe and identity stages.
+type testPipeline struct {
+	t    *testing.T
+	s    mosaic.Store
+	norm *identity.Normalizer
+	src  *mosaic.Source
+	at   time.Time
+}
+
+func newTestPipeline(t *testing.T, s mosaic.Store, at time.Time) *testPipeline {
+	t.Helper()
+	norm, err := identity.NewNormalizer(identity.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &mosaic.Source{Name: "web"}
+	if err := s.CreateSource(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	return &testPipeline{t: t, s: s, norm: norm, src: src, at: at}
+}
+
+// send appends bodies to the inbox, with messageIds prefix-0, prefix-1, …, and processes them
+// as one batch.
+func (p *testPipeline) send(prefix string, bodies ...string) {
+	p.t.Helper()
+	ctx := context.Background()
+	var recs []*mosaic.InboxRecord
+	for i, b := range bodies {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		recs = append(recs, &mosaic.InboxRecord{SourceID: p.src.ID, MessageID: id, ReceivedAt: p.at, Payload: []byte(b)})
+	}
+	if err := p.s.AppendInbox(ctx, recs); err != nil {
+		p.t.Fatal(err)
+	}
+	proc := &processor.Processor{Store: p.s, BatchSize: 100, Poll: time.Millisecond, Stages: []processor.Stage{
+		&processor.Dedupe{Store: p.s},
+		&processor.Identity{Store: p.s, Normalizer: p.norm, Traits: &traits.Config{}, Now: func() time.Time { return p.at }},
+	}}
+	proc.Open()
+	defer proc.Close()
+	dctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := proc.Drain(dctx); err != nil {
+		p.t.Fatal(err)
+	}
+	if st, err := p.s.Stats(ctx); err != nil || st.InboxLag != 0 {
+		p.t.Fatalf("inbox lag after drain: %+v, %v", st, err)
+	}
+}
+
+// profile returns the live profile holding an identifier.
+func (p *testPipeline) profile(typ mosaic.IdentifierType, value string) *mosaic.Profile {
+	p.t.Helper()
+	ctx := context.Background()
+	secret, err := p.s.IdentitySecret(ctx)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	prof, err := p.s.FindProfileByIdentifier(ctx, identity.Key(secret, mosaic.Identifier{Type: typ, Value: value}))
+	if err != nil {
+		p.t.Fatalf("%s:%s: %v", typ, value, err)
+	}
+	return prof
 }
