@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -45,6 +46,9 @@ type DB struct {
 
 	write, read           *sql.DB // mosaic.db
 	inboxWrite, inboxRead *sql.DB // inbox.db
+
+	inboxMu    sync.Mutex
+	inboxStmts map[int]*sql.Stmt // prepared inbox INSERTs by record count (inbox.go)
 }
 
 var _ mosaic.Store = (*DB)(nil)

@@ -8,8 +8,9 @@ import (
 	"github.com/mosaic-cdp/mosaic"
 )
 
-// inboxChunk is how many records one multi-row INSERT carries (6 parameters each, well under
-// SQLite's 32766-parameter limit).
+// inboxChunk is the most records one multi-row INSERT carries (6 parameters each, well under
+// SQLite's 32766-parameter limit). Appends are cut into chunks of inboxChunk, then halves
+// of it down to one record, so a handful of statements, each prepared once, cover any size.
 const inboxChunk = 256
 
 // AppendInbox implements mosaic.InboxService: one transaction, fsync'd on commit
@@ -17,6 +18,22 @@ const inboxChunk = 256
 func (db *DB) AppendInbox(ctx context.Context, recs []*mosaic.InboxRecord) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	// Prepare the statements first: the transaction will hold inbox.db's only write connection.
+	type chunk struct {
+		recs []*mosaic.InboxRecord
+		stmt *sql.Stmt
+	}
+	var chunks []chunk
+	for rest, size := recs, inboxChunk; len(rest) > 0; rest = rest[size:] {
+		for size > len(rest) {
+			size /= 2
+		}
+		stmt, err := db.inboxInsert(ctx, size)
+		if err != nil {
+			return unavailable(err)
+		}
+		chunks = append(chunks, chunk{rest[:size], stmt})
 	}
 	tx, err := db.inboxWrite.BeginTx(ctx, nil)
 	if err != nil {
@@ -28,23 +45,18 @@ func (db *DB) AppendInbox(ctx context.Context, recs []*mosaic.InboxRecord) error
 		return unavailable(err)
 	}
 	args := make([]any, 0, 6*inboxChunk)
-	for start := 0; start < len(recs); start += inboxChunk {
-		chunk := recs[start:min(start+inboxChunk, len(recs))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO inbox (seq, source_id, message_id, received_at, sent_at, payload) VALUES `)
+	seq := head
+	for _, c := range chunks {
 		args = args[:0]
-		for i, r := range chunk {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?,?,?,?,?,?)")
+		for _, r := range c.recs {
+			seq++
 			var sent any
 			if r.SentAt != nil {
 				sent = micros(*r.SentAt)
 			}
-			args = append(args, head+int64(start+i)+1, r.SourceID, r.MessageID, micros(r.ReceivedAt), sent, r.Payload)
+			args = append(args, seq, string(r.SourceID), r.MessageID, micros(r.ReceivedAt), sent, r.Payload)
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		if _, err := tx.StmtContext(ctx, c.stmt).ExecContext(ctx, args...); err != nil {
 			return unavailable(err)
 		}
 	}
@@ -55,6 +67,33 @@ func (db *DB) AppendInbox(ctx context.Context, recs []*mosaic.InboxRecord) error
 		r.Seq = head + int64(i) + 1
 	}
 	return nil
+}
+
+// inboxInsert returns the prepared INSERT of n inbox records (n is inboxChunk or a power of
+// two below it).
+func (db *DB) inboxInsert(ctx context.Context, n int) (*sql.Stmt, error) {
+	db.inboxMu.Lock()
+	defer db.inboxMu.Unlock()
+	if stmt := db.inboxStmts[n]; stmt != nil {
+		return stmt, nil
+	}
+	var q strings.Builder
+	q.WriteString(`INSERT INTO inbox (seq, source_id, message_id, received_at, sent_at, payload) VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?,?,?,?,?,?)")
+	}
+	stmt, err := db.inboxWrite.PrepareContext(ctx, q.String())
+	if err != nil {
+		return nil, err
+	}
+	if db.inboxStmts == nil {
+		db.inboxStmts = map[int]*sql.Stmt{}
+	}
+	db.inboxStmts[n] = stmt
+	return stmt, nil
 }
 
 func unavailable(err error) error {
