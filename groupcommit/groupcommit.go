@@ -10,6 +10,8 @@ package groupcommit
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/mosaic-cdp/mosaic"
 )
@@ -24,12 +26,18 @@ const DefaultMaxBatch = 20000
 type Committer struct {
 	append   AppendFunc
 	maxBatch int
+	now      func() time.Time
 
 	mu      sync.Mutex
 	pending []*waiter
 	closed  bool
 	kick    chan struct{}
 	done    chan struct{}
+
+	busy     atomic.Int64 // nanoseconds spent writing since New
+	loadMu   sync.Mutex
+	loadAt   time.Time // the previous Load call (or New)
+	loadBusy int64     // busy at loadAt
 }
 
 type waiter struct {
@@ -42,9 +50,25 @@ func New(fn AppendFunc, maxBatch int) *Committer {
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
-	c := &Committer{append: fn, maxBatch: maxBatch, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &Committer{append: fn, maxBatch: maxBatch, now: time.Now, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	c.loadAt = c.now()
 	go c.loop()
 	return c
+}
+
+// Load returns the fraction of the time since the previous call (or New) that the committer
+// spent writing, from 0 (idle) to 1 (writing all the time: ingestion is as fast as the
+// store takes it). A write still in progress counts when it ends.
+func (c *Committer) Load() float64 {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	now, busy := c.now(), c.busy.Load()
+	elapsed, spent := now.Sub(c.loadAt), busy-c.loadBusy
+	c.loadAt, c.loadBusy = now, busy
+	if elapsed <= 0 {
+		return 0
+	}
+	return min(float64(spent)/float64(elapsed), 1)
 }
 
 // Append queues recs and returns when they are durable (nil) or failed. If ctx ends first the
@@ -95,7 +119,9 @@ func (c *Committer) loop() {
 				recs = append(recs, w.recs...)
 			}
 			// The write is not tied to any one request's context: others share it.
+			start := c.now()
 			err := c.append(context.Background(), recs)
+			c.busy.Add(int64(c.now().Sub(start)))
 			for _, w := range group {
 				w.err <- err
 			}

@@ -77,6 +77,11 @@ type Processor struct {
 	Logger    *slog.Logger
 	// Committed, if set, is called after each committed batch (for metrics).
 	Committed func(b *Batch, res *mosaic.CommitResult)
+	// Busy, if set, is asked after each batch whether ingestion is busy. While it is, the
+	// processor rests as long as the batch took before taking the next, leaving most of the
+	// CPU to acknowledging events, which clients wait for; the inbox holds the rest, and the
+	// processor catches up at full speed when the load drops.
+	Busy func() bool
 
 	kick   chan struct{}
 	cancel context.CancelFunc
@@ -157,6 +162,7 @@ func (p *Processor) run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	var lastErrLog time.Time
 	for {
+		start := time.Now()
 		n, err := p.step(ctx)
 		if ctx.Err() != nil {
 			return
@@ -175,6 +181,13 @@ func (p *Processor) run(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if n > 0 && p.Busy != nil && p.Busy() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Since(start)): // yield to ingestion
+			}
+		}
 		if n > 0 {
 			continue // more may be waiting
 		}

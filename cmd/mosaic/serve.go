@@ -52,6 +52,9 @@ func (c *ServeCmd) Run(env *Env) error {
 	metrics := mhttp.NewMetrics(store)
 	committer := groupcommit.New(store.AppendInbox, 0)
 	proc := &processor.Processor{Store: store, Stages: stages, Logger: log.With("component", "processor"),
+		// Acknowledgements first: the processor yields while the inbox writer is busy more
+		// than half of the time.
+		Busy: func() bool { return committer.Load() > 0.5 },
 		Committed: func(b *processor.Batch, res *mosaic.CommitResult) {
 			metrics.Processed.WithLabelValues("stored").Add(float64(res.Inserted))
 			metrics.Processed.WithLabelValues("duplicate").Add(float64(res.Duplicates))
