@@ -91,9 +91,9 @@ func parseFast(body []byte, call string) *Request {
 		return nil
 	}
 	var (
-		writeKey, sentAt, ctx, integrations, batch jsontext.Value
-		single                                     wireEvent // the event of a single call
-		msgs                                       []Message
+		writeKey, sentAt, ctx, integrations jsontext.Value
+		single                              wireEvent // the event of a single call
+		msgs                                []Message // the events of a batch; nil until read
 	)
 	for dec.PeekKind() != '}' {
 		name, ok := readName(dec)
@@ -116,7 +116,6 @@ func parseFast(body []byte, call string) *Request {
 			if msgs = readBatch(dec, body); msgs == nil {
 				return nil
 			}
-			batch = jsontext.Value("[]") // seen; its events are in msgs
 			continue
 		case n == "batch":
 			return nil // not an array
@@ -156,7 +155,7 @@ func parseFast(body []byte, call string) *Request {
 	if req.SentAt, err = optTime(sentAt, "sentAt"); err != nil {
 		return nil
 	}
-	if optObject(ctx, "context") != nil || optObject(integrations, "integrations") != nil || batch == nil || len(msgs) == 0 {
+	if optObject(ctx, "context") != nil || optObject(integrations, "integrations") != nil || len(msgs) == 0 {
 		return nil
 	}
 	if len(ctx) > 0 && ctx.Kind() == '{' || len(integrations) > 0 && integrations.Kind() == '{' {
@@ -170,8 +169,8 @@ func parseFast(body []byte, call string) *Request {
 	return req
 }
 
-// readBatch reads the "batch" array at dec's position in body and returns its valid events,
-// or nil at the first problem.
+// readBatch reads the "batch" array at dec's position in body and returns its events (empty,
+// not nil, for an empty array), or nil at the first problem.
 func readBatch(dec *jsontext.Decoder, body []byte) []Message {
 	if _, err := dec.ReadToken(); err != nil { // '['
 		return nil
