@@ -126,6 +126,9 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 			missIDs = append(missIDs, k)
 		}
 	}
+	// fresh are the identifiers the store does not have: they have no stored links either,
+	// since a link is stored only together with both its ends.
+	fresh := map[mosaic.IdentifierKey]bool{}
 	if len(missIDs) > 0 {
 		stored, err := s.Store.FindIdentifiers(ctx, missIDs)
 		if err != nil {
@@ -134,11 +137,19 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		for _, r := range stored {
 			comp.records[r.Key] = r
 		}
+		for _, k := range missIDs {
+			if comp.records[k] == nil {
+				fresh[k] = true
+			}
+		}
 	}
 	missEdgeEnds := map[mosaic.IdentifierKey]bool{}
 	for _, info := range infos {
 		for _, e := range info.edges {
 			se := s.storedEdge(e)
+			if fresh[se.A] || fresh[se.B] {
+				continue
+			}
 			if cached, ok := s.edgeCache.get(keyOf(se)); ok {
 				cp := *cached
 				comp.edges[keyOf(se)] = &cp
@@ -191,7 +202,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	profileOf := map[mosaic.IdentifierKey]mosaic.ProfileID{}
 	states := map[mosaic.ProfileID]*mosaic.ProfileState{}
 	if len(seeds) > 0 {
-		if err := s.recompute(ctx, comp, seeds, valueOf, infos, states, ch, now); err != nil {
+		if err := s.recompute(ctx, comp, seeds, fresh, states, ch, now); err != nil {
 			return err
 		}
 	}
@@ -380,10 +391,10 @@ func (s *Identity) storedEdge(e identity.Edge) *mosaic.IdentityEdge {
 }
 
 // recompute loads the raw connected components around seeds (stopping at hubs and at
-// MaxComponent identifiers), resolves them, and records every change in ch.
-func (s *Identity) recompute(ctx context.Context, comp *component, seeds map[mosaic.IdentifierKey]bool,
-	valueOf map[mosaic.IdentifierKey]mosaic.Identifier, infos []eventIDs, states map[mosaic.ProfileID]*mosaic.ProfileState,
-	ch *mosaic.IdentityChanges, now time.Time) error {
+// MaxComponent identifiers), resolves them, and records every change in ch. Identifiers in
+// fresh are new to the store, so it holds no links of theirs to load.
+func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh map[mosaic.IdentifierKey]bool,
+	states map[mosaic.ProfileID]*mosaic.ProfileState, ch *mosaic.IdentityChanges, now time.Time) error {
 	maxNodes := cmp.Or(s.MaxComponent, DefaultMaxComponent)
 	visited := map[mosaic.IdentifierKey]bool{}
 	frontier := slices.Sorted(maps.Keys(seeds))
@@ -406,16 +417,18 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds map[mos
 				comp.records[r.Key] = r
 			}
 		}
-		edges, err := s.Store.FindIdentityEdges(ctx, frontier)
-		if err != nil {
-			return err
-		}
-		next := map[mosaic.IdentifierKey]bool{}
-		for _, e := range edges {
-			if _, ok := comp.edges[keyOf(e)]; !ok {
-				comp.edges[keyOf(e)] = e
+		if stored := slices.DeleteFunc(slices.Clone(frontier), func(k mosaic.IdentifierKey) bool { return fresh[k] }); len(stored) > 0 {
+			edges, err := s.Store.FindIdentityEdges(ctx, stored)
+			if err != nil {
+				return err
+			}
+			for _, e := range edges {
+				if _, ok := comp.edges[keyOf(e)]; !ok {
+					comp.edges[keyOf(e)] = e
+				}
 			}
 		}
+		next := map[mosaic.IdentifierKey]bool{}
 		for _, e := range comp.edges {
 			for _, pair := range [2][2]mosaic.IdentifierKey{{e.A, e.B}, {e.B, e.A}} {
 				if visited[pair[0]] && !visited[pair[1]] {
