@@ -88,6 +88,9 @@ type ProfileState struct {
 	SearchTerms  []string // lower-cased trait values and their words, for FindProfiles (identifier values are searched directly)
 	// KeepSearchTerms tells the store the profile's search terms did not change.
 	KeepSearchTerms bool
+	// New tells the store the profile is created by this write: it has no search terms or
+	// group memberships to replace yet.
+	New bool
 }
 
 // IdentityChanges are the identity writes of one processed inbox range, committed with its

@@ -102,7 +102,9 @@ func queueGroups(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 			[]byte(g.ID), g.CreatedAt, g.UpdatedAt, state, traits, sources)
 	}
 	for _, p := range ch.Profiles {
-		b.Queue(`DELETE FROM profile_groups WHERE profile_id = $1`, p.ID)
+		if !p.New {
+			b.Queue(`DELETE FROM profile_groups WHERE profile_id = $1`, p.ID)
+		}
 		if p.MergedInto != "" || len(p.Groups) == 0 {
 			continue
 		}

@@ -270,7 +270,9 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 		if p.KeepSearchTerms && p.MergedInto == "" {
 			continue
 		}
-		b.Queue(`DELETE FROM profile_search WHERE profile_id = $1`, p.ID)
+		if !p.New {
+			b.Queue(`DELETE FROM profile_search WHERE profile_id = $1`, p.ID)
+		}
 		if p.MergedInto != "" || len(p.SearchTerms) == 0 {
 			continue
 		}

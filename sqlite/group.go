@@ -100,8 +100,10 @@ func commitGroups(ch *mosaic.IdentityChanges, exec func(q string, args ...any) e
 		}
 	}
 	for _, p := range ch.Profiles {
-		if err := exec(`DELETE FROM profile_groups WHERE profile_id = ?`, p.ID); err != nil {
-			return err
+		if !p.New {
+			if err := exec(`DELETE FROM profile_groups WHERE profile_id = ?`, p.ID); err != nil {
+				return err
+			}
 		}
 		if p.MergedInto != "" {
 			continue

@@ -369,8 +369,10 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 		if p.KeepSearchTerms && p.MergedInto == "" {
 			continue
 		}
-		if err := exec(`DELETE FROM profile_search WHERE profile_id = ?`, p.ID); err != nil {
-			return err
+		if !p.New {
+			if err := exec(`DELETE FROM profile_search WHERE profile_id = ?`, p.ID); err != nil {
+				return err
+			}
 		}
 		if p.MergedInto != "" {
 			continue
