@@ -2,17 +2,32 @@ package processor
 
 import (
 	"context"
+	"slices"
 
 	"github.com/mosaic-cdp/mosaic"
 )
 
 // Dedupe drops events whose messageId is already stored for their source, or seen earlier in
 // the batch, before any later stage sees them: a retried call must not count twice in a
-// profile's traits. (The store's unique key is the last line of defence.)
+// profile's traits. (The store's unique key is the last line of defence.) The messageIds of
+// batches processed but not yet committed count as stored.
 type Dedupe struct {
 	Store interface {
 		FindStoredMessageIDs(ctx context.Context, src mosaic.SourceID, ids []string) (map[string]bool, error)
 	}
+
+	pending []pendingIDs // oldest first
+}
+
+type msgRef struct {
+	src mosaic.SourceID
+	id  string
+}
+
+// pendingIDs are the messageIds a processed batch keeps, until its commit ends.
+type pendingIDs struct {
+	b   *Batch
+	ids map[msgRef]bool
 }
 
 // Name implements Stage.
@@ -32,15 +47,11 @@ func (d *Dedupe) Process(ctx context.Context, b *Batch) error {
 		}
 		stored[src] = m
 	}
-	type ref struct {
-		src mosaic.SourceID
-		id  string
-	}
-	seen := map[ref]bool{}
+	seen := map[msgRef]bool{}
 	kept := b.Events[:0]
 	for _, e := range b.Events {
-		r := ref{e.SourceID, e.MessageID}
-		if stored[e.SourceID][e.MessageID] || seen[r] {
+		r := msgRef{e.SourceID, e.MessageID}
+		if stored[e.SourceID][e.MessageID] || seen[r] || d.isPending(r) {
 			if b.Duplicates == nil {
 				b.Duplicates = map[mosaic.SourceID]int64{}
 			}
@@ -51,5 +62,29 @@ func (d *Dedupe) Process(ctx context.Context, b *Batch) error {
 		kept = append(kept, e)
 	}
 	b.Events = kept
+	d.pending = append(d.pending, pendingIDs{b, seen})
 	return nil
+}
+
+func (d *Dedupe) isPending(r msgRef) bool {
+	for _, p := range d.pending {
+		if p.ids[r] {
+			return true
+		}
+	}
+	return false
+}
+
+// AfterCommit implements CommitHook: once a batch's commit ended, its messageIds are stored
+// (or, after a failure, not, and the batches prepared after it are dropped too).
+func (d *Dedupe) AfterCommit(b *Batch, err error) {
+	i := slices.IndexFunc(d.pending, func(p pendingIDs) bool { return p.b == b })
+	if i < 0 {
+		return
+	}
+	if err != nil {
+		d.pending = d.pending[:i]
+		return
+	}
+	d.pending = slices.Delete(d.pending, i, i+1)
 }

@@ -24,7 +24,7 @@ func (s *Identity) foldGroups(ctx context.Context, events []*mosaic.Event, ch *m
 		return nil
 	}
 	ids = dedupe(ids)
-	stored, err := s.Store.FindGroupStates(ctx, ids)
+	stored, err := s.findGroupStates(ctx, ids)
 	if err != nil {
 		return err
 	}

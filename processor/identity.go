@@ -36,7 +36,7 @@ type Identity struct {
 	keyCache  genCache[mosaic.Identifier, mosaic.IdentifierKey] // HMACs are ~2 µs each
 	idCache   genCache[mosaic.IdentifierKey, *mosaic.IdentifierRecord]
 	edgeCache genCache[edgeKey, *mosaic.IdentityEdge]
-	pending   *component // this batch's state, cached once committed
+	pending   []*pendingBatch // processed batches not yet committed, oldest first (overlay.go)
 }
 
 // Name implements Stage.
@@ -119,9 +119,8 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	batchKeys := slices.Sorted(maps.Keys(valueOf))
 	var missIDs []mosaic.IdentifierKey
 	for _, k := range batchKeys {
-		if r, ok := s.idCache.get(k); ok {
-			cp := *r
-			comp.records[k] = &cp
+		if r, ok := s.cachedRecord(k); ok {
+			comp.records[k] = r
 		} else {
 			missIDs = append(missIDs, k)
 		}
@@ -150,16 +149,15 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 			if fresh[se.A] || fresh[se.B] {
 				continue
 			}
-			if cached, ok := s.edgeCache.get(keyOf(se)); ok {
-				cp := *cached
-				comp.edges[keyOf(se)] = &cp
+			if cached, ok := s.cachedEdge(keyOf(se)); ok {
+				comp.edges[keyOf(se)] = cached
 			} else {
 				missEdgeEnds[se.A], missEdgeEnds[se.B] = true, true
 			}
 		}
 	}
 	if len(missEdgeEnds) > 0 {
-		storedEdges, err := s.Store.FindIdentityEdges(ctx, slices.Sorted(maps.Keys(missEdgeEnds)))
+		storedEdges, err := s.findEdges(ctx, slices.Sorted(maps.Keys(missEdgeEnds)))
 		if err != nil {
 			return err
 		}
@@ -218,7 +216,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		}
 	}
 	if len(need) > 0 {
-		loaded, err := s.Store.FindProfileStates(ctx, dedupe(need))
+		loaded, err := s.findProfileStates(ctx, dedupe(need))
 		if err != nil {
 			return err
 		}
@@ -295,20 +293,25 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		return err
 	}
 	b.Identity = ch
-	s.pending = comp
+	s.pending = append(s.pending, newPendingBatch(b, comp, ch))
 	return nil
 }
 
 // AfterCommit implements CommitHook: what the batch loaded and changed is now committed
 // state and may be cached; after a failed commit the caches are dropped.
-func (s *Identity) AfterCommit(_ *Batch, err error) {
-	comp := s.pending
-	s.pending = nil
-	if err != nil || comp == nil {
+func (s *Identity) AfterCommit(b *Batch, err error) {
+	i := slices.IndexFunc(s.pending, func(pb *pendingBatch) bool { return pb.b == b })
+	if i < 0 {
+		return // not processed here (a stage before failed), or already dropped
+	}
+	if err != nil { // the batches after it were built on it: they go too
+		s.pending = s.pending[:i]
 		s.idCache.reset()
 		s.edgeCache.reset()
 		return
 	}
+	comp := s.pending[i].comp
+	s.pending = slices.Delete(s.pending, i, i+1)
 	for k, r := range comp.records {
 		if r.ProfileID != "" {
 			s.idCache.put(k, r)
@@ -409,7 +412,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			}
 		}
 		if len(load) > 0 {
-			recs, err := s.Store.FindIdentifiers(ctx, load)
+			recs, err := s.findIdentifiers(ctx, load)
 			if err != nil {
 				return err
 			}
@@ -418,7 +421,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			}
 		}
 		if stored := slices.DeleteFunc(slices.Clone(frontier), func(k mosaic.IdentifierKey) bool { return fresh[k] }); len(stored) > 0 {
-			edges, err := s.Store.FindIdentityEdges(ctx, stored)
+			edges, err := s.findEdges(ctx, stored)
 			if err != nil {
 				return err
 			}
@@ -451,7 +454,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 		}
 	}
 	if len(missing) > 0 {
-		recs, err := s.Store.FindIdentifiers(ctx, dedupe(missing))
+		recs, err := s.findIdentifiers(ctx, dedupe(missing))
 		if err != nil {
 			return err
 		}
@@ -533,7 +536,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 	}
 	oldIDs = dedupe(oldIDs)
 	if len(oldIDs) > 0 {
-		loaded, err := s.Store.FindProfileStates(ctx, oldIDs)
+		loaded, err := s.findProfileStates(ctx, oldIDs)
 		if err != nil {
 			return err
 		}
@@ -599,7 +602,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			for i, id := range g {
 				keys[i] = byIdent[id]
 			}
-			evs, err := s.Store.FindEventsByIdentity(ctx, keys, []mosaic.EventType{mosaic.EventIdentify, mosaic.EventGroup})
+			evs, err := s.findEventsByIdentity(ctx, keys, []mosaic.EventType{mosaic.EventIdentify, mosaic.EventGroup})
 			if err != nil {
 				return err
 			}

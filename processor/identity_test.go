@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -313,4 +314,70 @@ func TestSplitUndoesAWrongMergeAndStays(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// flakyStore fails every third commit, as a store outage would.
+type flakyStore struct {
+	*sqlite.DB
+	commits int
+}
+
+func (f *flakyStore) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.CommitResult, error) {
+	f.commits++
+	if f.commits%3 == 0 {
+		return nil, errors.New("disk on fire")
+	}
+	return f.DB.CommitEvents(ctx, c)
+}
+
+// TestFailedCommitsRedoTheirBatches runs batches that build on each other (later events
+// merge profiles earlier ones created) through a store whose commits fail now and then: the
+// batch prepared behind a failed one is redone too, and the profiles are those of a run
+// without failures.
+func TestFailedCommitsRedoTheirBatches(t *testing.T) {
+	var evs []sent
+	for i := 0; i < 120; i++ {
+		u := i % 17
+		body := fmt.Sprintf(`{"type":"identify","anonymousId":"a%d","traits":{"email":"c%d@example.com","n":%d},"timestamp":"2026-11-01T10:%02d:%02dZ"}`, i%29, u, i, i/60, i%60)
+		if i%4 == 0 {
+			body = fmt.Sprintf(`{"type":"identify","userId":"u%d","anonymousId":"a%d","traits":{"n":%d},"timestamp":"2026-11-01T10:%02d:%02dZ"}`, u, i%29, i, i/60, i%60)
+		}
+		evs = append(evs, sent{"web", fmt.Sprintf("m%03d", i), body})
+	}
+	clean := newPipeline(t, identity.DefaultConfig())
+	clean.send(7, evs...)
+
+	p := newPipeline(t, identity.DefaultConfig())
+	ctx := context.Background()
+	var recs []*mosaic.InboxRecord
+	for _, e := range evs {
+		recs = append(recs, &mosaic.InboxRecord{SourceID: p.source(e.src), MessageID: e.id, ReceivedAt: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), Payload: []byte(e.body)})
+	}
+	if err := p.db.AppendInbox(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	fs := &flakyStore{DB: p.db}
+	proc := &processor.Processor{Store: fs, BatchSize: 7, Poll: time.Millisecond, Stages: []processor.Stage{
+		&processor.Dedupe{Store: p.db},
+		&processor.Identity{Store: p.db, Normalizer: p.norm, Traits: &traits.Config{Rules: map[string]traits.Rule{"signup_source": traits.Earliest}}},
+	}}
+	proc.Open()
+	dctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err := proc.Drain(dctx)
+	proc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs.commits < 20 {
+		t.Fatalf("only %d commits: the failures were not exercised", fs.commits)
+	}
+	if diff := cmp.Diff(clean.partition(), p.partition()); diff != "" {
+		t.Errorf("profiles after failed commits differ (-clean +flaky):\n%s", diff)
+	}
+	want, _ := clean.db.Stats(ctx)
+	got, _ := p.db.Stats(ctx)
+	if got.Events != want.Events || got.Duplicates != 0 || got.Profiles != want.Profiles || got.Merges != want.Merges {
+		t.Errorf("stats: %+v, want as clean %+v", got, want)
+	}
 }

@@ -12,6 +12,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -55,8 +56,10 @@ type Stage interface {
 	Process(ctx context.Context, b *Batch) error
 }
 
-// CommitHook is implemented by stages that keep state in memory: AfterCommit is told whether
-// the batch they processed was committed.
+// CommitHook is implemented by stages that keep state in memory. AfterCommit is told, for
+// every batch the stage processed and in the same order, whether it was committed (err nil)
+// or not. The processor prepares a batch while the one before it commits, so a stage sees
+// Process(n+1) before AfterCommit(n): it must read through what batch n changed.
 type CommitHook interface {
 	AfterCommit(b *Batch, err error)
 }
@@ -158,88 +161,191 @@ func (p *Processor) Drain(ctx context.Context) error {
 	}
 }
 
+// run is the worker loop. It is a two-stage pipeline: while the store commits one batch, the
+// stages prepare the next one, so the CPU work of decoding and resolving overlaps the store's
+// writes. Stages keep what the batch in flight changed (see CommitHook) and read through it,
+// so the next batch sees the same state as if the first were committed. If a commit fails,
+// the batch prepared behind it is discarded too and both are redone from the stored offset.
 func (p *Processor) run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	var lastErrLog time.Time
-	for {
-		start := time.Now()
-		n, err := p.step(ctx)
+	// fail logs err (rate-limited) and backs off; it returns false when ctx ended.
+	fail := func(err error) bool {
 		if ctx.Err() != nil {
-			return
+			return false
 		}
+		if time.Since(lastErrLog) > 10*time.Second {
+			p.Logger.Error("processor step failed; retrying", "err", err, "backoff", backoff)
+			lastErrLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+		return true
+	}
+	var fl *flight // the batch being committed
+	// settle waits for the batch in flight, if any, and tells the stages how its commit ended.
+	settle := func() (settled bool, err error) {
+		if fl == nil {
+			return false, nil
+		}
+		res := <-fl.done
+		p.afterCommit(fl.b, res.err)
+		if res.err == nil {
+			p.setOffset(fl.through)
+			if p.Committed != nil {
+				p.Committed(fl.b, res.res)
+			}
+		}
+		fl = nil
+		return true, res.err
+	}
+	defer settle()
+	from := int64(-1) // where the next batch starts; -1: read the stored offset
+	for {
+		if from < 0 {
+			off, err := p.Store.ProcessorOffset(ctx)
+			if err != nil {
+				if !fail(err) {
+					return
+				}
+				continue
+			}
+			from = off
+			p.setOffset(off)
+		}
+		start := time.Now()
+		b, through, err := p.prepare(ctx, from)
 		if err != nil {
-			if time.Since(lastErrLog) > 10*time.Second { // rate-limited error log
-				p.Logger.Error("processor step failed; retrying", "err", err, "backoff", backoff)
-				lastErrLog = time.Now()
+			waited := fl != nil
+			if _, cerr := settle(); cerr != nil {
+				from, err = -1, cerr
+			} else if errors.Is(err, ErrNeedCommitted) && waited {
+				continue // a stage needed the batch in flight committed: it is, so try again
+			}
+			if !fail(err) {
+				return
+			}
+			continue
+		}
+		if b == nil { // nothing to do
+			settled, cerr := settle()
+			if cerr != nil {
+				from = -1
+				if !fail(cerr) {
+					return
+				}
+				continue
+			}
+			if settled {
+				continue // look again now that the batch in flight is done
 			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(backoff):
+			case <-p.kick:
+			case <-time.After(p.Poll):
 			}
-			backoff = min(backoff*2, maxBackoff)
+			continue
+		}
+		// The batch before must be committed before this one's commit starts.
+		if _, cerr := settle(); cerr != nil {
+			p.afterCommit(b, errDiscarded) // prepared on top of a batch that did not commit
+			from = -1
+			if !fail(cerr) {
+				return
+			}
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if n > 0 && p.Busy != nil && p.Busy() {
+		fl = p.commit(b, from, through)
+		from = through
+		if p.Busy != nil && p.Busy() {
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(time.Since(start)): // yield to ingestion
 			}
 		}
-		if n > 0 {
-			continue // more may be waiting
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.kick:
-		case <-time.After(p.Poll):
-		}
 	}
 }
 
-// step processes one batch and returns how many records it consumed.
-func (p *Processor) step(ctx context.Context) (int, error) {
-	from, err := p.Store.ProcessorOffset(ctx)
-	if err != nil {
-		return 0, err
-	}
-	p.setOffset(from)
+// ErrNeedCommitted is returned by a stage's Process when it can only go on with every earlier
+// batch committed (for instance to read stored events); the processor then waits for the
+// batch in flight and runs the stages on the batch again.
+var ErrNeedCommitted = errors.New("processor: stage needs earlier batches committed")
+
+// errDiscarded is what stages are told of a batch prepared behind one whose commit failed.
+var errDiscarded = errors.New("processor: batch discarded after a failed commit")
+
+// flight is a batch being committed in the background.
+type flight struct {
+	b       *Batch
+	through int64
+	done    chan commitResult
+}
+
+type commitResult struct {
+	res *mosaic.CommitResult
+	err error
+}
+
+// commit starts committing b (the inbox range (from, through]) in the background.
+func (p *Processor) commit(b *Batch, from, through int64) *flight {
+	fl := &flight{b: b, through: through, done: make(chan commitResult, 1)}
+	go func() {
+		// Shutdown does not cut the commit short: the worker waits for it anyway.
+		res, err := p.Store.CommitEvents(context.Background(), &mosaic.EventCommit{From: from, Through: through,
+			Events: b.Events, Rejected: b.Rejected, Duplicates: b.Duplicates, Identity: b.Identity})
+		fl.done <- commitResult{res, err}
+	}()
+	return fl
+}
+
+// prepare reads the batch after from and runs it through the stages. It returns a nil batch
+// when there is nothing to do.
+func (p *Processor) prepare(ctx context.Context, from int64) (*Batch, int64, error) {
 	recs, err := p.Store.ReadInbox(ctx, from, p.BatchSize)
 	if err != nil {
-		return 0, err
+		return nil, from, err
 	}
 	through := from
 	if len(recs) > 0 {
 		through = recs[len(recs)-1].Seq
 	} else if pending, err := p.pendingWork(ctx); err != nil || !pending {
-		return 0, err
+		return nil, from, err
 	}
 	b := &Batch{Records: recs}
 	if err := Decode(b); err != nil {
-		return 0, err
+		return nil, from, err
 	}
-	for _, s := range p.Stages {
+	for i, s := range p.Stages {
 		if err := s.Process(ctx, b); err != nil {
-			return 0, err
+			// The stages before this one took the batch in; tell them it is not going on.
+			for _, done := range p.Stages[:i] {
+				if h, ok := done.(CommitHook); ok {
+					h.AfterCommit(b, errDiscarded)
+				}
+			}
+			return nil, from, err
 		}
 	}
-	res, err := p.Store.CommitEvents(ctx, &mosaic.EventCommit{From: from, Through: through, Events: b.Events, Rejected: b.Rejected, Duplicates: b.Duplicates, Identity: b.Identity})
+	return b, through, nil
+}
+
+// afterCommit tells the stages how the commit of b ended.
+func (p *Processor) afterCommit(b *Batch, err error) {
+	if b == nil {
+		return
+	}
 	for _, s := range p.Stages {
 		if h, ok := s.(CommitHook); ok {
 			h.AfterCommit(b, err)
 		}
 	}
-	if err != nil {
-		return 0, err
-	}
-	p.setOffset(through)
-	if p.Committed != nil {
-		p.Committed(b, res)
-	}
-	return max(len(recs), 1), nil
 }
 
 // pendingWork reports whether a steward's change waits to be applied (identity recomputes),
