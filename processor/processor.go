@@ -66,7 +66,7 @@ type CommitHook interface {
 
 // Defaults.
 const (
-	DefaultBatchSize = 2000
+	DefaultBatchSize = 10000
 	DefaultPoll      = time.Second
 	maxBackoff       = 30 * time.Second
 )

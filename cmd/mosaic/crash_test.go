@@ -31,6 +31,8 @@ var listenRE = regexp.MustCompile(`msg="mosaic listening" url=(\S+)`)
 
 func startProcess(t *testing.T, dir string) *process {
 	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	first := len(entries) == 0 // an empty data directory: mosaic prints its first-start banner
 	p := &process{stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(os.Args[0], "serve", "--data", dir, "--addr", "127.0.0.1:0")
 	p.cmd.Env = append(os.Environ(), "MOSAIC_TEST_AS_MAIN=1")
@@ -60,11 +62,21 @@ func startProcess(t *testing.T, dir string) *process {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("mosaic did not start:\n%s", p.stderr)
 	}
+	// On a first start the banner with the write key and token goes to stdout before the
+	// listening line goes to stderr, but the two pipes are read separately: wait for it.
+	for deadline := time.Now().Add(10 * time.Second); first && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if tokenRE.MatchString(p.stdout.String()) {
+			break
+		}
+	}
 	if m := writeKeyRE.FindStringSubmatch(p.stdout.String()); m != nil {
 		p.WriteKey = m[1]
 	}
 	if m := tokenRE.FindStringSubmatch(p.stdout.String()); m != nil {
 		p.Token = m[1]
+	}
+	if first && (p.WriteKey == "" || p.Token == "") {
+		t.Fatalf("no write key and token printed on first start:\n%s", p.stdout)
 	}
 	return p
 }
