@@ -584,7 +584,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 		if len(cands) > 0 {
 			survivor = cands[0]
 		} else {
-			survivor = &mosaic.ProfileState{ID: mosaic.ProfileID("prof_" + mosaic.RandomString(10)), CreatedAt: now, New: true}
+			survivor = &mosaic.ProfileState{ID: mosaic.NewProfileID(now), CreatedAt: now, New: true}
 			states[survivor.ID] = survivor
 		}
 		taken[survivor.ID] = survivor.ID
