@@ -10,6 +10,7 @@ import (
 
 	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/identity"
+	"github.com/mosaic-cdp/mosaic/postgres/pgtest"
 	"github.com/mosaic-cdp/mosaic/processor"
 	"github.com/mosaic-cdp/mosaic/sqlite"
 	"github.com/mosaic-cdp/mosaic/traits"
@@ -50,22 +51,36 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// benchStore is what the pipeline benchmark needs of a store.
+type benchStore interface {
+	processor.Store
+	mosaic.IdentityService
+	mosaic.SourceService
+}
+
 // BenchmarkPipeline measures events/s from the inbox to stored events resolved into
-// profiles, on the embedded store, with events shaped like segload's: over its default
+// profiles, on both stores, with events shaped like segload's: over its default
 // population of 100k customers (most events in a round show a customer for the first time)
 // and over 5k customers (after the first round every customer is known: the steady state).
 func BenchmarkPipeline(b *testing.B) {
 	for _, tc := range []struct {
+		store    string
 		identity bool
 		users    int
-	}{{false, 100000}, {true, 100000}, {true, 5000}} {
+	}{{"sqlite", false, 100000}, {"sqlite", true, 100000}, {"sqlite", true, 5000}, {"postgres", true, 100000}, {"postgres", true, 5000}} {
 		withIdentity, users := tc.identity, tc.users
-		b.Run(fmt.Sprintf("store=sqlite/identity=%v/users=%d", withIdentity, users), func(b *testing.B) {
-			db := sqlite.NewDB(b.TempDir())
-			if err := db.Open(); err != nil {
-				b.Fatal(err)
+		b.Run(fmt.Sprintf("store=%s/identity=%v/users=%d", tc.store, withIdentity, users), func(b *testing.B) {
+			var db benchStore
+			if tc.store == "postgres" {
+				db = pgtest.Open(b)
+			} else {
+				sq := sqlite.NewDB(b.TempDir())
+				if err := sq.Open(); err != nil {
+					b.Fatal(err)
+				}
+				defer sq.Close()
+				db = sq
 			}
-			defer db.Close()
 			ctx := context.Background()
 			src := &mosaic.Source{Name: "web"}
 			db.CreateSource(ctx, src)
