@@ -175,9 +175,9 @@ properties:
 		`{"kind":"X","at":"soon","customer":{"id":{"x":1}}}` + "\n"
 	calls, probs := mapAll(t, mapping, in, Options{Format: JSONL}, nil)
 	want := []map[string]any{{"type": "track", "event": "Order Completed", "messageId": "imp-0123456789abcdef-1", "userId": "7",
-		"timestamp": "2025-11-24T16:00:00Z",
+		"timestamp":  "2025-11-24T16:00:00Z",
 		"properties": map[string]any{"sku": "A1", "items": []any{map[string]any{"sku": "A1"}}, "total": 12.5, "paid": true},
-		"context": map[string]any{"traits": map[string]any{"email": "a@x.io"}, "import": map[string]any{"id": "imp_1", "row": 1.0, "line": 1.0}}}}
+		"context":    map[string]any{"traits": map[string]any{"email": "a@x.io"}, "import": map[string]any{"id": "imp_1", "row": 1.0, "line": 1.0}}}}
 	if diff := cmp.Diff(want, calls); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
