@@ -39,6 +39,34 @@ var isoLayouts = []string{
 	"2006-01-02",
 }
 
+// isoLayout guesses which of isoLayouts fits s by its shape.
+func isoLayout(s string) string {
+	if len(s) == 10 {
+		return "2006-01-02"
+	}
+	if len(s) < 16 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') {
+		return ""
+	}
+	rest := s[11:]
+	zone := strings.HasSuffix(rest, "Z") || strings.ContainsAny(rest, "+-")
+	seconds := strings.Count(rest, ":") >= 2 && (!zone || len(rest) > 8)
+	switch {
+	case s[10] == 'T' && zone && seconds:
+		return time.RFC3339Nano
+	case s[10] == 'T' && !zone && seconds:
+		return "2006-01-02T15:04:05.999999999"
+	case s[10] == ' ' && zone && seconds:
+		return "2006-01-02 15:04:05.999999999Z07:00"
+	case s[10] == ' ' && !zone && seconds:
+		return "2006-01-02 15:04:05.999999999"
+	case s[10] == 'T' && !zone:
+		return "2006-01-02T15:04"
+	case s[10] == ' ' && !zone:
+		return "2006-01-02 15:04"
+	}
+	return ""
+}
+
 // newTimeParser compiles a format (see Mapping) and a time zone ("" is UTC).
 func newTimeParser(format, tz string) (*timeParser, error) {
 	p := &timeParser{loc: time.UTC}
@@ -186,6 +214,11 @@ func strftimeLayout(f string) (string, error) {
 func (p *timeParser) parse(s string) (time.Time, bool) {
 	switch p.kind {
 	case timeISO:
+		if l := isoLayout(s); l != "" { // the likely layout first: failed attempts are costly
+			if t, err := time.ParseInLocation(l, s, p.loc); err == nil {
+				return t, true
+			}
+		}
 		for _, l := range isoLayouts {
 			if t, err := time.ParseInLocation(l, s, p.loc); err == nil {
 				return t, true
