@@ -1,6 +1,8 @@
 package bulk
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -539,4 +541,15 @@ func upperFirst(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// MappingHash is the hex SHA-256 of a mapping file together with the reading options that
+// override it (format, delimiter, encoding, header): the same file read differently is
+// another import.
+func MappingHash(mapping []byte, opts Options) string {
+	h := sha256.New()
+	h.Write(mapping)
+	fmt.Fprintf(h, "\x00format=%s\x00delimiter=%d\x00encoding=%s\x00noheader=%v\x00columns=%q",
+		opts.Format, opts.Delimiter, opts.Encoding, opts.NoHeader, opts.Columns)
+	return hex.EncodeToString(h.Sum(nil))
 }

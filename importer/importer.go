@@ -61,8 +61,9 @@ type Importer struct {
 	Appended func()
 	// BatchSize is how many rows go into one append; 0 means DefaultBatchSize.
 	BatchSize int
-	// CheckIdentifier says why an identifier value is unusable (see bulk.CompileOptions).
-	CheckIdentifier func(path, value string) error
+	// Identity, if set, is the identity configuration: a mapping must write only identifiers
+	// it reads, and a row whose identifiers it all rejects is bad.
+	Identity *Identity
 	// Progress, if set, is called after each checkpoint with the import's state.
 	Progress func(imp *mosaic.Import)
 	Now      func() time.Time
@@ -169,10 +170,16 @@ func (im *Importer) Run(ctx context.Context, job Job) (*mosaic.Import, error) {
 		}
 		return fail(err)
 	}
+	var check func(path, value string) error
+	if im.Identity != nil {
+		if check, err = im.Identity.Check(job.Mapping); err != nil {
+			return fail(err)
+		}
+	}
 	mp, err := job.Mapping.Compile(bulk.CompileOptions{
 		Target:  bulk.Target{SourceID: imp.SourceID, FileHash: imp.FileHash, ImportID: imp.ID},
 		Format:  opts.Format,
-		Columns: rd.Columns(), CheckIdentifier: im.CheckIdentifier,
+		Columns: rd.Columns(), CheckIdentifier: check,
 	})
 	if err != nil {
 		return fail(err)
@@ -448,16 +455,6 @@ func (r *report) close() {
 		r.flush()
 		r.f.Close()
 	}
-}
-
-// MappingHash is the hex SHA-256 of a mapping file together with the reading options that
-// override it (format, delimiter, encoding): the same file read differently is another import.
-func MappingHash(mapping []byte, opts bulk.Options) string {
-	h := sha256.New()
-	h.Write(mapping)
-	fmt.Fprintf(h, "\x00format=%s\x00delimiter=%d\x00encoding=%s\x00noheader=%v\x00columns=%q",
-		opts.Format, opts.Delimiter, opts.Encoding, opts.NoHeader, opts.Columns)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Prepare returns the import of imp's file with imp's mapping into imp's source: the stored

@@ -64,7 +64,7 @@ func newJob(t *testing.T, db *sqlite.DB, src *mosaic.Source, path string) import
 	}
 	opts := importer.ReadOptions(m, bulk.CSV)
 	imp, _, err := importer.Prepare(context.Background(), db, &mosaic.Import{SourceID: src.ID, Origin: mosaic.ImportOriginCLI,
-		FileName: filepath.Base(path), FileHash: hash, FileSize: size, MappingHash: importer.MappingHash([]byte(mapping), opts),
+		FileName: filepath.Base(path), FileHash: hash, FileSize: size, MappingHash: bulk.MappingHash([]byte(mapping), opts),
 		Format: "csv", Status: mosaic.ImportQueued, Mapping: []byte(mapping), FilePath: path, ReportPath: path + ".errors.csv"})
 	if err != nil {
 		t.Fatal(err)
