@@ -360,7 +360,9 @@ func (mp *Mapper) Map(rec *Record) (payload []byte, messageID string, problems [
 	var key string
 	if mp.key != nil {
 		var ok bool
-		if key, ok = mp.text(mp.get(rec, mp.key), mp.key, "The key"); ok && key == "" {
+		// An event's key is what makes it the same event in the next export: required. A
+		// profile row's key only keeps its generated anonymousId stable: optional.
+		if key, ok = mp.text(mp.get(rec, mp.key), mp.key, "The key"); ok && key == "" && mp.m.Type == mosaic.EventTrack {
 			mp.problem(mp.key, "The key column is empty.")
 		}
 	}

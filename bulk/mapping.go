@@ -18,6 +18,7 @@ import (
 //
 //	type: identify                # identify (default): one profile update per row; or track
 //	key: Customer No              # optional: the column that names the record across exports
+//	                              # (keeps generated anonymousIds stable; may be empty)
 //	timezone: Europe/Copenhagen   # for times without a zone (default UTC)
 //	csv: {delimiter: ";", encoding: latin-1}   # optional; header: false, columns: [...]
 //	identifiers:                  # at least one per row must be set
@@ -36,7 +37,7 @@ import (
 //
 //	type: track
 //	event: Order Completed        # or event_column: the column holding the name
-//	key: order_id                 # one event per order: re-importing it adds nothing
+//	key: order_id                 # one event per order (required in each row): re-importing it adds nothing
 //	timestamp: {column: ordered_at, format: "%Y-%m-%d %H:%M"}
 //	identifiers: {userId: customer_id, email: email}
 //	properties:
