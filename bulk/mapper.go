@@ -56,6 +56,7 @@ type Mapper struct {
 	check   func(path, value string) error
 
 	idVals  []string
+	idBuf   []byte
 	probs   []Problem
 	lastLen int
 }
@@ -392,8 +393,9 @@ func (mp *Mapper) Map(rec *Record) (payload []byte, messageID string, problems [
 		return nil, "", mp.probs
 	}
 
-	row := strconv.FormatInt(rec.Row, 10)
-	messageID = mp.prefix + row
+	idBuf := append(mp.idBuf[:0], mp.prefix...)
+	messageID = string(strconv.AppendInt(idBuf, rec.Row, 10))
+	mp.idBuf = idBuf
 	if key != "" && mp.m.Type == mosaic.EventTrack {
 		messageID = "imp-" + digest(mp.call, string(event), key)
 	}
