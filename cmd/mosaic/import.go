@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -131,10 +132,15 @@ func (c *ImportCmd) Run(env *Env) error {
 	}
 
 	// Process here unless a server (or another import) holds the processor lease.
+	// While rows are being appended, the processor yields half of its time to the import, as
+	// it yields to a busy gateway in a server: rows are durable (and checkpointed) sooner, and
+	// the processor catches up at full speed afterwards.
 	var proc *leasedProcessor
+	var appending atomic.Bool
 	if !c.NoWait {
 		lp := &leasedProcessor{Store: store, Logger: log, Proc: &processor.Processor{Store: store,
-			Stages: pipelineStages(store, norm, fileCfg), Poll: 200 * time.Millisecond, Logger: log.With("component", "processor")}}
+			Stages: pipelineStages(store, norm, fileCfg), Poll: 200 * time.Millisecond, Logger: log.With("component", "processor"),
+			Busy: appending.Load}}
 		switch err := lp.Open(ctx); {
 		case err == nil:
 			proc = lp
@@ -152,7 +158,9 @@ func (c *ImportCmd) Run(env *Env) error {
 		im.Appended = proc.Notify
 	}
 	start := time.Now()
+	appending.Store(true)
 	imp, err = im.Run(ctx, importer.Job{Import: imp, Mapping: m, Options: opts})
+	appending.Store(false)
 	prog.done()
 	appendTime := time.Since(start)
 	if err != nil {
