@@ -124,12 +124,7 @@ func (c *ImportCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	if !created && imp.Status == mosaic.ImportDone {
-		fmt.Fprintf(env.Stdout, "%s was already imported into source %q with this mapping (import %s, %s): nothing to add.\n",
-			c.File, src.Name, imp.ID, imp.FinishedAt.Local().Format(time.DateTime))
-		printSummary(env.Stdout, imp, 0, 0)
-		return nil
-	}
+	alreadyDone := !created && imp.Status == mosaic.ImportDone
 
 	// Process here unless a server (or another import) holds the processor lease.
 	// While rows are being appended, the processor yields half of its time to the import, as
@@ -153,6 +148,17 @@ func (c *ImportCmd) Run(env *Env) error {
 	}
 
 	prog := newProgress(env, c.Progress, c.Every, imp)
+	if alreadyDone {
+		fmt.Fprintf(env.Stdout, "%s was already imported into source %q with this mapping (import %s, %s): nothing to add.\n",
+			c.File, src.Name, imp.ID, imp.FinishedAt.Local().Format(time.DateTime))
+		if !c.NoWait && imp.LastSeq > 0 { // an earlier --no-wait run may have left its rows unresolved
+			if err := waitResolved(ctx, store, imp.LastSeq, prog); err != nil {
+				fmt.Fprintf(env.Stdout, "  stopped waiting before every row was resolved; %s\n", processingHint(proc))
+			}
+		}
+		printSummary(env.Stdout, imp, 0, 0)
+		return nil
+	}
 	im := &importer.Importer{Store: store, BatchSize: c.BatchSize, Identity: ident, Logger: log, Progress: prog.update}
 	if proc != nil {
 		im.Appended = proc.Notify

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/postgres/pgtest"
 	"github.com/mosaic-cdp/mosaic/sqlite"
 )
 
@@ -542,5 +543,39 @@ func jsonDecode(t *testing.T, r io.Reader, v any) {
 	t.Helper()
 	if err := json.NewDecoder(r).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestImportPostgres runs an import on the PostgreSQL store: checkpoints and the processor
+// lease (an advisory lock) there, and a re-run that adds nothing.
+func TestImportPostgres(t *testing.T) {
+	dsn, schema := pgtest.DSN(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	db := []string{"--database", dsn + sep + "search_path=" + schema}
+	files := t.TempDir()
+	mustCLI(t, append([]string{"source", "create", "crm"}, db...)...)
+	path, bad, good := nastyCSV(t, files, 200)
+	mapping := writeFile(t, files, "crm.yaml", crmMapping)
+	args := append([]string{"--source", "crm", "--file", path, "--mapping", mapping}, db...)
+	out, errOut, err := runImport(t, t.Context(), args...)
+	if got := summary(t, out); err != nil || got["imported"] != len(good) || got["bad rows"] != len(bad) {
+		t.Fatalf("import: %v\n%s\n%s", err, out, errOut)
+	}
+	out, _, err = runImport(t, t.Context(), args...)
+	if err != nil || !strings.Contains(out, "already imported") {
+		t.Fatalf("re-run: %v\n%s", err, out)
+	}
+	inst := startServe(t, db...)
+	token := lastLine(mustCLI(t, append([]string{"token", "create", "--role", "owner"}, db...)...))
+	var st map[string]any
+	getJSON(t, inst.URL+"/api/v1/stats", token, &st)
+	if st["events"] != float64(len(good)) || st["inbox_head"] != float64(len(good)) {
+		t.Fatalf("stats: %v", st)
+	}
+	if code, _ := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=email&value=cust2@example.com", token, nil); code != 200 {
+		t.Fatalf("email-only row not found: %d", code)
 	}
 }
