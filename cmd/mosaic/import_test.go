@@ -536,7 +536,28 @@ func TestImportLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A server started while someone else processes (a mosaic import) serves the gateway,
+	// and processes once the lease is given back.
+	again := startServe(t, "--data", dir)
+	if !strings.Contains(again.Stderr.String(), "serving without processing") {
+		t.Fatalf("no warning:\n%s", again.Stderr)
+	}
+	key := lastLine(mustCLI(t, "source", "create", "web", "--data", dir))
+	req, _ := http.NewRequest("POST", again.URL+"/v1/track", strings.NewReader(`{"userId":"u1","event":"E"}`))
+	req.SetBasicAuth(key, "")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("track while another process holds the lease: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	time.Sleep(300 * time.Millisecond)
+	if off, _ := db.ProcessorOffset(t.Context()); off != 2 {
+		t.Fatalf("processed through %d while the lease was held elsewhere", off)
+	}
 	release()
+	if st := waitProcessed(t, again.URL, inst.Token); st.Events != 3 {
+		t.Fatalf("events %d after the lease was released", st.Events)
+	}
 }
 
 func jsonDecode(t *testing.T, r io.Reader, v any) {
