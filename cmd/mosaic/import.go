@@ -240,7 +240,7 @@ func printSummary(w io.Writer, imp *mosaic.Import, appendTime, resolveTime time.
 	} else {
 		fmt.Fprintf(w, "  bad rows          %10d\n", 0)
 	}
-	fmt.Fprintf(w, "  already imported  %10d   (skipped: appended by an earlier run of this import)\n", imp.RowsSkipped)
+	fmt.Fprintf(w, "  already imported  %10d   (read by an earlier, interrupted run of this import; not sent again)\n", imp.RowsSkipped)
 	if appendTime > 0 {
 		sent := imp.RowsRead - imp.RowsSkipped
 		fmt.Fprintf(w, "  read and appended in %s (%.0f rows/s)\n", appendTime.Round(time.Millisecond), float64(sent)/appendTime.Seconds())
