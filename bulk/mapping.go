@@ -554,3 +554,8 @@ func MappingHash(mapping []byte, opts Options) string {
 		opts.Format, opts.Delimiter, opts.Encoding, opts.NoHeader, opts.Columns)
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// ReadOptions returns how to read a file for m: its CSV settings, in format.
+func (m *Mapping) ReadOptions(format Format) Options {
+	return Options{Format: format, Delimiter: m.CSV.Delimiter, NoHeader: m.CSV.NoHeader, Columns: m.CSV.Columns, Encoding: m.CSV.Encoding}
+}

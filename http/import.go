@@ -218,7 +218,7 @@ func (s *Server) handleImportCreate(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Source %q is disabled.", src.Name))
 		return
 	}
-	opts := bulk.Options{Format: f, Delimiter: m.CSV.Delimiter, NoHeader: m.CSV.NoHeader, Columns: m.CSV.Columns, Encoding: m.CSV.Encoding}
+	opts := m.ReadOptions(f)
 	imp := &mosaic.Import{ID: mosaic.NewImportID(), SourceID: src.ID, Origin: mosaic.ImportOriginAPI, FileName: fileName,
 		FileHash: fileHash, FileSize: fileSize, MappingHash: bulk.MappingHash(mapping, opts), Format: string(f),
 		Status: mosaic.ImportQueued, Mapping: mapping}

@@ -78,11 +78,6 @@ type Job struct {
 	Options bulk.Options
 }
 
-// ReadOptions returns how to read a file for m: the mapping's CSV settings and format.
-func ReadOptions(m *bulk.Mapping, format bulk.Format) bulk.Options {
-	return bulk.Options{Format: format, Delimiter: m.CSV.Delimiter, NoHeader: m.CSV.NoHeader, Columns: m.CSV.Columns, Encoding: m.CSV.Encoding}
-}
-
 // HashFile returns the hex SHA-256 of a file's bytes and its size.
 func HashFile(ctx context.Context, path string) (string, int64, error) {
 	f, err := os.Open(path)

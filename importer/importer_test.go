@@ -62,7 +62,7 @@ func newJob(t *testing.T, db *sqlite.DB, src *mosaic.Source, path string) import
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := importer.ReadOptions(m, bulk.CSV)
+	opts := m.ReadOptions(bulk.CSV)
 	imp, _, err := importer.Prepare(context.Background(), db, &mosaic.Import{SourceID: src.ID, Origin: mosaic.ImportOriginCLI,
 		FileName: filepath.Base(path), FileHash: hash, FileSize: size, MappingHash: bulk.MappingHash([]byte(mapping), opts),
 		Format: "csv", Status: mosaic.ImportQueued, Mapping: []byte(mapping), FilePath: path, ReportPath: path + ".errors.csv"})

@@ -143,7 +143,7 @@ func (q *Queue) run(ctx context.Context, imp *mosaic.Import) error {
 	log := q.Logger.With("import", imp.ID)
 	m, err := bulk.ParseMapping(imp.Mapping)
 	if err == nil {
-		_, err = q.Importer.Run(ctx, Job{Import: imp, Mapping: m, Options: ReadOptions(m, bulk.Format(imp.Format))})
+		_, err = q.Importer.Run(ctx, Job{Import: imp, Mapping: m, Options: m.ReadOptions(bulk.Format(imp.Format))})
 	} else {
 		msg, failed := mosaic.ErrorMessage(err), mosaic.ImportFailed
 		_, err = q.Importer.Store.UpdateImport(context.WithoutCancel(ctx), imp.ID, mosaic.ImportUpdate{Status: &failed, Error: &msg})

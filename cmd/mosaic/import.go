@@ -47,7 +47,7 @@ func (c *ImportCmd) Run(env *Env) error {
 	if err != nil {
 		return mappingErr(c.Mapping, err)
 	}
-	opts := importer.ReadOptions(m, bulk.Format(c.Format))
+	opts := m.ReadOptions(bulk.Format(c.Format))
 	if opts.Format == "" {
 		opts.Format = m.Format
 	}
