@@ -26,6 +26,7 @@ type Store interface {
 	SourceService
 	TokenService
 	InboxService
+	ImportService
 	EventService
 	IdentityService
 	ProfileService

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/bulk"
 	"github.com/mosaic-cdp/mosaic/identity"
 )
 
@@ -34,6 +35,14 @@ type Server struct {
 	// Identity normalises identifiers given to the profile API (lookup, split); profile
 	// routes answer 415 unsupported without it.
 	Identity *identity.Normalizer
+	// Imports runs uploaded imports, kept in ImportDir (at most MaxImportBytes each, 0 means
+	// DefaultMaxImportBytes); the import upload answers 415 unsupported without them.
+	Imports        ImportQueue
+	ImportDir      string
+	MaxImportBytes int64
+	// CheckMapping, if set, checks an uploaded mapping before the import is queued (against
+	// the identity configuration).
+	CheckMapping func(*bulk.Mapping) error
 	// SourceCacheTTL bounds how long a write key lookup is cached (changes made through this
 	// server take effect at once; changes made elsewhere, e.g. by the CLI, after the TTL).
 	SourceCacheTTL time.Duration
@@ -115,6 +124,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerSourceRoutes(mux)
 	s.registerEventRoutes(mux)
 	s.registerProfileRoutes(mux)
+	s.registerImportRoutes(mux)
 	s.registerHealthRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, mosaic.Errorf(mosaic.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))

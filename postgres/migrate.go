@@ -83,15 +83,25 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig, schema string, now time.T
 		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", storeErr(err))
 	}
-	var current int
-	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
 		return fmt.Errorf("read schema version: %w", storeErr(err))
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", storeErr(err))
+	}
+	applied, current := map[int]bool{}, 0
+	for _, v := range versions {
+		applied[v], current = true, max(current, v)
 	}
 	if latest := ms[len(ms)-1].version; current > latest {
 		return fmt.Errorf("schema version %d is newer than this binary's %d: upgrade mosaic", current, latest)
 	}
+	// Every migration not applied yet, in order, even below the highest applied one: branches
+	// number their migrations apart and may merge in either order.
 	for _, m := range ms {
-		if m.version <= current {
+		if applied[m.version] {
 			continue
 		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {

@@ -47,8 +47,8 @@ func loadMigrations(set string) ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies the pending migrations of set, each in its own transaction, and refuses a
-// database whose schema is newer than this binary knows.
+// migrate applies the pending migrations of set (every one not recorded yet), each in its
+// own transaction, and refuses a database whose schema is newer than this binary knows.
 func migrate(ctx context.Context, db *sql.DB, set string, now time.Time) error {
 	ms, err := loadMigrations(set)
 	if err != nil {
@@ -58,15 +58,17 @@ func migrate(ctx context.Context, db *sql.DB, set string, now time.Time) error {
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	var current int
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+	applied, current, err := appliedVersions(ctx, db)
+	if err != nil {
+		return err
 	}
 	if latest := ms[len(ms)-1].version; current > latest {
 		return fmt.Errorf("%s schema version %d is newer than this binary's %d: upgrade mosaic", set, current, latest)
 	}
+	// Every migration not applied yet, in order, even below the highest applied one: branches
+	// number their migrations apart and may merge in either order.
 	for _, m := range ms {
-		if m.version <= current {
+		if applied[m.version] {
 			continue
 		}
 		tx, err := db.BeginTx(ctx, nil)
@@ -87,4 +89,22 @@ func migrate(ctx context.Context, db *sql.DB, set string, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// appliedVersions returns the recorded migration versions and the highest of them.
+func appliedVersions(ctx context.Context, db *sql.DB) (map[int]bool, int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read schema version: %w", err)
+	}
+	defer rows.Close()
+	applied, current := map[int]bool{}, 0
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, 0, fmt.Errorf("read schema version: %w", err)
+		}
+		applied[v], current = true, max(current, v)
+	}
+	return applied, current, rows.Err()
 }

@@ -101,7 +101,7 @@ func startServe(t *testing.T, args ...string) *instance {
 }
 
 // runCLI runs one mosaic command and returns its stdout.
-func runCLI(t *testing.T, args ...string) (string, error) {
+func runCLI(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err := (&Main{Stdout: &out, Stderr: &errOut}).Run(context.Background(), args)

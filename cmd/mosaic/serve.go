@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/bulk"
 	"github.com/mosaic-cdp/mosaic/groupcommit"
 	mhttp "github.com/mosaic-cdp/mosaic/http"
 	"github.com/mosaic-cdp/mosaic/identity"
@@ -20,6 +21,7 @@ import (
 type ServeCmd struct {
 	Addr            string        `help:"Listen address." default:"127.0.0.1:8080" env:"MOSAIC_ADDR"`
 	ShutdownTimeout time.Duration `help:"How long to wait for requests in flight on shutdown." default:"30s" env:"MOSAIC_SHUTDOWN_TIMEOUT"`
+	ImportDir       string        `help:"Where uploaded imports are kept while they run (default: DATA/imports, or a temporary directory with PostgreSQL)." env:"MOSAIC_IMPORT_DIR" placeholder:"DIR"`
 	PprofAddr       string        `help:"Serve Go profiling (net/http/pprof under /debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty. For performance work only: never expose it." env:"MOSAIC_PPROF_ADDR" placeholder:"ADDR"`
 }
 
@@ -42,13 +44,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	var stages []processor.Stage
-	if ids, ok := store.(mosaic.IdentityService); ok {
-		stages = []processor.Stage{
-			&processor.Dedupe{Store: ids},
-			&processor.Identity{Store: ids, Normalizer: norm, Traits: &fileCfg.Traits},
-		}
-	}
+	stages := pipelineStages(store, norm, fileCfg)
 	metrics := mhttp.NewMetrics(store)
 	committer := groupcommit.New(store.AppendInbox, 0)
 	proc := &processor.Processor{Store: store, Stages: stages, Logger: log.With("component", "processor"),
@@ -64,13 +60,23 @@ func (c *ServeCmd) Run(env *Env) error {
 			}
 			metrics.Processed.WithLabelValues("rejected").Add(float64(rej))
 		}}
-	if err := proc.Open(); err != nil {
+	// The processor runs only while this process holds the store's processor lease.
+	leased := &leasedProcessor{Proc: proc, Store: store, Logger: log.With("component", "processor"), Wait: true}
+	if err := leased.Open(env.Ctx); err != nil {
 		committer.Close()
 		return err
 	}
-	srv := &mhttp.Server{Addr: c.Addr, Store: store, Inbox: committer, Appended: proc.Notify, Logger: log, Metrics: metrics, Identity: norm}
+	imports, importDir, err := c.openImports(env, store, kind, committer, leased, norm, fileCfg)
+	if err != nil {
+		leased.Close()
+		committer.Close()
+		return err
+	}
+	srv := &mhttp.Server{Addr: c.Addr, Store: store, Inbox: committer, Appended: leased.Notify, Logger: log, Metrics: metrics, Identity: norm,
+		Imports: imports, ImportDir: importDir, CheckMapping: func(m *bulk.Mapping) error { _, err := imports.Importer.Identity.Check(m); return err }}
 	if err := srv.Open(); err != nil {
-		proc.Close()
+		imports.Close()
+		leased.Close()
 		committer.Close()
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
@@ -99,13 +105,14 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err := srv.Close(ctx); err != nil {
 		log.Warn("HTTP shutdown incomplete", "err", err)
 	}
+	imports.Close()
 	committer.Close()
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelDrain()
-	if err := proc.Drain(drainCtx); err != nil {
+	if err := leased.Drain(drainCtx); err != nil {
 		log.Warn("processor did not catch up before shutdown; the rest stays in the inbox", "err", err)
 	}
-	proc.Close()
+	leased.Close()
 	log.Info("stopped")
 	return nil
 }

@@ -1,0 +1,602 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/postgres/pgtest"
+	"github.com/mosaic-cdp/mosaic/sqlite"
+)
+
+// badRow is a row a nasty file breaks on purpose: where, and which column the report names.
+type badRow struct {
+	line   int
+	column string
+}
+
+// nastyCSV writes a CRM export of n rows, 20 % of them bad in the ways real exports are:
+// bad dates, ragged rows, rows without any identifier, bad numbers and broken quoting;
+// the good ones have quotes in fields, multiline cells, non-ASCII names and email-only rows.
+// It is semicolon-separated with CRLF line ends and a UTF-8 byte order mark.
+func nastyCSV(t *testing.T, dir string, n int) (path string, bad []badRow, good []int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("\xEF\xBB\xBFCustomer No;E-mail;Name;Address;Born;LTV;Tags\r\n")
+	line := 2
+	for i := range n {
+		id, email := fmt.Sprintf("C%05d", i), fmt.Sprintf("Cust%d@Example.com", i)
+		name, addr, born, ltv := fmt.Sprintf("Name %d", i), "Main St 1", "01.02.1990", fmt.Sprintf("%d,50", i)
+		if i%4 == 0 {
+			addr = fmt.Sprintf("\"Flat %d\r\nHigh Street\"", i) // a multiline cell: two physical lines
+		}
+		if i%3 == 0 {
+			name = fmt.Sprintf("\"Zoë \"\"Z\"\" Ærø %d\"", i) // quotes inside a quoted field
+		}
+		if i%6 == 2 {
+			id = "" // an email-only row: it gets a generated anonymousId and resolves by its email
+		}
+		row := []string{id, email, name, addr, born, ltv, "vip|new"}
+		if i%5 == 1 {
+			switch (i / 5) % 5 {
+			case 0:
+				row[4] = "31.02.1990"
+				bad = append(bad, badRow{line, "Born"})
+			case 1:
+				row = row[:5]
+				bad = append(bad, badRow{line, ""})
+			case 2:
+				row[0], row[1] = "", " "
+				bad = append(bad, badRow{line, ""})
+			case 3:
+				row[5] = "12,x"
+				bad = append(bad, badRow{line, "LTV"})
+			case 4:
+				row[2], row[3] = `"Bad "quote" here"`, "Main St 1" // (in a multiline row it would cost the next line too)
+				bad = append(bad, badRow{line, "Name"})
+			}
+		} else {
+			good = append(good, i)
+		}
+		b.WriteString(strings.Join(row, ";") + "\r\n")
+		line += 1 + strings.Count(strings.Join(row, ";"), "\n")
+	}
+	path = filepath.Join(dir, "customers.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, bad, good
+}
+
+const crmMapping = `# CRM export
+type: identify
+key: Customer No
+identifiers:
+  userId: Customer No
+  email: E-mail
+traits:
+  name: Name
+  address.street: Address
+  born: {column: Born, type: date, format: "%d.%m.%Y"}
+  lifetime_value: {column: LTV, type: number, decimal: ","}
+  tags: {column: Tags, type: list, separator: "|"}
+  signup_source: {value: crm}
+`
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runImport runs mosaic import and returns its stdout and stderr.
+func runImport(t *testing.T, ctx context.Context, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut syncBuffer
+	err := (&Main{Stdout: &out, Stderr: &errOut}).Run(ctx, append([]string{"import"}, args...))
+	return out.String(), errOut.String(), err
+}
+
+var summaryRE = regexp.MustCompile(`(?m)^\s+(rows read|imported|bad rows|already imported)\s+(\d+)`)
+
+func summary(t *testing.T, out string) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for _, m := range summaryRE.FindAllStringSubmatch(out, -1) {
+		got[m[1]], _ = strconv.Atoi(m[2])
+	}
+	if len(got) != 4 {
+		t.Fatalf("no summary in output:\n%s", out)
+	}
+	return got
+}
+
+func readReport(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(recs[0], ","); got != "line,row,column,reason" {
+		t.Fatalf("report header %q", got)
+	}
+	return recs[1:]
+}
+
+func TestImportNastyCSV(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	if _, err := runCLI(t, "source", "create", "crm", "--data", dir); err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	path, bad, good := nastyCSV(t, files, n)
+	mapping := writeFile(t, files, "crm.yaml", crmMapping)
+	out, errOut, err := runImport(t, t.Context(), "--source", "crm", "--file", path, "--mapping", mapping, "--data", dir)
+	if err != nil {
+		t.Fatalf("import: %v\n%s\n%s", err, out, errOut)
+	}
+	if got, want := summary(t, out), map[string]int{"rows read": n, "imported": len(good), "bad rows": len(bad), "already imported": 0}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("summary %v, want %v\n%s", got, want, out)
+	}
+	if len(bad) != n/5 || !strings.Contains(out, "resolved into profiles") || !strings.Contains(out, "not an error") {
+		t.Fatalf("%d bad rows; output:\n%s", len(bad), out)
+	}
+	if !strings.Contains(errOut, "import progress") {
+		t.Errorf("no progress log line on a non-terminal:\n%s", errOut)
+	}
+	// Every bad row is in the report, at the physical line it starts on, with its column.
+	report := readReport(t, path+".errors.csv")
+	if len(report) != len(bad) {
+		t.Fatalf("report has %d lines, want %d:\n%v", len(report), len(bad), report)
+	}
+	for i, r := range report {
+		if want := bad[i]; r[0] != strconv.Itoa(want.line) || r[2] != want.column || r[3] == "" {
+			t.Errorf("report line %d: %v, want line %d column %q", i, r, want.line, want.column)
+		}
+	}
+
+	// Good rows are findable after processing, through the read API.
+	inst := startServe(t, "--data", dir)
+	token := lastLine(mustCLI(t, "token", "create", "--role", "owner", "--data", dir))
+	var st map[string]any
+	getJSON(t, inst.URL+"/api/v1/stats", token, &st)
+	if st["events"] != float64(len(good)) || st["inbox_lag"] != 0.0 {
+		t.Fatalf("stats: %v, want %d events", st, len(good))
+	}
+	for _, i := range []int{good[0], 2, 3, 8} { // quotes, multiline, email-only, ordinary
+		code, p := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=email&value="+url.QueryEscape(fmt.Sprintf("cust%d@example.com", i)), token, nil)
+		if code != 200 {
+			t.Fatalf("row %d: lookup %d %v", i, code, p)
+		}
+		tr := p["traits"].(map[string]any)
+		wantName := fmt.Sprintf("Name %d", i)
+		if i%3 == 0 {
+			wantName = fmt.Sprintf(`Zoë "Z" Ærø %d`, i)
+		}
+		if tr["name"] != wantName || tr["born"] != "1990-02-01" || tr["lifetime_value"] != float64(i)+0.5 || tr["signup_source"] != "crm" {
+			t.Errorf("row %d traits: %v", i, tr)
+		}
+		if i%4 == 0 && tr["address"].(map[string]any)["street"] != fmt.Sprintf("Flat %d\nHigh Street", i) {
+			t.Errorf("row %d: multiline address %q", i, tr["address"])
+		}
+	}
+	if code, p := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=user_id&value=C00003", token, nil); code != 200 || len(p["identifiers"].([]any)) != 2 {
+		t.Errorf("user id lookup: %d %v", code, p)
+	}
+	if code, _ := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=email&value=cust1@example.com", token, nil); code != 404 {
+		t.Errorf("a bad row (bad date) was imported: %d", code)
+	}
+
+	// Re-running the finished import adds nothing, with the server running.
+	out, _, err = runImport(t, t.Context(), "--source", "crm", "--file", path, "--mapping", mapping, "--data", dir)
+	if err != nil || !strings.Contains(out, "already imported") {
+		t.Fatalf("re-run: %v\n%s", err, out)
+	}
+	getJSON(t, inst.URL+"/api/v1/stats", token, &st)
+	if st["events"] != float64(len(good)) || st["inbox_head"] != float64(len(good)) {
+		t.Fatalf("after re-run: %v", st)
+	}
+}
+
+func mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := runCLI(t, args...)
+	if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return out
+}
+
+func TestImportLatin1AndJSONL(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	mustCLI(t, "source", "create", "shop", "--data", dir)
+	// Latin-1, sniffed: not valid UTF-8.
+	latin := writeFile(t, files, "latin.csv", "email,name\nana@example.com,Jos\xe9 M\xfcller\nbo@example.com,\x80uro\n")
+	m := writeFile(t, files, "m.yaml", "identifiers: {email: email}\ntraits: {name: name}\n")
+	if out, errOut, err := runImport(t, t.Context(), "--source", "shop", "--file", latin, "--mapping", m, "--data", dir); err != nil || summary(t, out)["imported"] != 2 {
+		t.Fatalf("latin-1: %v\n%s\n%s", err, out, errOut)
+	}
+	// Latin-1 declared: 0x80 is a control character there, not the euro sign.
+	declared := writeFile(t, files, "declared.csv", "email,name\ncy@example.com,Fran\xe7ois\n")
+	if out, _, err := runImport(t, t.Context(), "--source", "shop", "--file", declared, "--mapping", m, "--encoding", "latin-1", "--data", dir); err != nil || summary(t, out)["imported"] != 1 {
+		t.Fatalf("declared: %v\n%s", err, out)
+	}
+	// JSONL with nested fields.
+	jsonl := writeFile(t, files, "people.jsonl", `{"person":{"email":"di@example.com","name":"Di"},"age":41}`+"\n"+`{"person":{}}`+"\n"+`not json`+"\n")
+	jm := writeFile(t, files, "j.yaml", "identifiers: {email: person.email}\ntraits: {name: person.name, age: {column: age, type: integer}}\n")
+	out, _, err := runImport(t, t.Context(), "--source", "shop", "--file", jsonl, "--mapping", jm, "--data", dir)
+	if got := summary(t, out); err != nil || got["imported"] != 1 || got["bad rows"] != 2 {
+		t.Fatalf("jsonl: %v\n%s", err, out)
+	}
+	if r := readReport(t, jsonl+".errors.csv"); len(r) != 2 || r[0][0] != "2" || r[1][0] != "3" || !strings.Contains(r[1][3], "not a JSON object") {
+		t.Fatalf("jsonl report: %v", r)
+	}
+
+	inst := startServe(t, "--data", dir)
+	token := lastLine(mustCLI(t, "token", "create", "--role", "owner", "--data", dir))
+	for email, want := range map[string]any{"ana@example.com": "José Müller", "bo@example.com": "€uro", "cy@example.com": "François", "di@example.com": "Di"} {
+		code, p := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=email&value="+email, token, nil)
+		if code != 200 || p["traits"].(map[string]any)["name"] != want {
+			t.Errorf("%s: %d %v, want name %q", email, code, p["traits"], want)
+		}
+	}
+}
+
+func TestImportOrderHistory(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	mustCLI(t, "source", "create", "crm", "--data", dir)
+	mustCLI(t, "source", "create", "shop", "--data", dir)
+	customers := writeFile(t, files, "customers.csv", "id,email,name\n7,ada@example.com,Ada\n8,bob@example.com,Bob\n")
+	cm := writeFile(t, files, "c.yaml", "identifiers: {userId: id, email: email}\ntraits: {name: name}\n")
+	if _, _, err := runImport(t, t.Context(), "--source", "crm", "--file", customers, "--mapping", cm, "--data", dir); err != nil {
+		t.Fatal(err)
+	}
+	// The till knows only emails; the orders become Order Completed events at their own times.
+	orders := writeFile(t, files, "orders.csv", "order,email,placed,total\n"+
+		"o-1,ADA@example.com,2024-03-01 09:30,19.90\n"+
+		"o-2,bob@example.com,2024-03-02 18:00,5\n"+
+		"o-3,ada@example.com,2024-04-15 12:00,42.50\n"+
+		"o-4,ada@example.com,yesterday,1\n")
+	om := writeFile(t, files, "o.yaml", `type: track
+event: Order Completed
+key: order
+timestamp: {column: placed, format: "%Y-%m-%d %H:%M", timezone: Europe/Copenhagen}
+identifiers: {email: email}
+properties:
+  order_id: order
+  revenue: {column: total, type: number}
+`)
+	out, _, err := runImport(t, t.Context(), "--source", "shop", "--file", orders, "--mapping", om, "--data", dir)
+	if got := summary(t, out); err != nil || got["imported"] != 3 || got["bad rows"] != 1 {
+		t.Fatalf("orders: %v\n%s", err, out)
+	}
+	// The same orders in a later, longer export are not counted twice.
+	later := writeFile(t, files, "orders2.csv", "order,email,placed,total\no-3,ada@example.com,2024-04-15 12:00,42.50\no-5,ada@example.com,2024-05-01 08:00,3\n")
+	if out, _, err := runImport(t, t.Context(), "--source", "shop", "--file", later, "--mapping", om, "--data", dir); err != nil || summary(t, out)["imported"] != 2 {
+		t.Fatalf("later export: %v\n%s", err, out)
+	}
+
+	inst := startServe(t, "--data", dir)
+	token := lastLine(mustCLI(t, "token", "create", "--role", "owner", "--data", dir))
+	code, p := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=user_id&value=7", token, nil)
+	if code != 200 {
+		t.Fatalf("lookup: %d %v", code, p)
+	}
+	var tl struct {
+		Events []storedEvent `json:"events"`
+	}
+	getJSON(t, inst.URL+"/api/v1/profiles/"+p["id"].(string)+"/events", token, &tl)
+	var orderTimes []string
+	for _, e := range tl.Events {
+		if e.Type == "track" {
+			if e.Event != "Order Completed" || e.Properties["order_id"] == nil {
+				t.Errorf("event %+v", e)
+			}
+			orderTimes = append(orderTimes, e.Timestamp.UTC().Format(time.RFC3339))
+		}
+	}
+	// Newest first; o-3 once although two files hold it; times are the orders' own (CET/CEST).
+	want := []string{"2024-05-01T06:00:00Z", "2024-04-15T10:00:00Z", "2024-03-01T08:30:00Z"}
+	if strings.Join(orderTimes, " ") != strings.Join(want, " ") {
+		t.Fatalf("Ada's orders at %v, want %v", orderTimes, want)
+	}
+}
+
+func TestImportResumesAfterInterruption(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	mustCLI(t, "source", "create", "crm", "--data", dir)
+	const n = 4000
+	path, bad, good := nastyCSV(t, files, n)
+	mapping := writeFile(t, files, "crm.yaml", crmMapping)
+	ctx, cancel := context.WithCancel(t.Context())
+	// Interrupt once the first checkpoint is in the store.
+	go func() {
+		defer cancel()
+		db := sqlite.NewDB(dir)
+		if err := db.Open(); err != nil {
+			return
+		}
+		defer db.Close()
+		for ctx.Err() == nil {
+			if imps, err := db.FindImports(ctx, mosaic.ImportFilter{}); err == nil && len(imps) > 0 && imps[0].RowsRead > 0 {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	out, _, err := runImport(t, ctx, "--source", "crm", "--file", path, "--mapping", mapping, "--data", dir, "--batch-size", "200", "--no-wait")
+	if err == nil || !strings.Contains(err.Error(), "run the same command again to resume") {
+		t.Fatalf("interrupted import: %v\n%s", err, out)
+	}
+	out, _, err = runImport(t, t.Context(), "--source", "crm", "--file", path, "--mapping", mapping, "--data", dir, "--batch-size", "200", "--no-wait")
+	if err != nil {
+		t.Fatalf("resumed: %v\n%s", err, out)
+	}
+	got := summary(t, out)
+	if got["rows read"] != n || got["imported"] != len(good) || got["bad rows"] != len(bad) || got["already imported"] == 0 {
+		t.Fatalf("resumed summary %v (%d good, %d bad)\n%s", got, len(good), len(bad), out)
+	}
+	if r := readReport(t, path+".errors.csv"); len(r) != len(bad) {
+		t.Fatalf("report has %d lines after resuming, want %d", len(r), len(bad))
+	}
+	db := sqlite.NewDB(dir)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, err := db.ReadInbox(t.Context(), 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if seen[r.MessageID] {
+			t.Fatalf("messageId %s appended twice", r.MessageID)
+		}
+		seen[r.MessageID] = true
+	}
+	if len(recs) != len(good) {
+		t.Fatalf("%d inbox records, want %d", len(recs), len(good))
+	}
+}
+
+func TestImportErrors(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	mustCLI(t, "source", "create", "crm", "--data", dir)
+	data := writeFile(t, files, "c.csv", "id,email\n1,a@b.io\n")
+	for _, tc := range []struct {
+		name, mapping string
+		args          []string
+		want          string
+	}{
+		{"bad mapping", "identifiers: {userId: id}\ntraits:\n  n: {column: id, type: money}\n", nil, "m.yaml:3: traits.n.type: Unknown type \"money\""},
+		{"missing column", "identifiers: {userId: id}\ntraits:\n  n: Name\n", nil, "m.yaml:3: traits.n: Column \"Name\" is not in the file's header"},
+		{"unknown identifier", "identifiers: {customer_number: id}\n", nil, "m.yaml:1: identifiers.customer_number: No identity rule reads traits.customer_number"},
+		{"unknown source", "identifiers: {userId: id}\n", []string{"--source", "nope"}, `no source "nope"; create it first`},
+		{"missing file", "identifiers: {userId: id}\n", []string{"--file", filepath.Join(files, "nope.csv")}, "nope.csv: no such file or directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := writeFile(t, files, "m.yaml", tc.mapping)
+			args := append([]string{"--source", "crm", "--file", data, "--mapping", m, "--data", dir}, tc.args...)
+			_, _, err := runImport(t, t.Context(), args...)
+			if err == nil || !strings.Contains(cliMessage(err), tc.want) {
+				t.Fatalf("err=%v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestImportAPI(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	inst := startServe(t, "--data", dir)
+	mustCLI(t, "source", "create", "crm", "--data", dir)
+	path, bad, good := nastyCSV(t, files, 300)
+	body, _ := os.ReadFile(path)
+	upload := func(token string) (int, map[string]any) {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		mw.WriteField("mapping", crmMapping)
+		fw, _ := mw.CreateFormFile("file", "customers.csv")
+		fw.Write(body)
+		mw.Close()
+		req, _ := http.NewRequest("POST", inst.URL+"/api/v1/imports?source=crm", &b)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		jsonDecode(t, resp.Body, &out)
+		return resp.StatusCode, out
+	}
+	reader := lastLine(mustCLI(t, "token", "create", "--role", "analyst", "--data", dir))
+	if code, out := upload(reader); code != 403 {
+		t.Fatalf("analyst upload: %d %v", code, out)
+	}
+	code, imp := upload(inst.Token)
+	if code != 202 || imp["status"] != "queued" || imp["id"] == nil {
+		t.Fatalf("upload: %d %v", code, imp)
+	}
+	id := imp["id"].(string)
+	deadline := time.Now().Add(60 * time.Second)
+	for imp["status"] != "done" || imp["resolved"] != true {
+		if time.Now().After(deadline) || imp["status"] == "failed" {
+			t.Fatalf("import did not finish: %v", imp)
+		}
+		time.Sleep(50 * time.Millisecond)
+		getJSON(t, inst.URL+"/api/v1/imports/"+id, inst.Token, &imp)
+	}
+	if imp["rows_read"] != 300.0 || imp["rows_imported"] != float64(len(good)) || imp["rows_bad"] != float64(len(bad)) || imp["errors_url"] != "/api/v1/imports/"+id+"/errors" {
+		t.Fatalf("finished import: %v", imp)
+	}
+	req, _ := http.NewRequest("GET", inst.URL+"/api/v1/imports/"+id+"/errors", nil)
+	req.Header.Set("Authorization", "Bearer "+inst.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(resp.Body).ReadAll()
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || len(recs) != len(bad)+1 || recs[1][0] != strconv.Itoa(bad[0].line) {
+		t.Fatalf("errors: %d %v %v", resp.StatusCode, err, recs[:min(3, len(recs))])
+	}
+	var st map[string]any
+	getJSON(t, inst.URL+"/api/v1/stats", inst.Token, &st)
+	if st["events"] != float64(len(good)) {
+		t.Fatalf("stats %v", st)
+	}
+	// The same upload again is the same import: nothing added.
+	if code, again := upload(inst.Token); code != 200 || again["id"] != id || again["status"] != "done" {
+		t.Fatalf("second upload: %d %v", code, again)
+	}
+	var list struct {
+		Imports []map[string]any `json:"imports"`
+	}
+	getJSON(t, inst.URL+"/api/v1/imports?source=crm", inst.Token, &list)
+	if len(list.Imports) != 1 {
+		t.Fatalf("list: %v", list)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "imports")); len(entries) != 1 { // the report; the upload is gone
+		t.Fatalf("import dir holds %v", entries)
+	}
+	// A mapping problem is a 400 naming the setting.
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	mw.WriteField("mapping", "identifiers: {userId: id}\ntraits: {x: {column: y, type: money}}\n")
+	fw, _ := mw.CreateFormFile("file", "x.csv")
+	io.WriteString(fw, "id\n1\n")
+	mw.Close()
+	req, _ = http.NewRequest("POST", inst.URL+"/api/v1/imports?source=crm", &b)
+	req.Header.Set("Authorization", "Bearer "+inst.Token)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e map[string]any
+	jsonDecode(t, resp.Body, &e)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || e["error"].(map[string]any)["field"] != "traits.x.type" {
+		t.Fatalf("bad mapping: %d %v", resp.StatusCode, e)
+	}
+}
+
+func TestImportLease(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	inst := startServe(t, "--data", dir)
+	// The server holds the lease: nobody else may process.
+	db := sqlite.NewDB(dir)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.LockProcessor(t.Context()); mosaic.ErrorCode(err) != mosaic.ECONFLICT {
+		t.Fatalf("second processor lease: %v", err)
+	}
+	// So an import with a server running only appends and waits for the server's processor.
+	mustCLI(t, "source", "create", "crm", "--data", dir)
+	data := writeFile(t, files, "c.csv", "id,email\n1,a@b.io\n2,c@d.io\n")
+	m := writeFile(t, files, "m.yaml", "identifiers: {userId: id, email: email}\n")
+	out, errOut, err := runImport(t, t.Context(), "--source", "crm", "--file", data, "--mapping", m, "--data", dir)
+	if err != nil || summary(t, out)["imported"] != 2 || !strings.Contains(errOut, "a server is processing this store") {
+		t.Fatalf("import beside a server: %v\n%s\n%s", err, out, errOut)
+	}
+	if st := waitProcessed(t, inst.URL, inst.Token); st.Events != 2 {
+		t.Fatalf("events %d", st.Events)
+	}
+	// Once the server stops, the lease is free again.
+	if err := inst.stop(); err != nil {
+		t.Fatal(err)
+	}
+	release, err := db.LockProcessor(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A server started while someone else processes (a mosaic import) serves the gateway,
+	// and processes once the lease is given back.
+	again := startServe(t, "--data", dir)
+	if !strings.Contains(again.Stderr.String(), "serving without processing") {
+		t.Fatalf("no warning:\n%s", again.Stderr)
+	}
+	key := lastLine(mustCLI(t, "source", "create", "web", "--data", dir))
+	req, _ := http.NewRequest("POST", again.URL+"/v1/track", strings.NewReader(`{"userId":"u1","event":"E"}`))
+	req.SetBasicAuth(key, "")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("track while another process holds the lease: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	time.Sleep(300 * time.Millisecond)
+	if off, _ := db.ProcessorOffset(t.Context()); off != 2 {
+		t.Fatalf("processed through %d while the lease was held elsewhere", off)
+	}
+	release()
+	if st := waitProcessed(t, again.URL, inst.Token); st.Events != 3 {
+		t.Fatalf("events %d after the lease was released", st.Events)
+	}
+}
+
+func jsonDecode(t *testing.T, r io.Reader, v any) {
+	t.Helper()
+	if err := json.NewDecoder(r).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestImportPostgres runs an import on the PostgreSQL store: checkpoints and the processor
+// lease (an advisory lock) there, and a re-run that adds nothing.
+func TestImportPostgres(t *testing.T) {
+	dsn, schema := pgtest.DSN(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	db := []string{"--database", dsn + sep + "search_path=" + schema}
+	files := t.TempDir()
+	mustCLI(t, append([]string{"source", "create", "crm"}, db...)...)
+	path, bad, good := nastyCSV(t, files, 200)
+	mapping := writeFile(t, files, "crm.yaml", crmMapping)
+	args := append([]string{"--source", "crm", "--file", path, "--mapping", mapping}, db...)
+	out, errOut, err := runImport(t, t.Context(), args...)
+	if got := summary(t, out); err != nil || got["imported"] != len(good) || got["bad rows"] != len(bad) {
+		t.Fatalf("import: %v\n%s\n%s", err, out, errOut)
+	}
+	out, _, err = runImport(t, t.Context(), args...)
+	if err != nil || !strings.Contains(out, "already imported") {
+		t.Fatalf("re-run: %v\n%s", err, out)
+	}
+	inst := startServe(t, db...)
+	token := lastLine(mustCLI(t, append([]string{"token", "create", "--role", "owner"}, db...)...))
+	var st map[string]any
+	getJSON(t, inst.URL+"/api/v1/stats", token, &st)
+	if st["events"] != float64(len(good)) || st["inbox_head"] != float64(len(good)) {
+		t.Fatalf("stats: %v", st)
+	}
+	if code, _ := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=email&value=cust2@example.com", token, nil); code != 200 {
+		t.Fatalf("email-only row not found: %d", code)
+	}
+}

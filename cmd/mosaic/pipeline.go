@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/groupcommit"
+	"github.com/mosaic-cdp/mosaic/identity"
+	"github.com/mosaic-cdp/mosaic/importer"
+	"github.com/mosaic-cdp/mosaic/processor"
+)
+
+// pipelineStages returns the processor stages every processor of a store runs (mosaic serve,
+// and mosaic import when no server runs), so that imported and API data go through the same
+// pipeline.
+func pipelineStages(store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig) []processor.Stage {
+	var stages []processor.Stage
+	if ids, ok := store.(mosaic.IdentityService); ok {
+		stages = []processor.Stage{
+			&processor.Dedupe{Store: ids},
+			&processor.Identity{Store: ids, Normalizer: norm, Traits: &cfg.Traits},
+		}
+	}
+	return stages
+}
+
+// leasedProcessor runs a processor only while this process holds the store's processor lease
+// (mosaic.ProcessorLocker): two processors on one store would corrupt the identity stage's
+// caches. Open takes the lease at once if it is free; if another process holds it (a
+// mosaic import processing its rows) and Wait is set, it keeps trying in the background and
+// starts the processor when it gets it.
+type leasedProcessor struct {
+	Proc   *processor.Processor
+	Store  mosaic.Store
+	Logger *slog.Logger
+	Retry  time.Duration // how often to try for a held lease; 2s when 0
+	// Wait makes Open keep trying for a held lease in the background; without it Open
+	// returns conflict.
+	Wait bool
+
+	mu      sync.Mutex
+	running bool
+	release func() error
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// Open starts the processor, now or once the lease is free.
+func (l *leasedProcessor) Open(ctx context.Context) error {
+	if l.Retry <= 0 {
+		l.Retry = 2 * time.Second
+	}
+	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	started, err := l.try(ctx)
+	if err != nil || started {
+		close(l.done)
+		return err
+	}
+	if !l.Wait {
+		close(l.done)
+		return mosaic.Errorf(mosaic.ECONFLICT, "Another process holds the processor lease.")
+	}
+	l.Logger.Warn("another process holds the processor lease (a mosaic import?); serving without processing until it ends")
+	go func() {
+		defer close(l.done)
+		t := time.NewTicker(l.Retry)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+			}
+			if started, err := l.try(ctx); started {
+				l.Logger.Info("processor lease taken; processing")
+				return
+			} else if err != nil {
+				l.Logger.Error("processor lease", "err", err)
+			}
+		}
+	}()
+	return nil
+}
+
+// try takes the lease and starts the processor; false (and no error) while it is held.
+func (l *leasedProcessor) try(ctx context.Context) (bool, error) {
+	var release func() error
+	if lk, ok := l.Store.(mosaic.ProcessorLocker); ok {
+		var err error
+		if release, err = lk.LockProcessor(ctx); mosaic.ErrorCode(err) == mosaic.ECONFLICT {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.stop:
+		if release != nil {
+			release()
+		}
+		return false, nil
+	default:
+	}
+	if err := l.Proc.Open(); err != nil {
+		if release != nil {
+			release()
+		}
+		return false, err
+	}
+	l.running, l.release = true, release
+	return true, nil
+}
+
+// Notify wakes the processor if it runs.
+func (l *leasedProcessor) Notify() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running {
+		l.Proc.Notify()
+	}
+}
+
+// Drain lets a running processor catch up (see processor.Processor.Drain).
+func (l *leasedProcessor) Drain(ctx context.Context) error {
+	l.mu.Lock()
+	running := l.running
+	l.mu.Unlock()
+	if !running {
+		return nil
+	}
+	return l.Proc.Drain(ctx)
+}
+
+// Close stops the processor and gives the lease back.
+func (l *leasedProcessor) Close() error {
+	close(l.stop)
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.running {
+		return nil
+	}
+	l.running = false
+	err := l.Proc.Close()
+	if l.release != nil {
+		if rerr := l.release(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// openImports starts the queue that runs uploaded imports (POST /api/v1/imports): their
+// rows go through the server's inbox writer and wake its processor.
+func (c *ServeCmd) openImports(env *Env, store mosaic.Store, kind string, committer *groupcommit.Committer, proc *leasedProcessor,
+	norm *identity.Normalizer, cfg *FileConfig) (*importer.Queue, string, error) {
+	dir := c.ImportDir
+	if dir == "" {
+		dir = filepath.Join(env.CLI.Data, "imports")
+		if kind == "postgres" {
+			dir = filepath.Join(os.TempDir(), "mosaic-imports")
+		}
+	}
+	q := &importer.Queue{Logger: env.Logger.With("component", "imports"), Importer: &importer.Importer{
+		Store: store, Append: committer.Append, Appended: proc.Notify, Logger: env.Logger.With("component", "imports"),
+		Identity: &importer.Identity{Config: cfg.Identity, Normalizer: norm},
+	}}
+	return q, dir, q.Open()
+}
