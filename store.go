@@ -27,6 +27,7 @@ type Store interface {
 	TokenService
 	InboxService
 	ImportService
+	MatchService
 	EventService
 	IdentityService
 	ProfileService

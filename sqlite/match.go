@@ -1,0 +1,187 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+)
+
+const matchColumns = `id, a, b, profile_a, profile_b, probability, weights, status, created_at, updated_at, decided_by`
+
+func scanMatch(row interface{ Scan(...any) error }) (*mosaic.MatchCandidate, error) {
+	var c mosaic.MatchCandidate
+	var weights []byte
+	var created, updated int64
+	if err := row.Scan(&c.ID, &c.A, &c.B, &c.ProfileA, &c.ProfileB, &c.Probability, &weights, &c.Status, &created, &updated, &c.DecidedBy); err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if err := json.Unmarshal(weights, &c.Weights); err != nil {
+		return nil, err
+	}
+	if c.Weights == nil {
+		c.Weights = []mosaic.MatchWeight{}
+	}
+	return &c, nil
+}
+
+// RecordMatches implements mosaic.MatchService.
+func (db *DB) RecordMatches(ctx context.Context, cs []*mosaic.MatchCandidate) (*mosaic.MatchRecordResult, error) {
+	for _, c := range cs {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	res := &mosaic.MatchRecordResult{}
+	now := db.now()
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		for _, c := range cs {
+			old, err := scanMatch(tx.QueryRowContext(ctx, `SELECT `+matchColumns+` FROM match_candidates WHERE a = ? AND b = ?`, c.A, c.B))
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return storeErr(err)
+			}
+			if old != nil && old.Status != mosaic.MatchPending {
+				res.Decided++
+				continue
+			}
+			weights, err := json.Marshal(nonNil(c.Weights))
+			if err != nil {
+				return err
+			}
+			if old != nil { // a pending pair takes the new score, and may now link
+				c.ID, c.CreatedAt = old.ID, old.CreatedAt
+				_, err = tx.ExecContext(ctx, `UPDATE match_candidates SET profile_a = ?, profile_b = ?, probability = ?, weights = ?,
+					status = ?, updated_at = ? WHERE id = ?`, c.ProfileA, c.ProfileB, c.Probability, weights, c.Status, micros(now), c.ID)
+			} else {
+				c.CreatedAt = now
+				_, err = tx.ExecContext(ctx, `INSERT INTO match_candidates (`+matchColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')`,
+					c.ID, c.A, c.B, c.ProfileA, c.ProfileB, c.Probability, weights, c.Status, micros(now), micros(now))
+			}
+			if err != nil {
+				return storeErr(err)
+			}
+			c.UpdatedAt = now
+			if c.Status == mosaic.MatchLinked {
+				res.Linked++
+				if err := linkMatch(ctx, tx, c, now); err != nil {
+					return err
+				}
+			} else {
+				res.Queued++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// linkMatch adds the probabilistic edge of a candidate and queues its ends for the processor.
+func linkMatch(ctx context.Context, tx *sql.Tx, c *mosaic.MatchCandidate, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused) VALUES (?, ?, ?, ?, ?, '', '')
+		ON CONFLICT (a, b, kind) DO NOTHING`, c.A, c.B, mosaic.EdgeProbabilistic, micros(now), c.ID); err != nil {
+		return storeErr(err)
+	}
+	return queueRecompute(ctx, tx, c.A, c.B)
+}
+
+func queueRecompute(ctx context.Context, tx *sql.Tx, keys ...mosaic.IdentifierKey) error {
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_recompute (key) VALUES (?) ON CONFLICT (key) DO NOTHING`, k); err != nil {
+			return storeErr(err)
+		}
+	}
+	return nil
+}
+
+// FindMatchCandidateByID implements mosaic.MatchService.
+func (db *DB) FindMatchCandidateByID(ctx context.Context, id string) (*mosaic.MatchCandidate, error) {
+	c, err := scanMatch(db.read.QueryRowContext(ctx, `SELECT `+matchColumns+` FROM match_candidates WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, mosaic.Errorf(mosaic.ENOTFOUND, "Match candidate not found.")
+	}
+	return c, storeErr(err)
+}
+
+// FindMatchCandidates implements mosaic.MatchService.
+func (db *DB) FindMatchCandidates(ctx context.Context, f mosaic.MatchFilter) ([]*mosaic.MatchCandidate, string, error) {
+	p, err := mosaic.ParseMatchPage(f)
+	if err != nil {
+		return nil, "", err
+	}
+	q, args := `SELECT `+matchColumns+` FROM match_candidates WHERE 1 = 1`, []any{}
+	if p.Status != "" {
+		q, args = q+` AND status = ?`, append(args, p.Status)
+	}
+	if p.After {
+		q, args = q+` AND (probability < ? OR probability = ? AND id > ?)`, append(args, p.AfterProbability, p.AfterProbability, p.AfterID)
+	}
+	rows, err := db.read.QueryContext(ctx, q+` ORDER BY probability DESC, id LIMIT ?`, append(args, p.Limit+1)...)
+	if err != nil {
+		return nil, "", storeErr(err)
+	}
+	defer rows.Close()
+	var out []*mosaic.MatchCandidate
+	for rows.Next() {
+		c, err := scanMatch(rows)
+		if err != nil {
+			return nil, "", storeErr(err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", storeErr(err)
+	}
+	next := ""
+	if len(out) > p.Limit {
+		out = out[:p.Limit]
+		next = mosaic.MatchCursor(out[p.Limit-1])
+	}
+	return out, next, nil
+}
+
+// DecideMatch implements mosaic.MatchService.
+func (db *DB) DecideMatch(ctx context.Context, id string, accept bool, by string) (*mosaic.MatchCandidate, error) {
+	now := db.now()
+	var c *mosaic.MatchCandidate
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = scanMatch(tx.QueryRowContext(ctx, `SELECT `+matchColumns+` FROM match_candidates WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return mosaic.Errorf(mosaic.ENOTFOUND, "Match candidate not found.")
+		} else if err != nil {
+			return storeErr(err)
+		}
+		next, err := mosaic.DecideMatchStatus(c.Status, accept)
+		if err != nil || next == c.Status {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE match_candidates SET status = ?, decided_by = ?, updated_at = ? WHERE id = ?`,
+			next, by, micros(now), c.ID); err != nil {
+			return storeErr(err)
+		}
+		linked := c.Status == mosaic.MatchLinked || c.Status == mosaic.MatchAccepted
+		c.Status, c.DecidedBy, c.UpdatedAt = next, by, now
+		switch {
+		case next == mosaic.MatchAccepted:
+			return linkMatch(ctx, tx, c, now)
+		case linked: // rejected after it was linked: the link is blocked, the profiles split
+			if _, err := tx.ExecContext(ctx, `INSERT INTO identity_constraints (a, b, created_at, reason) VALUES (?, ?, ?, ?)
+				ON CONFLICT (a, b) DO NOTHING`, c.A, c.B, micros(now), "match "+c.ID+" rejected"); err != nil {
+				return storeErr(err)
+			}
+			return queueRecompute(ctx, tx, c.A, c.B)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
