@@ -40,7 +40,7 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 		}
 		b := &pgx.Batch{}
 		for i, e := range c.Events {
-			payload, err := json.Marshal(e)
+			payload, err := e.AppendJSON(nil)
 			if err != nil {
 				return err
 			}

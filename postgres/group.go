@@ -84,14 +84,7 @@ func (db *DB) FindGroupMembers(ctx context.Context, id string, limit int) ([]mos
 // was merged away.
 func queueGroups(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 	for _, g := range ch.Groups {
-		traits, err := json.Marshal(nonNilMap(g.Traits))
-		if err != nil {
-			return err
-		}
-		sources, err := json.Marshal(nonNilMap(g.TraitSources))
-		if err != nil {
-			return err
-		}
+		traits, sources := mosaic.MarshalTraits(g.Traits), mosaic.MarshalTraitSources(g.TraitSources)
 		state := []byte(g.State)
 		if len(state) == 0 {
 			state = []byte("{}")

@@ -252,12 +252,13 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 	}
 	for _, p := range ch.Profiles {
 		var blobs [5][]byte
-		for i, v := range []any{nonNil(p.MergedFrom), nonNil(p.Flags), nonNil(p.Groups), nonNilMap(p.Traits), nonNilMap(p.TraitSources)} {
+		for i, v := range []any{nonNil(p.MergedFrom), nonNil(p.Flags), nonNil(p.Groups)} {
 			var err error
 			if blobs[i], err = json.Marshal(v); err != nil {
 				return err
 			}
 		}
+		blobs[3], blobs[4] = mosaic.MarshalTraits(p.Traits), mosaic.MarshalTraitSources(p.TraitSources)
 		state := []byte(p.State)
 		if len(state) == 0 {
 			state = []byte("{}")

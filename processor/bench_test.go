@@ -43,6 +43,21 @@ func segloadEvents(src mosaic.SourceID, n, users int, seed uint64) []*mosaic.Inb
 	return recs
 }
 
+// crmEvents makes n identify calls like a CRM export's rows, one new customer each: a
+// customer number as userId, email, phone and six traits.
+func crmEvents(src mosaic.SourceID, n int, seed uint64) []*mosaic.InboxRecord {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	recs := make([]*mosaic.InboxRecord, n)
+	cities := []string{"Copenhagen", "Aarhus", "Odense", "Aalborg", "Esbjerg"}
+	for i := range recs {
+		u := int(seed)*n + i
+		body := fmt.Sprintf(`{"type":"identify","userId":"C%07d","traits":{"email":"customer.%d@example.com","phone":"+45 %08d","first_name":"Ada%d","last_name":"Lovelace%d","city":%q,"postcode":"%04d","birthday":"19%02d-%02d-%02d","plan":"gold"},"timestamp":"2024-01-01T00:00:00Z"}`,
+			u, u, 20000000+u, u%997, u%1999, cities[u%5], 1000+u%8999, 40+u%60, 1+u%12, 1+u%28)
+		recs[i] = &mosaic.InboxRecord{SourceID: src, MessageID: fmt.Sprintf("crm-%d-%d", seed, i), ReceivedAt: now, Payload: []byte(body)}
+	}
+	return recs
+}
+
 // cpuTime is the CPU time the process has used (user and system), which other load on the
 // machine disturbs less than the wall clock.
 func cpuTime() time.Duration {
@@ -66,10 +81,15 @@ func BenchmarkPipeline(b *testing.B) {
 	for _, tc := range []struct {
 		store    string
 		identity bool
-		users    int
-	}{{"sqlite", false, 100000}, {"sqlite", true, 100000}, {"sqlite", true, 5000}, {"postgres", true, 100000}, {"postgres", true, 5000}} {
+		users    int // 0: CRM rows (crmEvents), else segload's mix over this many customers
+	}{{"sqlite", false, 100000}, {"sqlite", true, 100000}, {"sqlite", true, 5000}, {"sqlite", true, 0},
+		{"postgres", true, 100000}, {"postgres", true, 5000}, {"postgres", true, 0}} {
 		withIdentity, users := tc.identity, tc.users
-		b.Run(fmt.Sprintf("store=%s/identity=%v/users=%d", tc.store, withIdentity, users), func(b *testing.B) {
+		name := fmt.Sprintf("store=%s/identity=%v/users=%d", tc.store, withIdentity, users)
+		if users == 0 {
+			name = fmt.Sprintf("store=%s/identity=%v/crm", tc.store, withIdentity)
+		}
+		b.Run(name, func(b *testing.B) {
 			var db benchStore
 			if tc.store == "postgres" {
 				db = pgtest.Open(b)
@@ -95,7 +115,11 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportAllocs()
 			for round := uint64(0); b.Loop(); round++ {
 				b.StopTimer()
-				if err := db.AppendInbox(ctx, segloadEvents(src.ID, perRound, users, round)); err != nil {
+				recs := crmEvents(src.ID, perRound, round)
+				if users > 0 {
+					recs = segloadEvents(src.ID, perRound, users, round)
+				}
+				if err := db.AppendInbox(ctx, recs); err != nil {
 					b.Fatal(err)
 				}
 				p := &processor.Processor{Store: db, Stages: stages, Poll: time.Millisecond}

@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -54,7 +53,7 @@ func (s *Identity) foldGroups(ctx context.Context, events []*mosaic.Event, ch *m
 	for _, id := range ids { // sorted
 		g := groups[id]
 		if ts, ok := states[id]; ok {
-			g.State, _ = json.Marshal(ts)
+			g.State = ts.AppendJSON(nil)
 			g.Traits, g.TraitSources = ts.Traits()
 		}
 		if old, ok := before[id]; ok && old == string(g.State) {

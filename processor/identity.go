@@ -708,7 +708,7 @@ func decodeStates(raw json.RawMessage) traits.States {
 }
 
 func setStates(p *mosaic.ProfileState, ts traits.States) {
-	p.State, _ = json.Marshal(ts)
+	p.State = ts.AppendJSON(nil)
 	p.Traits, p.TraitSources = ts.Traits()
 }
 

@@ -34,8 +34,9 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 			}
 			return per[id]
 		}
+		var payload []byte // reused: the driver copies it into the statement
 		for _, e := range c.Events {
-			payload, err := json.Marshal(e)
+			payload, err = e.AppendJSON(payload[:0])
 			if err != nil {
 				return err
 			}

@@ -86,7 +86,6 @@ func (db *DB) FindGroupMembers(ctx context.Context, id string, limit int) ([]mos
 // the profiles it writes: a profile's rows are replaced by its groups, or removed when it
 // was merged away.
 func commitGroups(ch *mosaic.IdentityChanges, exec func(q string, args ...any) error) error {
-	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
 	for _, g := range ch.Groups {
 		state := g.State
 		if len(state) == 0 {
@@ -95,7 +94,7 @@ func commitGroups(ch *mosaic.IdentityChanges, exec func(q string, args ...any) e
 		if err := exec(`INSERT INTO groups (`+groupColumns+`) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state,
 			traits = excluded.traits, trait_sources = excluded.trait_sources`,
-			g.ID, micros(g.CreatedAt), micros(g.UpdatedAt), []byte(state), js(nonNilMap(g.Traits)), js(nonNilMap(g.TraitSources))); err != nil {
+			g.ID, micros(g.CreatedAt), micros(g.UpdatedAt), []byte(state), mosaic.MarshalTraits(g.Traits), mosaic.MarshalTraitSources(g.TraitSources)); err != nil {
 			return err
 		}
 	}

@@ -34,7 +34,7 @@ func TestMigrateGroupsBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`DROP TABLE profile_groups`, `DROP TABLE groups`, `DELETE FROM schema_migrations WHERE version >= 3`} {
+	for _, q := range []string{`DROP TABLE profile_groups`, `DROP TABLE groups`, `DELETE FROM schema_migrations WHERE version = 3`} {
 		if _, err := raw.Exec(q); err != nil {
 			t.Fatal(err)
 		}

@@ -363,7 +363,7 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 			merged_from = excluded.merged_from, flags = excluded.flags, groups_ = excluded.groups_, state = excluded.state,
 			traits = excluded.traits, trait_sources = excluded.trait_sources`,
 			p.ID, micros(p.CreatedAt), micros(p.UpdatedAt), into, js(nonNil(p.MergedFrom)), js(nonNil(p.Flags)), js(nonNil(p.Groups)),
-			[]byte(state), js(nonNilMap(p.Traits)), js(nonNilMap(p.TraitSources))); err != nil {
+			[]byte(state), mosaic.MarshalTraits(p.Traits), mosaic.MarshalTraitSources(p.TraitSources)); err != nil {
 			return err
 		}
 		if p.KeepSearchTerms && p.MergedInto == "" {

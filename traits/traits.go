@@ -296,3 +296,62 @@ func compareValues(a, b json.RawMessage) int {
 	}
 	return bytes.Compare(a, b)
 }
+
+// AppendJSON appends the JSON encoding of st, decoding as json.Marshal(st) does (traits
+// and counted values in name order), several times faster: the processor encodes the
+// states of every profile it changes.
+func (st States) AppendJSON(b []byte) []byte {
+	b = append(b, '{')
+	names := make([]string, 0, len(st))
+	for name := range st {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for i, name := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = mosaic.AppendJSONString(b, name)
+		b = append(b, ':')
+		s := st[name]
+		if s == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, `{"v":`...)
+		b = appendRaw(b, s.Value)
+		b = append(b, `,"s":`...)
+		b = s.Source.AppendJSON(b)
+		if len(s.Counts) > 0 {
+			b = append(b, `,"c":{`...)
+			for j, v := range slices.Sorted(maps.Keys(s.Counts)) {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = mosaic.AppendJSONString(b, v)
+				b = append(b, ':')
+				b = strconv.AppendInt(b, int64(s.Counts[v]), 10)
+			}
+			b = append(b, '}')
+		}
+		if len(s.Items) > 0 {
+			b = append(b, `,"u":[`...)
+			for j, v := range s.Items {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendRaw(b, v)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func appendRaw(b []byte, v json.RawMessage) []byte {
+	if len(v) == 0 {
+		return append(b, "null"...)
+	}
+	return append(b, v...)
+}

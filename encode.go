@@ -1,0 +1,194 @@
+package mosaic
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// The stores write every processed event and every changed profile as JSON. encoding/json
+// spends most of that time on reflection, sorting map keys through reflect.Value and
+// re-compacting json.RawMessage values; these encoders write the same JSON directly (a
+// property test holds them to encoding/json: both decode to the same value). They are for
+// the processor's write path only; API responses use encoding/json.
+
+// AppendJSON appends the JSON encoding of e, with the fields and omissions of its json tags.
+// It fails, as encoding/json does, for a time outside years 0–9999.
+func (e *Event) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, e.ID, 10)
+	b = appendField(b, "source_id", string(e.SourceID))
+	b = appendField(b, "messageId", e.MessageID)
+	b = appendField(b, "type", string(e.Type))
+	for _, f := range [...]struct{ name, v string }{{"event", e.Event}, {"name", e.Name}, {"category", e.Category},
+		{"userId", e.UserID}, {"anonymousId", e.AnonymousID}, {"groupId", e.GroupID}, {"previousId", e.PreviousID}} {
+		if f.v != "" {
+			b = appendField(b, f.name, f.v)
+		}
+	}
+	var err error
+	if b, err = appendTimeField(b, "timestamp", e.Timestamp); err != nil {
+		return nil, err
+	}
+	if e.OriginalTimestamp != nil {
+		if b, err = appendTimeField(b, "originalTimestamp", *e.OriginalTimestamp); err != nil {
+			return nil, err
+		}
+	}
+	if e.SentAt != nil {
+		if b, err = appendTimeField(b, "sentAt", *e.SentAt); err != nil {
+			return nil, err
+		}
+	}
+	if b, err = appendTimeField(b, "receivedAt", e.ReceivedAt); err != nil {
+		return nil, err
+	}
+	for _, f := range [...]struct {
+		name string
+		v    json.RawMessage
+	}{{"properties", e.Properties}, {"traits", e.Traits}, {"context", e.Context}, {"integrations", e.Integrations}} {
+		if len(f.v) > 0 {
+			b = append(b, ',')
+			b = appendString(b, f.name)
+			b = append(b, ':')
+			b = append(b, f.v...)
+		}
+	}
+	if e.ProfileID != "" {
+		b = appendField(b, "profile_id", string(e.ProfileID))
+	}
+	return append(b, '}'), nil
+}
+
+// MarshalTraits returns the JSON object of trait values by name, in name order (a nil map
+// is {}, an empty value null).
+func MarshalTraits(m map[string]json.RawMessage) []byte {
+	b := make([]byte, 0, 32*len(m)+2)
+	b = append(b, '{')
+	for i, k := range sortedKeys(m) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		if v := m[k]; len(v) > 0 {
+			b = append(b, v...)
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	return append(b, '}')
+}
+
+// MarshalTraitSources returns the JSON object of trait sources by name, in name order (a nil
+// map is {}).
+func MarshalTraitSources(m map[string]TraitSource) []byte {
+	b := make([]byte, 0, 160*len(m)+2)
+	b = append(b, '{')
+	for i, k := range sortedKeys(m) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = m[k].AppendJSON(b)
+	}
+	return append(b, '}')
+}
+
+// AppendJSON appends the JSON encoding of s. Its times come from events, whose years lie
+// within 0–9999 (they are parsed from four-digit years and corrected by at most 292 years).
+func (s TraitSource) AppendJSON(b []byte) []byte {
+	b = append(b, `{"source_id":`...)
+	b = appendString(b, string(s.SourceID))
+	b = appendField(b, "message_id", s.MessageID)
+	b, _ = appendTimeField(b, "event_time", s.EventTime)
+	b, _ = appendTimeField(b, "received_at", s.ReceivedAt)
+	b = appendField(b, "rule", s.Rule)
+	return append(b, '}')
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// appendField appends ,"name":"v".
+func appendField(b []byte, name, v string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendString(b, v)
+}
+
+func appendTimeField(b []byte, name string, t time.Time) ([]byte, error) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("%s: year %d outside of range [0,9999]", name, y)
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':', '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendJSONString appends s as a JSON string, escaped as encoding/json escapes it:
+// control characters, quote and backslash; <, > and & for HTML safety; U+2028 and U+2029;
+// invalid UTF-8 becomes U+FFFD.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
+
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

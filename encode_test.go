@@ -1,0 +1,107 @@
+package mosaic_test
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mosaic-cdp/mosaic"
+)
+
+// randString returns strings with the characters JSON encoders get wrong: quotes,
+// backslashes, control characters, HTML, U+2028, multi-byte and invalid UTF-8.
+func randString(rng *rand.Rand) string {
+	parts := []string{"a", "Zoë", "\"", "\\", "\n", "\t", "\x00", "\x1f", "<", ">", "&", "\u2028", "\u2029", "日本", "\xff", "\xe2\x82", "/", " ", "\u007f", "\b", "\f"}
+	var b strings.Builder
+	for range rng.IntN(8) {
+		b.WriteString(parts[rng.IntN(len(parts))])
+	}
+	return b.String()
+}
+
+func randTime(rng *rand.Rand) time.Time {
+	return time.Unix(rng.Int64N(4e10)-1e10, rng.Int64N(1e9)).UTC()
+}
+
+func TestEventAppendJSONDecodesAsEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	raws := []json.RawMessage{nil, json.RawMessage(`{}`), json.RawMessage(`{"a":[1,2,{"b":null}],"c":"\u00e9"}`), json.RawMessage(`{ "spaced" : true }`)}
+	for i := range 2000 {
+		e := &mosaic.Event{ID: rng.Int64(), SourceID: mosaic.SourceID(randString(rng)), MessageID: randString(rng), Type: mosaic.EventType(randString(rng)),
+			Event: randString(rng), Name: randString(rng), Category: randString(rng), UserID: randString(rng), AnonymousID: randString(rng),
+			GroupID: randString(rng), PreviousID: randString(rng), Timestamp: randTime(rng), ReceivedAt: randTime(rng),
+			Properties: raws[rng.IntN(len(raws))], Traits: raws[rng.IntN(len(raws))], Context: raws[rng.IntN(len(raws))], Integrations: raws[rng.IntN(len(raws))],
+			ProfileID: mosaic.ProfileID(randString(rng))}
+		if i%2 == 0 {
+			ot, sa := randTime(rng), randTime(rng)
+			e.OriginalTimestamp, e.SentAt = &ot, &sa
+		}
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !json.Valid(got) {
+			t.Fatalf("invalid JSON: %s", got)
+		}
+		var a, b map[string]any
+		if err := json.Unmarshal(want, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(got, &b); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(a, b); diff != "" {
+			t.Fatalf("event %d decodes differently (-encoding/json +AppendJSON):\n%s", i, diff)
+		}
+	}
+	// Out-of-range years fail as they do with encoding/json.
+	bad := &mosaic.Event{Timestamp: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if _, err := bad.AppendJSON(nil); err == nil {
+		t.Fatal("year 10000 encoded")
+	}
+}
+
+func TestMarshalTraitsDecodesAsEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	vals := []json.RawMessage{json.RawMessage(`"x"`), json.RawMessage(`12.5`), json.RawMessage(`null`), json.RawMessage(`[1,"a"]`), json.RawMessage(`{"k":{}}`), nil}
+	for i := range 1000 {
+		tr, src := map[string]json.RawMessage{}, map[string]mosaic.TraitSource{}
+		for range rng.IntN(6) {
+			k := randString(rng)
+			tr[k] = vals[rng.IntN(len(vals))]
+			src[k] = mosaic.TraitSource{SourceID: mosaic.SourceID(randString(rng)), MessageID: randString(rng), EventTime: randTime(rng), ReceivedAt: randTime(rng), Rule: randString(rng)}
+		}
+		if i == 0 {
+			tr, src = nil, nil
+		}
+		for _, c := range []struct {
+			v   any
+			got []byte
+		}{{tr, mosaic.MarshalTraits(tr)}, {src, mosaic.MarshalTraitSources(src)}} {
+			want, err := json.Marshal(c.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(want) == "null" {
+				want = []byte("{}") // a nil map is stored as {}
+			}
+			var a, b any
+			if err := json.Unmarshal(want, &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(c.got, &b); err != nil {
+				t.Fatalf("%s: %v", c.got, err)
+			}
+			if diff := cmp.Diff(a, b); diff != "" {
+				t.Fatalf("map %d decodes differently (-encoding/json +ours):\n%s", i, diff)
+			}
+		}
+	}
+}
