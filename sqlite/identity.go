@@ -316,16 +316,23 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 		return nil
 	}
 	stmts := map[string]*sql.Stmt{}
-	exec := func(q string, args ...any) error {
+	prepare := func(q string) (*sql.Stmt, error) {
 		st, ok := stmts[q]
 		if !ok {
 			var err error
 			if st, err = tx.PrepareContext(ctx, q); err != nil {
-				return storeErr(err)
+				return nil, storeErr(err)
 			}
 			stmts[q] = st
 		}
-		_, err := st.ExecContext(ctx, args...)
+		return st, nil
+	}
+	exec := func(q string, args ...any) error {
+		st, err := prepare(q)
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx, args...)
 		return storeErr(err)
 	}
 	defer func() {
@@ -358,26 +365,49 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 		if len(state) == 0 {
 			state = json.RawMessage("{}")
 		}
-		if err := exec(`INSERT INTO profiles (`+profileColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		// The profile's search terms are kept in its row too (migration 0007), so only the
+		// terms that changed are written, each by its key.
+		replace := !p.KeepSearchTerms || p.MergedInto != ""
+		var stored []string
+		if replace && !p.New {
+			st, err := prepare(`SELECT search_terms FROM profiles WHERE id = ?`)
+			if err != nil {
+				return err
+			}
+			var raw []byte
+			switch err := st.QueryRowContext(ctx, p.ID).Scan(&raw); {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return storeErr(err)
+			default:
+				if err := json.Unmarshal(raw, &stored); err != nil {
+					return err
+				}
+			}
+		}
+		var terms []string
+		if p.MergedInto == "" {
+			terms = p.SearchTerms
+		}
+		if err := exec(`INSERT INTO profiles (`+profileColumns+`, search_terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, merged_into = excluded.merged_into,
 			merged_from = excluded.merged_from, flags = excluded.flags, groups_ = excluded.groups_, state = excluded.state,
-			traits = excluded.traits, trait_sources = excluded.trait_sources`,
+			traits = excluded.traits, trait_sources = excluded.trait_sources,
+			search_terms = CASE WHEN ? THEN excluded.search_terms ELSE profiles.search_terms END`,
 			p.ID, micros(p.CreatedAt), micros(p.UpdatedAt), into, js(nonNil(p.MergedFrom)), js(nonNil(p.Flags)), js(nonNil(p.Groups)),
-			[]byte(state), mosaic.MarshalTraits(p.Traits), mosaic.MarshalTraitSources(p.TraitSources)); err != nil {
+			[]byte(state), mosaic.MarshalTraits(p.Traits), mosaic.MarshalTraitSources(p.TraitSources), js(nonNil(terms)), replace); err != nil {
 			return err
 		}
-		if p.KeepSearchTerms && p.MergedInto == "" {
+		if !replace {
 			continue
 		}
-		if !p.New {
-			if err := exec(`DELETE FROM profile_search WHERE profile_id = ?`, p.ID); err != nil {
+		gone, added := diffTerms(stored, terms)
+		for _, term := range gone {
+			if err := exec(`DELETE FROM profile_search WHERE term = ? AND profile_id = ?`, term, p.ID); err != nil {
 				return err
 			}
 		}
-		if p.MergedInto != "" {
-			continue
-		}
-		for _, term := range p.SearchTerms {
+		for _, term := range added {
 			if err := exec(`INSERT INTO profile_search (term, profile_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, term, p.ID); err != nil {
 				return err
 			}
@@ -400,6 +430,28 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 		}
 	}
 	return nil
+}
+
+// diffTerms returns the terms of old not in new, and those of new not in old.
+func diffTerms(old, new []string) (gone, added []string) {
+	in := make(map[string]bool, len(old))
+	for _, t := range old {
+		in[t] = true
+	}
+	for _, t := range new {
+		if in[t] {
+			delete(in, t)
+		} else {
+			added = append(added, t)
+		}
+	}
+	for _, t := range old {
+		if in[t] {
+			gone = append(gone, t)
+			delete(in, t)
+		}
+	}
+	return gone, added
 }
 
 func nonNil[T any](s []T) []T {
