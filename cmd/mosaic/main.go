@@ -77,6 +77,7 @@ type CLI struct {
 	Migrate  MigrateCmd  `cmd:"" help:"Apply pending schema migrations and exit."`
 	Profile  ProfileCmd  `cmd:"" help:"Look at profiles (works on the store directly)."`
 	Identity IdentityCmd `cmd:"" help:"Identity rules: try a rule set against history before applying it."`
+	Match    MatchCmd    `cmd:"" help:"Probabilistic record matching: evaluate the matcher on CSV files."`
 }
 
 // Run parses args and runs the chosen subcommand until it ends or ctx is cancelled.
