@@ -15,7 +15,7 @@ var kindLevels = map[Kind][]string{
 	Postcode: {"missing", "exact", "one typo", "same first three", "different"},
 	Email:    {"missing", "exact", "same local part", "jaro-winkler >= 0.88", "different"},
 	Phone:    {"missing", "exact", "same last seven digits", "one typo", "different"},
-	Numeric:  {"missing", "exact", "one typo", "within 2% of range", "within 20% of range", "different"},
+	Numeric:  {"missing", "exact", "within 2% of range", "one typo", "within 20% of range", "different"},
 	ID:       {"missing", "exact", "one typo", "two typos", "different"},
 	Category: {"missing", "exact", "one typo", "different"},
 	Ignore:   {"missing", "different"},
@@ -31,7 +31,8 @@ type column struct {
 	alt    []string  // Name: Soundex; Text: squashed; Email: local part; Phone: last 7 digits
 	num    []float64 // Date: day number; Numeric: value; NaN when not available
 	toks   [][]string
-	spread float64 // Numeric: the column's p5–p95 range, set by training
+	sig    []charSig // Name: of the value; Text: of the squashed value; Email: of the value
+	spread float64   // Numeric: the column's p5–p95 range, set by training
 }
 
 func newColumn(k Kind, n int) *column {
@@ -45,6 +46,9 @@ func newColumn(k Kind, n int) *column {
 	if k == Text {
 		c.toks = make([][]string, n)
 	}
+	if k == Name || k == Text || k == Email {
+		c.sig = make([]charSig, n)
+	}
 	return c
 }
 
@@ -55,10 +59,13 @@ func (c *column) set(i int, raw string) {
 	switch c.kind {
 	case Name:
 		c.alt[i] = Soundex(v)
+		c.sig[i] = signature(v)
 	case Text:
 		c.alt[i] = squash(v)
 		c.toks[i] = tokens(v)
+		c.sig[i] = signature(c.alt[i])
 	case Email:
+		c.sig[i] = signature(v)
 		if at := strings.IndexByte(v, '@'); at > 0 {
 			c.alt[i] = v[:at]
 		}
@@ -117,7 +124,10 @@ func (c *column) compare(i, j int) uint8 {
 	}
 	switch c.kind {
 	case Name:
-		jw := JaroWinkler(a, b)
+		jw := 0.0
+		if jwUpper(a, b, c.sig[i], c.sig[j]) >= 0.7 {
+			jw = JaroWinkler(a, b)
+		}
 		switch {
 		case jw >= 0.92:
 			return 2
@@ -134,7 +144,10 @@ func (c *column) compare(i, j int) uint8 {
 		if sa == sb {
 			return 2
 		}
-		jw := JaroWinkler(sa, sb)
+		jw := 0.0
+		if jwUpper(sa, sb, c.sig[i], c.sig[j]) >= 0.75 {
+			jw = JaroWinkler(sa, sb)
+		}
 		if jw >= 0.9 {
 			return 3
 		}
@@ -174,7 +187,7 @@ func (c *column) compare(i, j int) uint8 {
 		if c.alt[i] != "" && c.alt[i] == c.alt[j] {
 			return 2
 		}
-		if JaroWinkler(a, b) >= 0.88 {
+		if jwUpper(a, b, c.sig[i], c.sig[j]) >= 0.88 && JaroWinkler(a, b) >= 0.88 {
 			return 3
 		}
 		return 4
@@ -187,18 +200,17 @@ func (c *column) compare(i, j int) uint8 {
 		}
 		return 4
 	case Numeric:
-		if withinEdits(a, b, 1) {
+		na, nb := c.num[i], c.num[j]
+		numbers := !math.IsNaN(na) && !math.IsNaN(nb) && c.spread > 0
+		d := math.Abs(na - nb)
+		if numbers && d <= 0.02*c.spread {
 			return 2
 		}
-		na, nb := c.num[i], c.num[j]
-		if !math.IsNaN(na) && !math.IsNaN(nb) && c.spread > 0 {
-			d := math.Abs(na - nb)
-			switch {
-			case d <= 0.02*c.spread:
-				return 3
-			case d <= 0.2*c.spread:
-				return 4
-			}
+		if withinEdits(a, b, 1) {
+			return 3
+		}
+		if numbers && d <= 0.2*c.spread {
+			return 4
 		}
 		return 5
 	case ID:

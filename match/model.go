@@ -370,27 +370,13 @@ func (m *Model) estimateU(d *data, order []int) {
 			counts[f] = make([]float64, len(m.fields[f].levels))
 		}
 	}
-	visit := func(a, b int) {
-		if m.opts.Link && d.sources[a] == d.sources[b] {
-			return
-		}
-		for f, c := range d.cols {
-			if c != nil {
-				counts[f][c.compare(a, b)]++
-			}
-		}
-	}
-	sampled := 0
+	var sample []pairIndex
 	if d.totalPairs(m.opts.Link) <= float64(m.opts.SamplePairs) {
-		for a := 0; a < d.n; a++ {
-			for b := a + 1; b < d.n; b++ {
-				visit(a, b)
-			}
-		}
-		sampled = int(d.totalPairs(m.opts.Link))
+		sample = allPairs(d, m.opts.Link)
 	} else {
 		rng := rand.New(rand.NewPCG(m.opts.Seed, 0x6d6f73616963))
-		for sampled < m.opts.SamplePairs {
+		sample = make([]pairIndex, 0, m.opts.SamplePairs)
+		for len(sample) < m.opts.SamplePairs {
 			x, y := rng.IntN(d.n), rng.IntN(d.n)
 			if x == y {
 				continue
@@ -399,8 +385,39 @@ func (m *Model) estimateU(d *data, order []int) {
 			if m.opts.Link && d.sources[a] == d.sources[b] {
 				continue
 			}
-			visit(a, b)
-			sampled++
+			sample = append(sample, pairIndex{int32(a), int32(b)})
+		}
+	}
+	sampled := len(sample)
+	workers := max(1, min(m.opts.Workers, len(sample)/4096+1))
+	chunk := (len(sample) + workers - 1) / workers
+	parts := make([][][]float64, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min(len(sample), (w+1)*chunk)
+		wg.Go(func() {
+			local := make([][]float64, nf)
+			for f := range counts {
+				if counts[f] != nil {
+					local[f] = make([]float64, len(counts[f]))
+				}
+			}
+			for _, p := range sample[lo:hi] {
+				for f, c := range d.cols {
+					if c != nil {
+						local[f][c.compare(int(p.a), int(p.b))]++
+					}
+				}
+			}
+			parts[w] = local
+		})
+	}
+	wg.Wait()
+	for _, local := range parts {
+		for f := range counts {
+			for l := range counts[f] {
+				counts[f][l] += local[f][l]
+			}
 		}
 	}
 	m.stats.SampledPairs = sampled
@@ -580,8 +597,15 @@ func (m *Model) em(pats [][]uint8, counts []float64, allPairs float64) float64 {
 				continue
 			}
 			old := slices.Clone(mm[f])
-			copy(mm[f], accM[f])
-			normalise(mm[f], 1)
+			// One pseudo-match spread like u: a level nothing was seen at weighs nothing.
+			u := m.fields[f].u
+			s := 1.0
+			for l := 1; l < len(mm[f]); l++ {
+				s += accM[f][l]
+			}
+			for l := 1; l < len(mm[f]); l++ {
+				mm[f][l] = (accM[f][l] + u[l]) / s
+			}
 			for l := range old {
 				delta = max(delta, math.Abs(old[l]-mm[f][l]))
 			}

@@ -28,6 +28,7 @@ type MatchEvalCmd struct {
 	Ignore     []string `help:"Columns the matcher must not see (e.g. ground-truth columns)." sep:"," placeholder:"COL,..."`
 	Mapping    string   `help:"Optional YAML or JSON object of column: kind (name, date, postcode, email, phone, numeric, id, category, text, ignore) overriding inference." placeholder:"FILE"`
 	Threshold  float64  `help:"Match probability at or above which two records are the same entity." default:"0.5"`
+	Show       int      `help:"Print this many of the worst false matches and missed pairs, with their explanations." default:"0" placeholder:"N"`
 	Verbose    bool     `short:"v" help:"Also print the learned m/u probabilities and weights of every comparison level."`
 	Files      []string `arg:"" help:"One CSV file to dedupe, or two to link." placeholder:"FILE"`
 }
@@ -212,6 +213,9 @@ func (c *MatchEvalCmd) Run(env *Env) error {
 	}
 	mt := match.Evaluate(res.Labels, sources, truth)
 	secs := time.Since(start).Seconds()
+	if c.Show > 0 {
+		showErrors(env.Stdout, model, records, res, truth, c.Show)
+	}
 
 	w := env.Stdout
 	mode := "dedupe"
@@ -290,4 +294,53 @@ func readTruth(path string, pos []map[string]int, link bool) ([][2]int, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// showErrors prints the highest-scored false matches and the lowest-scored missed pairs.
+func showErrors(w io.Writer, model *match.Model, records []match.Record, res *match.Result, truth [][2]int, n int) {
+	isTrue := map[[2]int]bool{}
+	for _, p := range truth {
+		a, b := min(p[0], p[1]), max(p[0], p[1])
+		isTrue[[2]int{a, b}] = true
+	}
+	type scored struct {
+		a, b int
+		e    match.Explanation
+	}
+	var fps, fns []scored
+	for _, p := range res.Pairs {
+		if res.Labels[p.A] == res.Labels[p.B] && !isTrue[[2]int{p.A, p.B}] {
+			e, _ := model.Score(records[p.A], records[p.B])
+			fps = append(fps, scored{p.A, p.B, e})
+		}
+	}
+	for p := range isTrue {
+		if res.Labels[p[0]] != res.Labels[p[1]] {
+			e, _ := model.Score(records[p[0]], records[p[1]])
+			fns = append(fns, scored{p[0], p[1], e})
+		}
+	}
+	slices.SortFunc(fps, func(x, y scored) int { return cmpFloat(y.e.Weight, x.e.Weight) })
+	slices.SortFunc(fns, func(x, y scored) int { return cmpFloat(y.e.Weight, x.e.Weight) })
+	print := func(title string, list []scored) {
+		fmt.Fprintf(w, "%s (%d):\n", title, len(list))
+		for _, s := range list[:min(n, len(list))] {
+			fmt.Fprintf(w, "  %s ~ %s  p=%.3f w=%+.1f\n", records[s.a].ID, records[s.b].ID, s.e.Probability, s.e.Weight)
+			for k, f := range s.e.Fields {
+				fmt.Fprintf(w, "      %-16s %-28q %-28q %-30s %+.1f\n", f.Field, records[s.a].Values[k], records[s.b].Values[k], f.Level, f.Weight)
+			}
+		}
+	}
+	print("false matches (pairs in a predicted cluster, not true)", fps)
+	print("missed true pairs", fns)
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
