@@ -23,6 +23,9 @@ var kindLevels = map[Kind][]string{
 
 const levelExact = 1
 
+// maxValueBytes is how much of a normalised value is compared.
+const maxValueBytes = 256
+
 // column holds one field's normalised values for a set of records, with what the
 // comparisons and blocking keys need precomputed.
 type column struct {
@@ -55,6 +58,9 @@ func newColumn(k Kind, n int) *column {
 // set normalises and stores record i's raw value.
 func (c *column) set(i int, raw string) {
 	v := Normalize(c.kind, raw)
+	if len(v) > maxValueBytes { // comparisons are quadratic in length: bound the work
+		v = strings.ToValidUTF8(v[:maxValueBytes], "")
+	}
 	c.val[i] = v
 	switch c.kind {
 	case Name:
@@ -236,7 +242,7 @@ func swappedDayMonth(a, b string) bool {
 }
 
 // wordsShared reports whether at least half the words of the shorter text appear in the
-// other (and at least one does).
+// other (and at least one does), counting repeated words as often as both have them.
 func wordsShared(a, b []string) bool {
 	if len(a) == 0 || len(b) == 0 {
 		return false
@@ -244,10 +250,18 @@ func wordsShared(a, b []string) bool {
 	if len(a) > len(b) {
 		a, b = b, a
 	}
+	var buf [16]bool
+	used := buf[:0]
+	if len(b) <= len(buf) {
+		used = buf[:len(b)]
+	} else {
+		used = make([]bool, len(b))
+	}
 	shared := 0
 	for _, x := range a {
-		for _, y := range b {
-			if x == y {
+		for k, y := range b {
+			if !used[k] && x == y {
+				used[k] = true
 				shared++
 				break
 			}

@@ -269,17 +269,18 @@ func InferKind(name string, values []string) Kind {
 	}
 	frac := func(k int) float64 { return float64(k) / float64(st.n) }
 	distinctRatio := float64(st.distinct) / float64(st.n)
-	lowCard := st.distinct <= 40 || (distinctRatio < 0.01 && st.distinct <= 200)
-	digitLowCard := st.distinct <= 40
+	repeats := 2*st.distinct <= st.n // values recur: a set, not free values
+	lowCard := repeats && (st.distinct <= 40 || (distinctRatio < 0.01 && st.distinct <= 200))
+	digitLowCard := repeats && st.distinct <= 40
 	switch {
 	case frac(st.email) >= 0.8:
 		return Email
-	case hint == Phone && frac(st.phone) >= 0.5, frac(st.phone) >= 0.8 && frac(st.phoneSep) >= 0.5:
+	case hint == Phone && frac(st.phone) >= 0.5:
 		return Phone
-	case frac(st.date) >= 0.8 && (hint == Date || st.digit < st.n || !lowCard):
-		if hint == Date || hint == Text || !hinted {
-			return Date
-		}
+	case frac(st.date) >= 0.8 && (hint == Date || st.digit < st.n || !lowCard) && (hint == Date || hint == Text || !hinted):
+		return Date
+	case frac(st.phone) >= 0.8 && frac(st.phoneSep) >= 0.5:
+		return Phone
 	}
 	if frac(st.digit) >= 0.8 {
 		switch {

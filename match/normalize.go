@@ -1,6 +1,7 @@
 package match
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -21,6 +22,14 @@ import (
 //   - Phone: digits only, a leading 00 international prefix dropped.
 //   - Numeric: the number in a canonical decimal form, or the trimmed text if not a number.
 func Normalize(k Kind, raw string) string {
+	n := normalize(k, raw)
+	if isJunk(n) {
+		return ""
+	}
+	return n
+}
+
+func normalize(k Kind, raw string) string {
 	s := strings.TrimSpace(raw)
 	if s == "" || isJunk(s) {
 		return ""
@@ -38,14 +47,18 @@ func Normalize(k Kind, raw string) string {
 		return s
 	case Phone:
 		d := digits(s)
-		d = strings.TrimPrefix(d, "00")
+		for strings.HasPrefix(d, "00") {
+			d = d[2:]
+		}
 		if len(d) < 4 {
 			return ""
 		}
 		return d
 	case Numeric:
-		if f, err := strconv.ParseFloat(strings.ReplaceAll(s, ",", ""), 64); err == nil {
-			return strconv.FormatFloat(f, 'f', -1, 64)
+		for _, t := range []string{strings.ReplaceAll(s, ",", ""), foldText(s)} {
+			if f, err := strconv.ParseFloat(t, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+				return strconv.FormatFloat(f, 'f', -1, 64)
+			}
 		}
 		return foldText(s)
 	default:

@@ -272,6 +272,9 @@ func signature(s string) charSig {
 // jwUpper bounds JaroWinkler(a, b) from above using the signatures: the Jaro matches are at
 // most the characters the two have in common.
 func jwUpper(a, b string, sa, sb charSig) float64 {
+	if a == b {
+		return 1
+	}
 	if sa.n == 0 || sb.n == 0 {
 		return 0
 	}
