@@ -18,9 +18,10 @@ const (
 	keyMonthDay                 // Date: month and day
 	keyLocal                    // Email: the local part
 	keyLast7                    // Phone: the last seven digits
+	keyRareWord                 // Text: the word fewest records of the column have
 )
 
-var keyNames = [...]string{"exact", "sounds alike", "without spaces", "first word", "year", "month and day", "local part", "last 7 digits"}
+var keyNames = [...]string{"exact", "sounds alike", "without spaces", "first word", "year", "month and day", "local part", "last 7 digits", "rarest word"}
 
 // keysFor lists the blocking keys a kind offers, finest first.
 func keysFor(k Kind) []keyKind {
@@ -28,7 +29,7 @@ func keysFor(k Kind) []keyKind {
 	case Name:
 		return []keyKind{keyExact, keyPhonetic}
 	case Text:
-		return []keyKind{keySquashed, keyFirstWord}
+		return []keyKind{keySquashed, keyFirstWord, keyRareWord}
 	case Date:
 		return []keyKind{keyExact, keyYear, keyMonthDay}
 	case Email:
@@ -64,6 +65,8 @@ func (c *column) key(k keyKind, i int) string {
 	switch k {
 	case keyPhonetic, keyLocal, keyLast7, keySquashed:
 		return c.alt[i]
+	case keyRareWord:
+		return c.rare[i]
 	case keyFirstWord:
 		if sp := strings.IndexByte(v, ' '); sp > 0 {
 			return v[:sp]

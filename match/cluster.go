@@ -7,9 +7,33 @@ import "slices"
 // cluster label, the smallest record position in its cluster, so the result does not
 // depend on the order of pairs.
 func Cluster(n int, pairs []Pair, threshold float64) []int {
+	return ClusterMax(n, pairs, threshold, 0)
+}
+
+// ClusterMax is Cluster with a guard against chaining: pairs are joined strongest first, and
+// a pair that would make a cluster larger than maxSize records is left out, so a long chain
+// of weak links cannot pull unrelated records together. maxSize 0 means no limit. The
+// result does not depend on the order of pairs.
+func ClusterMax(n int, pairs []Pair, threshold float64, maxSize int) []int {
+	if maxSize > 0 {
+		pairs = slices.Clone(pairs)
+		slices.SortFunc(pairs, func(x, y Pair) int {
+			switch {
+			case x.Probability > y.Probability:
+				return -1
+			case x.Probability < y.Probability:
+				return 1
+			case x.A != y.A:
+				return x.A - y.A
+			}
+			return x.B - y.B
+		})
+	}
+	size := make([]int, n)
 	parent := make([]int, n)
 	for i := range parent {
 		parent[i] = i
+		size[i] = 1
 	}
 	var find func(int) int
 	find = func(x int) int {
@@ -24,13 +48,14 @@ func Cluster(n int, pairs []Pair, threshold float64) []int {
 			continue
 		}
 		a, b := find(p.A), find(p.B)
-		if a == b {
+		if a == b || maxSize > 0 && size[a]+size[b] > maxSize {
 			continue
 		}
 		if a > b {
 			a, b = b, a
 		}
 		parent[b] = a
+		size[a] += size[b]
 	}
 	labels := make([]int, n)
 	for i := range labels {

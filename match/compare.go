@@ -10,10 +10,10 @@ import (
 // from the top, whose test it passes.
 var kindLevels = map[Kind][]string{
 	Name:     {"missing", "exact", "jaro-winkler >= 0.92", "jaro-winkler >= 0.88", "sounds alike", "jaro-winkler >= 0.7", "different"},
-	Text:     {"missing", "exact", "equal without spaces", "jaro-winkler >= 0.9", "most words shared", "jaro-winkler >= 0.75", "different"},
+	Text:     {"missing", "exact", "equal without spaces", "jaro-winkler >= 0.9 or 80% words shared", "most words shared", "jaro-winkler >= 0.75", "different"},
 	Date:     {"missing", "exact", "one typo or day/month swapped", "within a month", "within a year", "within ten years", "different"},
 	Postcode: {"missing", "exact", "one typo", "same first three", "different"},
-	Email:    {"missing", "exact", "same local part", "jaro-winkler >= 0.88", "different"},
+	Email:    {"missing", "exact", "same local part", "one typo", "different"},
 	Phone:    {"missing", "exact", "same last seven digits", "one typo", "different"},
 	Numeric:  {"missing", "exact", "within 2% of range", "one typo", "within 20% of range", "different"},
 	ID:       {"missing", "exact", "one typo", "two typos", "different"},
@@ -34,7 +34,8 @@ type column struct {
 	alt    []string  // Name: Soundex; Text: squashed; Email: local part; Phone: last 7 digits
 	num    []float64 // Date: day number; Numeric: value; NaN when not available
 	toks   [][]string
-	sig    []charSig // Name: of the value; Text: of the squashed value; Email: of the value
+	rare   []string // Text: the record's rarest word in this column (set by rareWords)
+	sig    []charSig // Name: of the value; Text: of the squashed value
 	spread float64   // Numeric: the column's p5–p95 range, set by training
 }
 
@@ -49,7 +50,7 @@ func newColumn(k Kind, n int) *column {
 	if k == Text {
 		c.toks = make([][]string, n)
 	}
-	if k == Name || k == Text || k == Email {
+	if k == Name || k == Text {
 		c.sig = make([]charSig, n)
 	}
 	return c
@@ -71,7 +72,6 @@ func (c *column) set(i int, raw string) {
 		c.toks[i] = tokens(v)
 		c.sig[i] = signature(c.alt[i])
 	case Email:
-		c.sig[i] = signature(v)
 		if at := strings.IndexByte(v, '@'); at > 0 {
 			c.alt[i] = v[:at]
 		}
@@ -157,7 +157,11 @@ func (c *column) compare(i, j int) uint8 {
 		if jw >= 0.9 {
 			return 3
 		}
-		if wordsShared(c.toks[i], c.toks[j]) {
+		shared, most := wordsShared(c.toks[i], c.toks[j])
+		if 5*shared >= 4*(len(c.toks[i])+len(c.toks[j])-shared) {
+			return 3 // Jaccard similarity of the words at least 0.8
+		}
+		if most {
 			return 4
 		}
 		if jw >= 0.75 {
@@ -193,7 +197,7 @@ func (c *column) compare(i, j int) uint8 {
 		if c.alt[i] != "" && c.alt[i] == c.alt[j] {
 			return 2
 		}
-		if jwUpper(a, b, c.sig[i], c.sig[j]) >= 0.88 && JaroWinkler(a, b) >= 0.88 {
+		if withinEdits(a, b, 1) {
 			return 3
 		}
 		return 4
@@ -241,11 +245,11 @@ func swappedDayMonth(a, b string) bool {
 	return len(a) == 8 && len(b) == 8 && a[:4] == b[:4] && a[4:6] == b[6:8] && a[6:8] == b[4:6]
 }
 
-// wordsShared reports whether at least half the words of the shorter text appear in the
-// other (and at least one does), counting repeated words as often as both have them.
-func wordsShared(a, b []string) bool {
+// wordsShared counts the words a and b share (repeated words as often as both have them)
+// and reports whether that is at least half the words of the shorter (and at least one).
+func wordsShared(a, b []string) (int, bool) {
 	if len(a) == 0 || len(b) == 0 {
-		return false
+		return 0, false
 	}
 	if len(a) > len(b) {
 		a, b = b, a
@@ -267,5 +271,37 @@ func wordsShared(a, b []string) bool {
 			}
 		}
 	}
-	return shared > 0 && 2*shared >= len(a)
+	return shared, shared > 0 && 2*shared >= len(a)
+}
+
+// rareWords sets each record's rarest word: the word fewest records of the column have,
+// the first in byte order on ties, so that it depends on the records' content only.
+func (c *column) rareWords() {
+	df := map[string]int32{}
+	for _, ts := range c.toks {
+		for k, t := range ts {
+			if !slicesContains(ts[:k], t) {
+				df[t]++
+			}
+		}
+	}
+	c.rare = make([]string, len(c.toks))
+	for i, ts := range c.toks {
+		best := ""
+		for _, t := range ts {
+			if best == "" || df[t] < df[best] || df[t] == df[best] && t < best {
+				best = t
+			}
+		}
+		c.rare[i] = best
+	}
+}
+
+func slicesContains(s []string, x string) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
 }

@@ -44,6 +44,9 @@ type Options struct {
 	SamplePairs int
 	// MaxIterations bounds expectation maximisation; default DefaultMaxIterations.
 	MaxIterations int
+	// MaxClusterSize, when positive, caps the records Match puts in one cluster: pairs join
+	// strongest first and a pair that would exceed the cap is left out (see ClusterMax).
+	MaxClusterSize int
 	// Seed makes the random pair sample reproducible (it never depends on record order).
 	Seed uint64
 	// Workers compare pairs in parallel; default GOMAXPROCS.
@@ -172,11 +175,15 @@ func (m *Model) prepare(records []Record) (*data, error) {
 			}
 		}
 	}
-	if m.ok {
-		for f, c := range d.cols {
-			if c != nil {
-				c.spread = m.fields[f].spread
-			}
+	for f, c := range d.cols {
+		if c == nil {
+			continue
+		}
+		if c.kind == Text {
+			c.rareWords()
+		}
+		if m.ok {
+			c.spread = m.fields[f].spread
 		}
 	}
 	return d, nil

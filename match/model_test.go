@@ -232,6 +232,10 @@ func TestClusterAndEvaluate(t *testing.T) {
 	if diff := cmp.Diff([][]int{{0, 1, 2}, {4, 5}}, match.Groups(labels)); diff != "" {
 		t.Fatalf("groups (-want +got):\n%s", diff)
 	}
+	// Capped at two records, the strongest pairs win: 0–1 joins, 1–2 would make three.
+	if diff := cmp.Diff([]int{0, 0, 2, 3, 4, 4}, match.ClusterMax(6, pairs, 0.5, 2)); diff != "" {
+		t.Fatalf("capped labels (-want +got):\n%s", diff)
+	}
 	// Truth: {0,1}, {2}, {3,4,5}. Predicted pairs: 01 02 12 45 → TP 01, 45.
 	truth := [][2]int{{0, 1}, {3, 4}, {3, 5}, {5, 4}, {1, 0}}
 	mt := match.Evaluate(labels, nil, truth)

@@ -217,7 +217,7 @@ func (m *Model) Match(records []Record) (*Result, error) {
 		return nil, err
 	}
 	pairs := m.scorePairs(t.d, t.pairs, t.pat, t.pats)
-	labels := Cluster(len(records), pairs, m.opts.MatchThreshold)
+	labels := ClusterMax(len(records), pairs, m.opts.MatchThreshold, m.opts.MaxClusterSize)
 	return &Result{Pairs: pairs, Labels: labels, Clusters: Groups(labels), PairsCompared: len(t.pairs)}, nil
 }
 
