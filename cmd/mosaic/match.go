@@ -28,6 +28,7 @@ type MatchEvalCmd struct {
 	Ignore     []string `help:"Columns the matcher must not see (e.g. ground-truth columns)." sep:"," placeholder:"COL,..."`
 	Mapping    string   `help:"Optional YAML or JSON object of column: kind (name, date, postcode, email, phone, numeric, id, category, text, ignore) overriding inference." placeholder:"FILE"`
 	Threshold  float64  `help:"Match probability at or above which two records are the same entity." default:"0.5"`
+	MaxCluster int      `name:"max-cluster-size" help:"Cap on records per cluster (a guard against chaining); 0 = no cap." default:"0" placeholder:"N"`
 	Show       int      `help:"Print this many of the worst false matches and missed pairs, with their explanations." default:"0" placeholder:"N"`
 	Verbose    bool     `short:"v" help:"Also print the learned m/u probabilities and weights of every comparison level."`
 	Files      []string `arg:"" help:"One CSV file to dedupe, or two to link." placeholder:"FILE"`
@@ -196,7 +197,7 @@ func (c *MatchEvalCmd) Run(env *Env) error {
 		return err
 	}
 
-	model, err := match.NewModel(schema, match.Options{Link: link, MatchThreshold: c.Threshold, ReviewThreshold: min(c.Threshold, match.DefaultReviewThreshold)})
+	model, err := match.NewModel(schema, match.Options{Link: link, MaxClusterSize: c.MaxCluster, MatchThreshold: c.Threshold, ReviewThreshold: min(c.Threshold, match.DefaultReviewThreshold)})
 	if err != nil {
 		return err
 	}
@@ -279,19 +280,34 @@ func readTruth(path string, pos []map[string]int, link bool) ([][2]int, error) {
 	var out [][2]int
 	for r, row := range t.rows {
 		where := fmt.Sprintf("%s:%d", path, t.lines[r])
-		var p [2]int
-		for k := 0; k < 2; k++ {
-			s := 0
-			if link {
-				s = k
+		l, rr := strings.TrimSpace(row[0]), strings.TrimSpace(row[1])
+		if !link {
+			a, okA := pos[0][l]
+			b, okB := pos[0][rr]
+			switch {
+			case !okA:
+				return nil, mosaic.FieldErrorf(mosaic.EINVALID, where, "Unknown id %q in column %q.", l, t.header[0])
+			case !okB:
+				return nil, mosaic.FieldErrorf(mosaic.EINVALID, where, "Unknown id %q in column %q.", rr, t.header[1])
 			}
-			i, ok := pos[s][row[k]]
-			if !ok {
-				return nil, mosaic.FieldErrorf(mosaic.EINVALID, where, "Unknown id %q in column %q.", row[k], t.header[k])
-			}
-			p[k] = i
+			out = append(out, [2]int{a, b})
+			continue
 		}
-		out = append(out, p)
+		// Linking: the first id is from the first file, the second from the second; a file
+		// listing them the other way round is read the other way round.
+		if a, ok := pos[0][l]; ok {
+			if b, ok := pos[1][rr]; ok {
+				out = append(out, [2]int{a, b})
+				continue
+			}
+		}
+		if a, ok := pos[0][rr]; ok {
+			if b, ok := pos[1][l]; ok {
+				out = append(out, [2]int{a, b})
+				continue
+			}
+		}
+		return nil, mosaic.FieldErrorf(mosaic.EINVALID, where, "Ids %q and %q are not one from each file (%q in the first, %q in the second).", l, rr, t.header[0], t.header[1])
 	}
 	return out, nil
 }
