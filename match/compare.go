@@ -34,7 +34,7 @@ type column struct {
 	alt    []string  // Name: Soundex; Text: squashed; Email: local part; Phone: last 7 digits
 	num    []float64 // Date: day number; Numeric: value; NaN when not available
 	toks   [][]string
-	rare   []string // Text: the record's rarest word in this column (set by rareWords)
+	rare   []string  // Text: the record's rarest word in this column (set by rareWords)
 	sig    []charSig // Name: of the value; Text: of the squashed value
 	spread float64   // Numeric: the column's p5–p95 range, set by training
 }
