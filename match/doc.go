@@ -19,9 +19,10 @@
 //     values weigh more than on common ones (term-frequency adjustment).
 //   - A pair's match weight is the sum of its fields' log2(m/u) plus the prior; its match
 //     probability follows. Explain gives the per-field breakdown (field, level, weight).
-//   - Cluster joins pairs above the match threshold into entities (connected components,
-//     with a guard that splits over-large components at their weakest links); pairs between
-//     the review and match thresholds are for a steward to decide.
+//   - Cluster joins pairs above the match threshold into entities (connected components);
+//     ClusterMax guards against chaining by joining the strongest pairs first and refusing a
+//     pair that would make a cluster too large. Pairs between the review and match
+//     thresholds are for a steward to decide.
 //
 // The package holds no I/O; Evaluate scores a clustering against known true pairs.
 package match

@@ -101,7 +101,7 @@ func synthPeople(n int, seed uint64) (match.Schema, []match.Record, []int) {
 		}
 		return string(b)
 	}
-	originals := n * 6 / 10
+	originals := n / 2
 	var records []match.Record
 	var entity []int
 	people := make([]person, originals)
@@ -110,11 +110,16 @@ func synthPeople(n int, seed uint64) (match.Schema, []match.Record, []int) {
 		records = append(records, match.Record{Values: people[i].v[:]})
 		entity = append(entity, i)
 	}
+	dups := make([]int, originals)
 	for len(records) < n {
-		e := zipf(originals) // some people have many duplicates
-		if rng.IntN(2) == 0 {
-			e = rng.IntN(originals)
+		e := rng.IntN(originals)
+		if dups[e] >= 5 { // at most five duplicates per person, as in febrl
+			continue
 		}
+		if dups[e] == 0 && rng.IntN(3) > 0 { // a person seen again is likely seen more
+			continue
+		}
+		dups[e]++
 		p := people[e]
 		mods := 1 + rng.IntN(4)
 		for k := 0; k < mods; k++ {

@@ -165,7 +165,7 @@ func (c *MatchEvalCmd) Run(env *Env) error {
 		}
 		idc := t.column(c.IDColumn)
 		for r, row := range t.rows {
-			id := row[idc]
+			id := strings.TrimSpace(row[idc])
 			where := fmt.Sprintf("%s:%d", t.path, t.lines[r])
 			if strings.TrimSpace(id) == "" {
 				return mosaic.FieldErrorf(mosaic.EINVALID, where, "Empty id in column %q.", c.IDColumn)
@@ -267,7 +267,13 @@ func hasKey(m map[string]match.Kind, k string) bool { _, ok := m[k]; return ok }
 
 func round4(x float64) float64 { return float64(int64(x*10000+0.5)) / 10000 }
 
-// readTruth reads the true pairs file: a header, then two ids per line. When linking the
+func known(pos []map[string]int, id string) bool {
+	_, a := pos[0][id]
+	_, b := pos[1][id]
+	return a || b
+}
+
+// readTruth reads the true pairs file: a header (optional), then two ids per line. When linking the
 // first id is from the first file and the second from the second.
 func readTruth(path string, pos []map[string]int, link bool) ([][2]int, error) {
 	t, err := readCSV(path)
@@ -277,9 +283,15 @@ func readTruth(path string, pos []map[string]int, link bool) ([][2]int, error) {
 	if len(t.header) < 2 {
 		return nil, mosaic.FieldErrorf(mosaic.EINVALID, path, "A true-pairs file has two id columns.")
 	}
+	rows, lines := t.rows, t.lines
+	// A file without a header row: its first line is a pair of known ids.
+	if h0, h1 := strings.TrimSpace(t.header[0]), strings.TrimSpace(t.header[1]); known(pos, h0) && known(pos, h1) {
+		rows = append([][]string{t.header}, rows...)
+		lines = append([]int{1}, lines...)
+	}
 	var out [][2]int
-	for r, row := range t.rows {
-		where := fmt.Sprintf("%s:%d", path, t.lines[r])
+	for r, row := range rows {
+		where := fmt.Sprintf("%s:%d", path, lines[r])
 		l, rr := strings.TrimSpace(row[0]), strings.TrimSpace(row[1])
 		if !link {
 			a, okA := pos[0][l]

@@ -161,7 +161,7 @@ func TestMatchEvalMapping(t *testing.T) {
 	data := filepath.Join(tmp, "d.csv")
 	os.WriteFile(data, []byte("id,first,last,born,code\n1,ada,lovelace,19151210,x1\n2,ada,lovelace,19151210,x2\n3,bob,smith,19700101,x3\n4,carl,jones,19800101,x4\n"), 0o600)
 	pairs := filepath.Join(tmp, "p.csv")
-	os.WriteFile(pairs, []byte("a,b\n1,2\n"), 0o600)
+	os.WriteFile(pairs, []byte("1,2\n"), 0o600) // no header row
 	mapping := filepath.Join(tmp, "m.json")
 	os.WriteFile(mapping, []byte(`{"born": "date", "code": "ignore"}`), 0o600)
 	rep, out := runEval(t, "--id-column", "id", "--mapping", mapping, "--truth-pairs", pairs, data)
