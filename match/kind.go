@@ -2,6 +2,7 @@ package match
 
 import (
 	"fmt"
+	"strconv"
 	"regexp"
 	"strings"
 	"unicode"
@@ -123,6 +124,7 @@ func InferSchema(header []string, rows [][]string) Schema {
 type columnStats struct {
 	n, distinct                       int
 	email, phone, date, digit, alphaN int
+	number                            int // values that read as a number (12.99, -3, 1,500)
 	phoneSep                          int
 	words, length                     float64
 	maxDigits                         int
@@ -153,6 +155,9 @@ func statsOf(values []string) columnStats {
 		}
 		if looksLikeDate(v) {
 			st.date++
+		}
+		if _, err := strconv.ParseFloat(strings.ReplaceAll(strings.TrimLeft(v, "$€£"), ",", ""), 64); err == nil && len(d) > 0 {
+			st.number++
 		}
 		if len(d) == len(v) {
 			st.digit++
@@ -295,6 +300,12 @@ func InferKind(name string, values []string) Kind {
 		default:
 			return Numeric
 		}
+	}
+	if frac(st.number) >= 0.8 && hint != ID && hint != Postcode && hint != Phone {
+		if lowCard {
+			return Category
+		}
+		return Numeric
 	}
 	switch hint {
 	case Email, Phone, Date:

@@ -36,6 +36,7 @@ func TestInferKind(t *testing.T) {
 		{"birth month", "bm", seq(500, func(i int) string { return fmt.Sprint(1 + i%12) }), Category},
 		{"address", "address_1", []string{"wallaby place", "pridhamstreet", "hoseason street"}, Text},
 		{"suburb", "suburb", seq(300, func(i int) string { return fmt.Sprintf("town%c%c", 'a'+i%26, 'a'+i/26) }), Name},
+		{"prices", "price", seq(300, func(i int) string { return fmt.Sprintf("$%d.%02d", 10+i*7%400, i%100) }), Numeric},
 		{"empty column keeps the hint", "email", []string{"", ""}, Email},
 		{"phone hint but not phones", "phone_type", []string{"mobile", "home", "work", "mobile", "home", "mobile", "work"}, Category},
 	}

@@ -55,7 +55,8 @@ func normalize(k Kind, raw string) string {
 		}
 		return d
 	case Numeric:
-		for _, t := range []string{strings.ReplaceAll(s, ",", ""), foldText(s)} {
+		bare := strings.TrimSpace(strings.TrimRight(strings.TrimLeft(s, "$€£¥"), "%"))
+		for _, t := range []string{strings.ReplaceAll(bare, ",", ""), foldText(s)} {
 			if f, err := strconv.ParseFloat(t, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
 				return strconv.FormatFloat(f, 'f', -1, 64)
 			}
@@ -156,6 +157,10 @@ func squash(s string) string {
 func normalizeDate(s string) string {
 	d := digits(s)
 	parts := strings.FieldsFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	if len(parts) > 3 && len(parts[0]) == 4 { // a timestamp: 1956-04-09T00:00:00Z
+		parts = parts[:3]
+		d = strings.Join(parts, "")
+	}
 	if len(parts) == 3 {
 		a, b, c := parts[0], parts[1], parts[2]
 		var y, m, dd string

@@ -21,6 +21,7 @@ func TestNormalize(t *testing.T) {
 		{"date iso", Date, "1956-04-09", "19560409"},
 		{"date day first", Date, "9/4/1956", "19560409"},
 		{"date month first when day > 12", Date, "04/29/1956", "19560429"},
+		{"timestamp", Date, "1956-04-09T00:00:00Z", "19560409"},
 		{"impossible date keeps digits", Date, "19561345", "19561345"},
 		{"postcode", Postcode, "sw1a 1aa", "SW1A1AA"},
 		{"id keeps leading zeros", ID, "007-123", "007123"},
@@ -30,6 +31,7 @@ func TestNormalize(t *testing.T) {
 		{"phone too short", Phone, "12", ""},
 		{"numeric canonical", Numeric, "007", "7"},
 		{"numeric thousands", Numeric, "1,500.50", "1500.5"},
+		{"numeric currency", Numeric, "$1,299.00", "1299"},
 		{"numeric text stays text", Numeric, "12a", "12a"},
 		{"category", Category, "NSW", "nsw"},
 	}
