@@ -82,7 +82,6 @@ type Model struct {
 	schema Schema
 	opts   Options
 	fields []fieldModel
-	rules  []rule
 	prior  float64 // log2 odds that two records drawn at random match
 	stats  TrainStats
 	ok     bool
@@ -297,33 +296,8 @@ func (m *Model) train(records []Record) (*trained, error) {
 	order := d.contentOrder()
 	m.estimateU(d, order)
 
-	// Blocking.
-	budget := float64(max(m.opts.MaxPairs, minPairBudget, pairsPerRecord*d.n))
-	if m.opts.MaxPairs > 0 {
-		budget = float64(m.opts.MaxPairs)
-	}
-	var pairs []pairIndex
-	if d.totalPairs(m.opts.Link) <= budget/4 {
-		pairs = allPairs(d, m.opts.Link)
-		m.rules = nil
-		m.stats.Rules = []string{"all pairs"}
-	} else {
-		sample := order
-		if len(sample) > 20000 {
-			step := float64(len(order)) / 20000
-			sample = make([]int, 20000)
-			for i := range sample {
-				sample[i] = order[int(float64(i)*step)]
-			}
-			slices.Sort(sample)
-		}
-		m.rules = chooseRules(d.cols, sample, d.n, d.sources, m.opts.Link, budget/4, budget, m.opts.MaxBlockSize, 40)
-		m.stats.Rules = nil
-		for _, r := range m.rules {
-			m.stats.Rules = append(m.stats.Rules, r.describe(m.schema))
-		}
-		pairs = blockPairs(d.cols, m.rules, d.n, d.sources, m.opts.Link, m.opts.MaxBlockSize)
-	}
+	pairs, rules := m.block(d, order)
+	m.stats.Rules = describeRules(m.schema, rules)
 	t := &trained{d: d, pairs: pairs}
 	t.pat, t.pats = m.comparePairs(d, pairs)
 	counts := make([]float64, len(t.pats))
@@ -338,6 +312,41 @@ func (m *Model) train(records []Record) (*trained, error) {
 	m.prior = math.Log2(lambda / (1 - lambda))
 	m.ok = true
 	return t, nil
+}
+
+// block proposes the candidate pairs of a prepared data set: every pair when they fit in a
+// quarter of the pair budget, else the pairs of blocking rules chosen for this data (nil
+// rules mean all pairs). order is the content order of the records.
+func (m *Model) block(d *data, order []int) ([]pairIndex, []rule) {
+	budget := float64(max(minPairBudget, pairsPerRecord*d.n))
+	if m.opts.MaxPairs > 0 {
+		budget = float64(m.opts.MaxPairs)
+	}
+	if d.totalPairs(m.opts.Link) <= budget/4 {
+		return allPairs(d, m.opts.Link), nil
+	}
+	sample := order
+	if len(sample) > 20000 {
+		step := float64(len(order)) / 20000
+		sample = make([]int, 20000)
+		for i := range sample {
+			sample[i] = order[int(float64(i)*step)]
+		}
+		slices.Sort(sample)
+	}
+	rules := chooseRules(d.cols, sample, d.n, d.sources, m.opts.Link, budget/4, budget, m.opts.MaxBlockSize, 40)
+	return blockPairs(d.cols, rules, d.n, d.sources, m.opts.Link, m.opts.MaxBlockSize), rules
+}
+
+func describeRules(s Schema, rules []rule) []string {
+	if rules == nil {
+		return []string{"all pairs"}
+	}
+	out := make([]string, len(rules))
+	for i, r := range rules {
+		out[i] = r.describe(s)
+	}
+	return out
 }
 
 func spread(v []float64) float64 {

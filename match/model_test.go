@@ -252,3 +252,27 @@ func TestClusterAndEvaluate(t *testing.T) {
 		t.Errorf("link metrics: %+v", mt)
 	}
 }
+
+// TestCandidatesOnNewRecords trains on a small sample (compared pair by pair) and then
+// proposes candidates among many more records: blocking is chosen for the larger set, so the
+// pairs stay within budget, and the true pairs are still found.
+func TestCandidatesOnNewRecords(t *testing.T) {
+	s, records, entity := synthPeople(3000, 13)
+	m, err := match.NewModel(s, match.Options{MaxPairs: 400_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Train(records[:400]); err != nil {
+		t.Fatal(err)
+	}
+	pairs, err := m.Candidates(records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := match.Cluster(len(records), pairs, m.Options().MatchThreshold)
+	mt := match.Evaluate(labels, nil, truthOf(entity))
+	t.Logf("trained on 400, matched 3000: %d pairs reported, P=%.4f R=%.4f F1=%.4f", len(pairs), mt.Precision, mt.Recall, mt.F1)
+	if mt.F1 < 0.9 {
+		t.Errorf("F1=%.4f, want >= 0.9", mt.F1)
+	}
+}

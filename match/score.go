@@ -103,8 +103,10 @@ func (m *Model) Score(a, b Record) (Explanation, error) {
 	return e, nil
 }
 
-// Candidates blocks the records with the trained rules, scores every candidate pair and
-// returns those at or above the review threshold, ordered by A then B.
+// Candidates blocks the records, scores every candidate pair and returns those at or above
+// the review threshold, ordered by A then B. Blocking rules are chosen for these records
+// (their number and value frequencies), as in training, so that the work stays within the
+// pair budget whatever the model was trained on.
 func (m *Model) Candidates(records []Record) ([]Pair, error) {
 	if !m.ok {
 		return nil, errUntrained()
@@ -113,12 +115,7 @@ func (m *Model) Candidates(records []Record) ([]Pair, error) {
 	if err != nil {
 		return nil, err
 	}
-	var pairs []pairIndex
-	if m.rules == nil {
-		pairs = allPairs(d, m.opts.Link)
-	} else {
-		pairs = blockPairs(d.cols, m.rules, d.n, d.sources, m.opts.Link, m.opts.MaxBlockSize)
-	}
+	pairs, _ := m.block(d, d.contentOrder())
 	pat, pats := m.comparePairs(d, pairs)
 	return m.scorePairs(d, pairs, pat, pats), nil
 }
