@@ -2,8 +2,8 @@ package match
 
 import (
 	"fmt"
-	"strconv"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 
