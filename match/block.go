@@ -210,13 +210,29 @@ func chooseRules(cols []*column, idx []int, n int, sources []int, link bool, rul
 		}
 		return cmp.Compare(len(x.keys), len(y.keys))
 	})
+	// First the cheapest rules, within a fifth of the budget: they cost little and catch
+	// pairs that agree on a rare value (an id, a birth date) whatever else went wrong. Then
+	// the coarsest rules that are not covered yet, until the budget or maxRules is reached.
 	var chosen []rule
+	taken := make([]bool, len(cands))
 	total := 0.0
-	for _, c := range cands {
+	for k := len(cands) - 1; k >= 0 && len(chosen) < maxRules/2; k-- {
+		c := cands[k]
+		if total+c.pairs > totalBudget/5 {
+			break
+		}
+		if covered(c, chosen) {
+			continue
+		}
+		chosen = append(chosen, c)
+		taken[k] = true
+		total += c.pairs
+	}
+	for k, c := range cands {
 		if len(chosen) >= maxRules {
 			break
 		}
-		if total+c.pairs > totalBudget || covered(c, chosen) {
+		if taken[k] || total+c.pairs > totalBudget || covered(c, chosen) {
 			continue
 		}
 		chosen = append(chosen, c)

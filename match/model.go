@@ -85,6 +85,10 @@ type Model struct {
 	prior  float64 // log2 odds that two records drawn at random match
 	stats  TrainStats
 	ok     bool
+	// The random pairs' patterns and counts, and the dependence corrections learned with them.
+	uSample [][]uint8
+	uCounts []float64
+	deps    []dependence
 }
 
 // fieldModel is what the model knows about one field.
@@ -307,6 +311,8 @@ func (m *Model) train(records []Record) (*trained, error) {
 	m.stats.Records = d.n
 	m.stats.CandidatePairs = len(pairs)
 	expected := m.em(t.pats, counts, d.totalPairs(m.opts.Link))
+	m.deps = m.dependencies(t.pats, counts, d.totalPairs(m.opts.Link))
+	m.uSample, m.uCounts = nil, nil
 	lambda := max(expected, 1) / d.totalPairs(m.opts.Link)
 	lambda = min(lambda, 0.5)
 	m.prior = math.Log2(lambda / (1 - lambda))
@@ -405,37 +411,19 @@ func (m *Model) estimateU(d *data, order []int) {
 		}
 	}
 	sampled := len(sample)
-	workers := max(1, min(m.opts.Workers, len(sample)/4096+1))
-	chunk := (len(sample) + workers - 1) / workers
-	parts := make([][][]float64, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min(len(sample), (w+1)*chunk)
-		wg.Go(func() {
-			local := make([][]float64, nf)
-			for f := range counts {
-				if counts[f] != nil {
-					local[f] = make([]float64, len(counts[f]))
-				}
-			}
-			for _, p := range sample[lo:hi] {
-				for f, c := range d.cols {
-					if c != nil {
-						local[f][c.compare(int(p.a), int(p.b))]++
-					}
-				}
-			}
-			parts[w] = local
-		})
+	spat, spats := m.comparePairs(d, sample)
+	scounts := make([]float64, len(spats))
+	for _, p := range spat {
+		scounts[p]++
 	}
-	wg.Wait()
-	for _, local := range parts {
-		for f := range counts {
-			for l := range counts[f] {
-				counts[f][l] += local[f][l]
+	for p, levels := range spats {
+		for f, l := range levels {
+			if counts[f] != nil {
+				counts[f][l] += scounts[p]
 			}
 		}
 	}
+	m.uSample, m.uCounts = spats, scounts
 	m.stats.SampledPairs = sampled
 	for f := range d.cols {
 		fm := &m.fields[f]
