@@ -44,4 +44,5 @@ func Example() {
 	// state: exact
 	// date_of_birth: exact
 	// soc_sec_id: exact
+	// suburb & postcode: both exact, which go together
 }
