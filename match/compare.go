@@ -10,7 +10,7 @@ import (
 // from the top, whose test it passes.
 var kindLevels = map[Kind][]string{
 	Name:     {"missing", "exact", "jaro-winkler >= 0.92", "jaro-winkler >= 0.88", "sounds alike", "jaro-winkler >= 0.7", "different"},
-	Text:     {"missing", "exact", "equal without spaces", "jaro-winkler >= 0.9 or 80% words shared", "most words shared", "jaro-winkler >= 0.75", "different"},
+	Text:     {"missing", "exact", "equal without spaces", "jaro-winkler >= 0.92 or 80% of words shared", "half of words shared", "a quarter of words shared or jaro-winkler >= 0.8", "different"},
 	Date:     {"missing", "exact", "one typo or day/month swapped", "within a month", "within a year", "within ten years", "different"},
 	Postcode: {"missing", "exact", "one typo", "same first three", "different"},
 	Email:    {"missing", "exact", "same local part", "one typo", "different"},
@@ -150,21 +150,20 @@ func (c *column) compare(i, j int) uint8 {
 		if sa == sb {
 			return 2
 		}
+		// Jaro-Winkler only means something for short values; long ones compare by words.
+		short := len(sa) <= 24 && len(sb) <= 24
 		jw := 0.0
-		if jwUpper(sa, sb, c.sig[i], c.sig[j]) >= 0.75 {
+		if short && jwUpper(sa, sb, c.sig[i], c.sig[j]) >= 0.8 {
 			jw = JaroWinkler(sa, sb)
 		}
-		if jw >= 0.9 {
+		shared := wordsShared(c.toks[i], c.toks[j])
+		union := len(c.toks[i]) + len(c.toks[j]) - shared // Jaccard: shared/union
+		switch {
+		case jw >= 0.92 || 5*shared >= 4*union:
 			return 3
-		}
-		shared, most := wordsShared(c.toks[i], c.toks[j])
-		if 5*shared >= 4*(len(c.toks[i])+len(c.toks[j])-shared) {
-			return 3 // Jaccard similarity of the words at least 0.8
-		}
-		if most {
+		case 2*shared >= union:
 			return 4
-		}
-		if jw >= 0.75 {
+		case 4*shared >= union || jw >= 0.8:
 			return 5
 		}
 		return 6
@@ -245,11 +244,10 @@ func swappedDayMonth(a, b string) bool {
 	return len(a) == 8 && len(b) == 8 && a[:4] == b[:4] && a[4:6] == b[6:8] && a[6:8] == b[4:6]
 }
 
-// wordsShared counts the words a and b share (repeated words as often as both have them)
-// and reports whether that is at least half the words of the shorter (and at least one).
-func wordsShared(a, b []string) (int, bool) {
+// wordsShared counts the words a and b share, repeated words as often as both have them.
+func wordsShared(a, b []string) int {
 	if len(a) == 0 || len(b) == 0 {
-		return 0, false
+		return 0
 	}
 	if len(a) > len(b) {
 		a, b = b, a
@@ -271,7 +269,7 @@ func wordsShared(a, b []string) (int, bool) {
 			}
 		}
 	}
-	return shared, shared > 0 && 2*shared >= len(a)
+	return shared
 }
 
 // rareWords sets each record's rarest word: the word fewest records of the column have,

@@ -37,7 +37,7 @@ func Example() {
 	// given_name: exact
 	// surname: exact
 	// street_number: missing
-	// address_1: jaro-winkler >= 0.9 or 80% words shared
+	// address_1: jaro-winkler >= 0.92 or 80% of words shared
 	// address_2: missing
 	// suburb: exact
 	// postcode: exact
