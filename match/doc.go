@@ -16,9 +16,7 @@
 //     sampled at random (exact-match u from value frequencies); m-probabilities (how often a
 //     true match does) and the share of matches come from expectation maximisation over the
 //     candidate pairs' comparison patterns — no labels, as Splink does. Exact matches on rare
-//     values weigh more than on common ones (term-frequency adjustment), and two fields that
-//     agree together among non-matches (a suburb and its postcode) are discounted when both
-//     agree (dependence correction).
+//     values weigh more than on common ones (term-frequency adjustment).
 //   - A pair's match weight is the sum of its fields' log2(m/u) plus the prior; its match
 //     probability follows. Explain gives the per-field breakdown (field, level, weight).
 //   - Cluster joins pairs above the match threshold into entities (connected components);

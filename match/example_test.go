@@ -44,5 +44,4 @@ func Example() {
 	// state: exact
 	// date_of_birth: exact
 	// soc_sec_id: exact
-	// suburb & postcode: both exact, which go together
 }

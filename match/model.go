@@ -85,10 +85,6 @@ type Model struct {
 	prior  float64 // log2 odds that two records drawn at random match
 	stats  TrainStats
 	ok     bool
-	// The random pairs' patterns and counts, and the dependence corrections learned with them.
-	uSample [][]uint8
-	uCounts []float64
-	deps    []dependence
 }
 
 // fieldModel is what the model knows about one field.
@@ -311,8 +307,6 @@ func (m *Model) train(records []Record) (*trained, error) {
 	m.stats.Records = d.n
 	m.stats.CandidatePairs = len(pairs)
 	expected := m.em(t.pats, counts, d.totalPairs(m.opts.Link))
-	m.deps = m.dependencies(t.pats, counts, d.totalPairs(m.opts.Link))
-	m.uSample, m.uCounts = nil, nil
 	lambda := max(expected, 1) / d.totalPairs(m.opts.Link)
 	lambda = min(lambda, 0.5)
 	m.prior = math.Log2(lambda / (1 - lambda))
@@ -423,7 +417,6 @@ func (m *Model) estimateU(d *data, order []int) {
 			}
 		}
 	}
-	m.uSample, m.uCounts = spats, scounts
 	m.stats.SampledPairs = sampled
 	for f := range d.cols {
 		fm := &m.fields[f]

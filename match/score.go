@@ -99,13 +99,6 @@ func (m *Model) Score(a, b Record) (Explanation, error) {
 		e.Weight += fw.Weight
 		e.Fields = append(e.Fields, fw)
 	}
-	for _, dp := range m.deps {
-		if d.cols[dp.f].compare(0, 1) == levelExact && d.cols[dp.g].compare(0, 1) == levelExact {
-			fw := FieldWeight{Field: m.schema.Fields[dp.f].Name + " & " + m.schema.Fields[dp.g].Name, Level: "both exact, which go together", Weight: dp.weight}
-			e.Weight += fw.Weight
-			e.Fields = append(e.Fields, fw)
-		}
-	}
 	e.Probability = probability(e.Weight)
 	return e, nil
 }
@@ -134,11 +127,6 @@ func (m *Model) scorePairs(d *data, pairs []pairIndex, pat []int32, pats [][]uin
 		w := m.prior
 		for f, l := range levels {
 			w += m.fields[f].w[l]
-		}
-		for _, dp := range m.deps {
-			if levels[dp.f] == levelExact && levels[dp.g] == levelExact {
-				w += dp.weight
-			}
 		}
 		base[p] = w
 	}
@@ -250,15 +238,6 @@ type FieldParams struct {
 type Params struct {
 	Prior  float64       `json:"prior"` // log2 odds that two random records match
 	Fields []FieldParams `json:"fields"`
-	// Dependencies are corrections added when two fields that go together (a suburb and its
-	// postcode) both agree exactly, so that one agreement is not counted twice.
-	Dependencies []DependenceParams `json:"dependencies,omitempty"`
-}
-
-// DependenceParams is one dependence correction.
-type DependenceParams struct {
-	Fields [2]string `json:"fields"`
-	Weight float64   `json:"weight"`
 }
 
 // Params returns the trained parameters, for display and review.
@@ -273,9 +252,6 @@ func (m *Model) Params() Params {
 			fp.Levels = append(fp.Levels, LevelParams{Level: fm.levels[l], M: fm.m[l], U: fm.u[l], Weight: fm.w[l]})
 		}
 		p.Fields = append(p.Fields, fp)
-	}
-	for _, d := range m.deps {
-		p.Dependencies = append(p.Dependencies, DependenceParams{Fields: [2]string{m.schema.Fields[d.f].Name, m.schema.Fields[d.g].Name}, Weight: d.weight})
 	}
 	return p
 }
