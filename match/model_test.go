@@ -1,6 +1,7 @@
 package match_test
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -299,4 +300,44 @@ func TestEdgeCases(t *testing.T) {
 	}
 	_, res = mustMatch(t, ps, match.Options{}, originals)
 	t.Logf("%d clusters among %d distinct people", len(res.Clusters), len(originals))
+}
+
+// TestModelJSON: a model written and read back scores exactly as the original.
+func TestModelJSON(t *testing.T) {
+	s, records, _ := synthPeople(600, 23)
+	m, _ := mustMatch(t, s, match.Options{MatchThreshold: 0.8, ReviewThreshold: 0.2}, records)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back match.Model
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(m.Params(), back.Params()); diff != "" {
+		t.Fatalf("params differ after a round trip:\n%s", diff)
+	}
+	for i := 0; i+1 < 100; i++ {
+		e1, _ := m.Score(records[i], records[i+1])
+		e2, err := back.Score(records[i], records[i+1])
+		if err != nil || e1.Weight != e2.Weight {
+			t.Fatalf("score %v vs %v (%v)", e1.Weight, e2.Weight, err)
+		}
+	}
+	p1, _ := m.Candidates(records)
+	p2, _ := back.Candidates(records)
+	if diff := cmp.Diff(p1, p2); diff != "" {
+		t.Fatalf("candidates differ:\n%s", diff)
+	}
+	if back.Options().MatchThreshold != 0.8 {
+		t.Errorf("options not kept: %+v", back.Options())
+	}
+	var bad match.Model
+	if err := json.Unmarshal([]byte(`{"version":99}`), &bad); mosaic.ErrorCode(err) != mosaic.EINVALID {
+		t.Errorf("bad version: %v", err)
+	}
+	untrained, _ := match.NewModel(s, match.Options{})
+	if _, err := json.Marshal(untrained); err == nil {
+		t.Error("an untrained model marshalled")
+	}
 }
