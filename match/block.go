@@ -216,12 +216,13 @@ func chooseRules(cols []*column, idx []int, n int, sources []int, link bool, rul
 	var chosen []rule
 	taken := make([]bool, len(cands))
 	total := 0.0
+	cheap := totalBudget / 5
 	for k := len(cands) - 1; k >= 0 && len(chosen) < maxRules/2; k-- {
 		c := cands[k]
-		if total+c.pairs > totalBudget/5 {
+		if total+c.pairs > cheap {
 			break
 		}
-		if covered(c, chosen) {
+		if covered(c, chosen) || coarserCheap(c, cands, cheap) {
 			continue
 		}
 		chosen = append(chosen, c)
@@ -239,6 +240,17 @@ func chooseRules(cols []*column, idx []int, n int, sources []int, link bool, rul
 		total += c.pairs
 	}
 	return chosen
+}
+
+// coarserCheap reports whether another candidate rule, itself within the cheap budget,
+// proposes every pair that r does: then that one is worth taking instead.
+func coarserCheap(r rule, cands []rule, cheap float64) bool {
+	for _, c := range cands {
+		if c.pairs <= cheap && c.pairs > r.pairs && covered(r, []rule{c}) {
+			return true
+		}
+	}
+	return false
 }
 
 // covered reports whether an accepted rule proposes every pair that r would.

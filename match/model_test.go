@@ -46,9 +46,9 @@ func TestMatchSyntheticPeople(t *testing.T) {
 		n    int
 		opts match.Options
 	}{
-		{"all pairs", 1500, match.Options{}},
-		{"blocked", 3000, match.Options{MaxPairs: 400_000}},
-		{"no term frequencies", 1500, match.Options{NoTermFrequency: true}},
+		{"all pairs", 1000, match.Options{}},
+		{"blocked", 2000, match.Options{MaxPairs: 300_000}},
+		{"no term frequencies", 1000, match.Options{NoTermFrequency: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, records, entity := synthPeople(tc.n, 7)
@@ -75,7 +75,7 @@ func TestOrderIndependence(t *testing.T) {
 		opts match.Options
 	}{
 		{"all pairs", 800, match.Options{}},
-		{"blocked with sampled u", 2500, match.Options{MaxPairs: 300_000, SamplePairs: 200_000}},
+		{"blocked with sampled u", 2000, match.Options{MaxPairs: 250_000, SamplePairs: 150_000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, records, _ := synthPeople(tc.n, 3)
