@@ -121,3 +121,34 @@ func FuzzCompare(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkNormalize(b *testing.B) {
+	for _, tc := range []struct {
+		kind Kind
+		in   string
+	}{{Name, "  José O'Brien "}, {Text, "435 S. La Cienega Blvd."}, {Date, "9/4/1956"}, {Phone, "+44 20 7946 0000"}} {
+		b.Run("kind="+tc.kind.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Normalize(tc.kind, tc.in)
+			}
+		})
+	}
+}
+
+func BenchmarkCompare(b *testing.B) {
+	for _, tc := range []struct {
+		kind Kind
+		a, b string
+	}{{Name, "christensen", "kristiansen"}, {Name, "smith", "jones"}, {Text, "pridham street", "pridhamstreet"}, {Date, "19560409", "19650409"}, {ID, "1804974", "1809474"}} {
+		b.Run("kind="+tc.kind.String(), func(b *testing.B) {
+			c := newColumn(tc.kind, 2)
+			c.set(0, tc.a)
+			c.set(1, tc.b)
+			b.ReportAllocs()
+			for b.Loop() {
+				c.compare(0, 1)
+			}
+		})
+	}
+}
