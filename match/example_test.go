@@ -11,7 +11,7 @@ import (
 func Example() {
 	// Stand-in customer data for the model to learn from (synthetic, febrl-like), plus Ada
 	// twice: typed differently, with a missing street number the second time.
-	schema, records, _ := synthPeople(2000, 1)
+	schema, records, _ := synthPeople(1200, 1)
 	records = append(records,
 		match.Record{ID: "crm-17", Values: []string{"Ada", "Lovelace", "12", "Hill Street", "", "Marylebone", "2119", "NSW", "1815-12-10", "1804974"}},
 		match.Record{ID: "web-42", Values: []string{"ada", "Lovelace ", "", "hill st", "", "marylebone", "2119", "nsw", "10/12/1815", "1804974"}})

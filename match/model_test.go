@@ -81,7 +81,7 @@ func TestOrderIndependence(t *testing.T) {
 			s, records, _ := synthPeople(tc.n, 3)
 			m1, res1 := mustMatch(t, s, tc.opts, records)
 			rng := rand.New(rand.NewPCG(9, 9))
-			for trial := 0; trial < 2; trial++ {
+			for trial := 0; trial < 1; trial++ {
 				shuffled := slices.Clone(records)
 				rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 				m2, res2 := mustMatch(t, s, tc.opts, shuffled)
