@@ -16,7 +16,9 @@
 //     sampled at random (exact-match u from value frequencies); m-probabilities (how often a
 //     true match does) and the share of matches come from expectation maximisation over the
 //     candidate pairs' comparison patterns — no labels, as Splink does. Exact matches on rare
-//     values weigh more than on common ones (term-frequency adjustment).
+//     values weigh more than on common ones (term-frequency adjustment), and a field nearly
+//     determined by another (a postcode by its suburb) counts once when both agree
+//     (dependence correction, found from the records' values and used by EM too).
 //   - A pair's match weight is the sum of its fields' log2(m/u) plus the prior; its match
 //     probability follows. Explain gives the per-field breakdown (field, level, weight).
 //   - Cluster joins pairs above the match threshold into entities (connected components);

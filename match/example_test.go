@@ -40,7 +40,7 @@ func Example() {
 	// address_1: jaro-winkler >= 0.92 or 80% of words shared
 	// address_2: missing
 	// suburb: exact
-	// postcode: exact
+	// postcode: exact, as implied by suburb
 	// state: exact
 	// date_of_birth: exact
 	// soc_sec_id: exact

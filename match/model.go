@@ -85,6 +85,7 @@ type Model struct {
 	prior  float64 // log2 odds that two records drawn at random match
 	stats  TrainStats
 	ok     bool
+	deps   []dependence
 }
 
 // fieldModel is what the model knows about one field.
@@ -295,6 +296,7 @@ func (m *Model) train(records []Record) (*trained, error) {
 	}
 	order := d.contentOrder()
 	m.estimateU(d, order)
+	m.deps = findDependences(d.cols, m.fields, sampleOf(order, 20000))
 
 	pairs, rules := m.block(d, order)
 	m.stats.Rules = describeRules(m.schema, rules)
@@ -325,17 +327,23 @@ func (m *Model) block(d *data, order []int) ([]pairIndex, []rule) {
 	if d.totalPairs(m.opts.Link) <= budget/4 {
 		return allPairs(d, m.opts.Link), nil
 	}
-	sample := order
-	if len(sample) > 20000 {
-		step := float64(len(order)) / 20000
-		sample = make([]int, 20000)
-		for i := range sample {
-			sample[i] = order[int(float64(i)*step)]
-		}
-		slices.Sort(sample)
-	}
+	sample := sampleOf(order, 20000)
 	rules := chooseRules(d.cols, sample, d.n, d.sources, m.opts.Link, budget/4, budget, m.opts.MaxBlockSize, 40)
 	return blockPairs(d.cols, rules, d.n, d.sources, m.opts.Link, m.opts.MaxBlockSize), rules
+}
+
+// sampleOf takes at most n positions spread evenly over order, sorted.
+func sampleOf(order []int, n int) []int {
+	if len(order) <= n {
+		return order
+	}
+	step := float64(len(order)) / float64(n)
+	sample := make([]int, n)
+	for i := range sample {
+		sample[i] = order[int(float64(i)*step)]
+	}
+	slices.Sort(sample)
+	return sample
 }
 
 func describeRules(s Schema, rules []rule) []string {
@@ -559,6 +567,10 @@ func (m *Model) em(pats [][]uint8, counts []float64, allPairs float64) float64 {
 		accM[f] = make([]float64, len(mm[f]))
 		lm[f] = make([]float64, len(mm[f]))
 	}
+	depW := make([]float64, len(pats)) // dependence corrections, in natural log
+	for p, pat := range pats {
+		depW[p] = m.dependenceWeight(pat) * math.Ln2
+	}
 	m.stats.Converged = false
 	iter := 0
 	for iter = 1; iter <= m.opts.MaxIterations; iter++ {
@@ -572,7 +584,7 @@ func (m *Model) em(pats [][]uint8, counts []float64, allPairs float64) float64 {
 		prior := math.Log(lambda) - math.Log(1-lambda)
 		found := 0.0
 		for p, pat := range pats {
-			x := prior
+			x := prior + depW[p]
 			for f, l := range pat {
 				if l != 0 {
 					x += lm[f][l] - lu[f][l]

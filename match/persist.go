@@ -16,6 +16,13 @@ type modelFile struct {
 	Prior   float64     `json:"prior"`
 	Stats   TrainStats  `json:"stats"`
 	Fields  []fieldFile `json:"fields"`
+	Deps    []depFile   `json:"dependencies,omitempty"`
+}
+
+type depFile struct {
+	F      int     `json:"on"`
+	G      int     `json:"field"`
+	Weight float64 `json:"weight"`
 }
 
 type fieldFile struct {
@@ -40,6 +47,9 @@ func (m *Model) MarshalJSON() ([]byte, error) {
 	f := modelFile{Version: modelVersion, Schema: m.schema, Options: m.opts, Prior: m.prior, Stats: m.stats}
 	for _, fm := range m.fields {
 		f.Fields = append(f.Fields, fieldFile{M: fm.m, U: fm.u, W: fm.w, Counts: fm.counts, N: fm.n, UExact: fm.uExact, TF: fm.tf, Spread: fm.spread})
+	}
+	for _, d := range m.deps {
+		f.Deps = append(f.Deps, depFile{d.f, d.g, d.weight})
 	}
 	return json.Marshal(f)
 }
@@ -72,6 +82,12 @@ func (m *Model) UnmarshalJSON(b []byte) error {
 			fm.counts = map[string]int32{}
 		}
 		nm.fields[i] = fm
+	}
+	for _, d := range f.Deps {
+		if d.F < 0 || d.G < 0 || d.F >= len(f.Fields) || d.G >= len(f.Fields) || d.F == d.G {
+			return mosaic.Errorf(mosaic.EINVALID, "The match model has a bad dependence (%d, %d).", d.F, d.G)
+		}
+		nm.deps = append(nm.deps, dependence{f: d.F, g: d.G, weight: d.Weight})
 	}
 	nm.prior, nm.stats, nm.ok = f.Prior, f.Stats, true
 	*m = *nm

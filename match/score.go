@@ -21,8 +21,11 @@ type Pair struct {
 type FieldWeight struct {
 	Field         string  `json:"field"`
 	Level         string  `json:"level"`  // e.g. "exact", "jaro-winkler >= 0.92", "missing"
-	Weight        float64 `json:"weight"` // log2(m/u), term-frequency adjustment included
+	Weight        float64 `json:"weight"` // log2(m/u), adjustments included
 	TermFrequency float64 `json:"term_frequency,omitempty"`
+	// Dependence is the correction when another field that nearly determines this one
+	// (a suburb its postcode) agrees too, included in Weight.
+	Dependence float64 `json:"dependence,omitempty"`
 }
 
 // Explanation is why a pair scores what it does: the prior, each field's weight, their
@@ -99,6 +102,16 @@ func (m *Model) Score(a, b Record) (Explanation, error) {
 		e.Weight += fw.Weight
 		e.Fields = append(e.Fields, fw)
 	}
+	for _, dp := range m.deps {
+		if d.cols[dp.f].compare(0, 1) == levelExact && d.cols[dp.g].compare(0, 1) == levelExact {
+			fw := &e.Fields[dp.g]
+			fw.Level += ", as implied by " + m.schema.Fields[dp.f].Name
+			fw.Dependence += dp.weight
+			fw.Weight += dp.weight - fw.TermFrequency // implied: its rarity is no evidence
+			e.Weight += dp.weight - fw.TermFrequency
+			fw.TermFrequency = 0
+		}
+	}
 	e.Probability = probability(e.Weight)
 	return e, nil
 }
@@ -124,7 +137,7 @@ func (m *Model) Candidates(records []Record) ([]Pair, error) {
 func (m *Model) scorePairs(d *data, pairs []pairIndex, pat []int32, pats [][]uint8) []Pair {
 	base := make([]float64, len(pats))
 	for p, levels := range pats {
-		w := m.prior
+		w := m.prior + m.dependenceWeight(levels)
 		for f, l := range levels {
 			w += m.fields[f].w[l]
 		}
@@ -154,6 +167,19 @@ func (m *Model) scorePairs(d *data, pairs []pairIndex, pat []int32, pats [][]uin
 			}
 		}
 	}
+	// A field whose agreement another implies gets no term-frequency adjustment: given the
+	// suburb, agreeing on its postcode says nothing about how rare the postcode is.
+	implied := make([][]bool, len(pats))
+	for p, levels := range pats {
+		for _, dp := range m.deps {
+			if levels[dp.f] == levelExact && levels[dp.g] == levelExact {
+				if implied[p] == nil {
+					implied[p] = make([]bool, len(levels))
+				}
+				implied[p][dp.g] = true
+			}
+		}
+	}
 	workers := max(1, min(m.opts.Workers, len(pairs)/4096+1))
 	chunk := (len(pairs) + workers - 1) / workers
 	outs := make([][]Pair, workers)
@@ -170,8 +196,9 @@ func (m *Model) scorePairs(d *data, pairs []pairIndex, pat []int32, pats [][]uin
 				wt := base[p]
 				a, b := int(pairs[k].a), int(pairs[k].b)
 				if maxAdj[p] > 0 {
+					imp := implied[p]
 					for f, l := range pats[p] {
-						if l == levelExact && adj[f] != nil {
+						if l == levelExact && adj[f] != nil && (imp == nil || !imp[f]) {
 							wt += float64(adj[f][a])
 						}
 					}
@@ -238,6 +265,16 @@ type FieldParams struct {
 type Params struct {
 	Prior  float64       `json:"prior"` // log2 odds that two random records match
 	Fields []FieldParams `json:"fields"`
+	// Dependencies are fields nearly determined by another (a postcode by its suburb):
+	// when both agree exactly, Weight is added so that the agreement counts once.
+	Dependencies []DependenceParams `json:"dependencies,omitempty"`
+}
+
+// DependenceParams is one dependence correction: Field is nearly determined by On.
+type DependenceParams struct {
+	Field  string  `json:"field"`
+	On     string  `json:"on"`
+	Weight float64 `json:"weight"`
 }
 
 // Params returns the trained parameters, for display and review.
@@ -252,6 +289,9 @@ func (m *Model) Params() Params {
 			fp.Levels = append(fp.Levels, LevelParams{Level: fm.levels[l], M: fm.m[l], U: fm.u[l], Weight: fm.w[l]})
 		}
 		p.Fields = append(p.Fields, fp)
+	}
+	for _, d := range m.deps {
+		p.Dependencies = append(p.Dependencies, DependenceParams{Field: m.schema.Fields[d.g].Name, On: m.schema.Fields[d.f].Name, Weight: d.weight})
 	}
 	return p
 }

@@ -247,6 +247,9 @@ func (c *MatchEvalCmd) Run(env *Env) error {
 			}
 			fmt.Fprintln(w)
 		}
+		for _, d := range params.Dependencies {
+			fmt.Fprintf(w, "  %s is nearly determined by %s: %+.1f when both are exact\n", d.Field, d.On, d.Weight)
+		}
 	}
 	fmt.Fprintf(w, "clusters: %d of two or more records; threshold %.2f\n", len(res.Clusters), c.Threshold)
 	fmt.Fprintf(w, "pairwise: precision %.4f  recall %.4f  F1 %.4f  (true pairs %d, predicted %d, correct %d)\n",
