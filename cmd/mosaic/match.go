@@ -142,11 +142,15 @@ func (c *MatchEvalCmd) Run(env *Env) error {
 		}
 	}
 
-	// The compared columns: every column of the first file but the id and the ignored ones
-	// (when linking, the second file must have them too).
-	var cols []string
+	// The compared columns: every column of the first file but the id and the ignored ones;
+	// when linking, those the second file has too.
+	var cols, oneSided []string
 	for _, h := range tables[0].header {
 		if h == c.IDColumn || slices.Contains(c.Ignore, h) || mapping[h] == match.Ignore && hasKey(mapping, h) {
+			continue
+		}
+		if link && tables[1].column(h) < 0 {
+			oneSided = append(oneSided, h)
 			continue
 		}
 		cols = append(cols, h)
@@ -233,6 +237,9 @@ func (c *MatchEvalCmd) Run(env *Env) error {
 		kinds[i] = f.Name + "=" + f.Kind.String()
 	}
 	fmt.Fprintf(w, "fields: %s\n", strings.Join(kinds, " "))
+	if len(oneSided) > 0 {
+		fmt.Fprintf(w, "not compared (not in %s): %s\n", tables[1].path, strings.Join(oneSided, ", "))
+	}
 	st := model.Stats()
 	fmt.Fprintf(w, "blocking: %d pairs compared (%s)\n", res.PairsCompared, strings.Join(st.Rules, "; "))
 	fmt.Fprintf(w, "training: u from %d random pairs, EM %d iterations (converged %v), matches among candidates %.4f\n",

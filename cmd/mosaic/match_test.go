@@ -104,13 +104,20 @@ func TestMatchEvalLink(t *testing.T) {
 		}
 		return p
 	}
-	a := write("a.csv", append([]string{lines[0]}, orgs...))
+	// The first file has an extra column the second lacks: it is left out, not an error.
+	for i, l := range orgs {
+		orgs[i] = l + ",extra"
+	}
+	a := write("a.csv", append([]string{lines[0] + ",note"}, orgs...))
 	bb := write("b.csv", append([]string{lines[0]}, dups...))
 	pairs := write("pairs.csv", truth)
 	rep, out := runEval(t, "--id-column", "rec_id", "--truth-pairs", pairs, a, bb)
 	t.Logf("link febrl1 orgs × dups: P %.4f R %.4f F1 %.4f, %d pairs", rep.Precision, rep.Recall, rep.F1, rep.PairsCompared)
 	if rep.F1 < 0.99 {
 		t.Errorf("link F1 %.4f, want >= 0.99\n%s", rep.F1, out)
+	}
+	if !strings.Contains(out, "not compared (not in "+bb+"): note") {
+		t.Errorf("output does not say the one-sided column is left out:\n%s", out)
 	}
 	if strings.Contains(out, "b-cubed") || rep.BCubedF1 != 0 {
 		t.Errorf("link output has b-cubed figures:\n%s", out)
