@@ -157,13 +157,22 @@ func (m *Model) scorePairs(d *data, pairs []pairIndex, pat []int32, pats [][]uin
 			}
 		}
 	}
-	// The lowest weight that can still reach the review threshold, for a quick skip.
+	// The lowest weight that can still reach the review threshold, and per pattern the most
+	// its term-frequency adjustments can add, for a quick skip.
 	minW := math.Log2(m.opts.ReviewThreshold / (1 - m.opts.ReviewThreshold))
+	fieldMax := make([]float64, len(d.cols))
+	for f, a := range adj {
+		for _, x := range a {
+			fieldMax[f] = max(fieldMax[f], float64(x))
+		}
+	}
 	maxAdj := make([]float64, len(pats))
+	hasTF := make([]bool, len(pats))
 	for p, levels := range pats {
 		for f, l := range levels {
 			if l == levelExact && adj[f] != nil {
-				maxAdj[p] += 64 // adjustments are bounded by log2(n) in practice; checked exactly below
+				maxAdj[p] += fieldMax[f]
+				hasTF[p] = true
 			}
 		}
 	}
@@ -195,7 +204,7 @@ func (m *Model) scorePairs(d *data, pairs []pairIndex, pat []int32, pats [][]uin
 				}
 				wt := base[p]
 				a, b := int(pairs[k].a), int(pairs[k].b)
-				if maxAdj[p] > 0 {
+				if hasTF[p] {
 					imp := implied[p]
 					for f, l := range pats[p] {
 						if l == levelExact && adj[f] != nil && (imp == nil || !imp[f]) {
