@@ -2,6 +2,7 @@ package match
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -118,4 +119,18 @@ func TestCompareLevels(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzInferKind: any column name and values give a kind, without panicking.
+func FuzzInferKind(f *testing.F) {
+	f.Add("date_of_birth", "19560409\n19080419\n")
+	f.Add("email", "ada@example.com\n\nbob@")
+	f.Add("x", "+44 20 7946 0000\n(415) 555-0100")
+	f.Fuzz(func(t *testing.T, name, values string) {
+		vals := strings.Split(values, "\n")
+		k := InferKind(name, vals)
+		if _, ok := kindLevels[k]; !ok || k == Ignore {
+			t.Fatalf("InferKind(%q, %q)=%v", name, vals, k)
+		}
+	})
 }
