@@ -47,12 +47,19 @@ type Server struct {
 	// server take effect at once; changes made elsewhere, e.g. by the CLI, after the TTL).
 	SourceCacheTTL time.Duration
 
+	// Matcher runs probabilistic matching for POST /api/v1/matches/runs (answers 415
+	// unsupported without it).
+	Matcher MatchRunner
+
 	Metrics *Metrics
 
-	ln      net.Listener
-	srv     *http.Server
-	sources *sourceCache
-	reqSeq  atomic.Uint64
+	baseCtx    context.Context // cancelled by Close: background work started by requests
+	cancelBase context.CancelFunc
+	runs       matchRuns
+	ln         net.Listener
+	srv        *http.Server
+	sources    *sourceCache
+	reqSeq     atomic.Uint64
 }
 
 // Open starts listening and serving in the background.
@@ -73,6 +80,7 @@ func (s *Server) Open() error {
 		s.Metrics = NewMetrics(s.Store)
 	}
 	s.sources = newSourceCache(s.Store, s.SourceCacheTTL, s.Now)
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return err
@@ -108,6 +116,8 @@ func (s *Server) Close(ctx context.Context) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.srv.Close()
 	}
+	s.cancelBase() // a matching run in progress stops; what it recorded stays
+	s.runs.wg.Wait()
 	return err
 }
 
@@ -125,6 +135,7 @@ func (s *Server) Handler() http.Handler {
 	s.registerEventRoutes(mux)
 	s.registerProfileRoutes(mux)
 	s.registerImportRoutes(mux)
+	s.registerMatchRoutes(mux)
 	s.registerHealthRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, mosaic.Errorf(mosaic.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))

@@ -24,9 +24,13 @@ import (
 //	  default: latest
 //	  rules: {signup_source: earliest, lifetime_value: max, tags: union}
 //	  source_priority: [src_crm]
+//	matching:
+//	  auto_threshold: 0.95
+//	  review_threshold: 0.5
 type FileConfig struct {
 	Identity identity.Config `json:"identity"`
 	Traits   traits.Config   `json:"traits"`
+	Matching MatchingConfig  `json:"matching"`
 }
 
 // DefaultFileConfig is what Mosaic uses without a file.

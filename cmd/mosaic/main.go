@@ -78,7 +78,7 @@ type CLI struct {
 	Profile  ProfileCmd  `cmd:"" help:"Look at profiles (works on the store directly)."`
 	Identity IdentityCmd `cmd:"" help:"Identity rules: try a rule set against history before applying it."`
 	Import   ImportCmd   `cmd:"" help:"Import a CSV or JSONL file (CRM export, order history…) into a source (works on the store directly)."`
-	Match    MatchCmd    `cmd:"" help:"Probabilistic record matching: evaluate the matcher on CSV files."`
+	Match    MatchCmd    `cmd:"" help:"Probabilistic matching: link profiles that share no identifier, review the candidates, evaluate the matcher on CSV files."`
 }
 
 // Run parses args and runs the chosen subcommand until it ends or ctx is cancelled.

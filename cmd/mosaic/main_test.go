@@ -134,6 +134,7 @@ type stats struct {
 	Events    int64 `json:"events"`
 	InboxLag  int64 `json:"inbox_lag"`
 	InboxHead int64 `json:"inbox_head"`
+	Profiles  int64 `json:"profiles"`
 }
 
 // waitProcessed waits until the inbox is fully processed and returns the stats.

@@ -18,7 +18,9 @@ import (
 
 // MatchCmd groups the probabilistic matching subcommands.
 type MatchCmd struct {
-	Eval MatchEvalCmd `cmd:"" help:"Dedupe one CSV file (or link two) and score the result against known true pairs."`
+	Run    MatchRunCmd    `cmd:"" help:"Find profiles that are one customer although they share no identifier: link the sure pairs, queue the likely ones for review."`
+	Review MatchReviewCmd `cmd:"" help:"List the candidate pairs and accept or reject them."`
+	Eval   MatchEvalCmd   `cmd:"" help:"Dedupe one CSV file (or link two) and score the result against known true pairs."`
 }
 
 // MatchEvalCmd runs the matcher on CSV files and scores it against true pairs.

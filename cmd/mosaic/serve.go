@@ -14,6 +14,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/groupcommit"
 	mhttp "github.com/mosaic-cdp/mosaic/http"
 	"github.com/mosaic-cdp/mosaic/identity"
+	"github.com/mosaic-cdp/mosaic/linkage"
 	"github.com/mosaic-cdp/mosaic/processor"
 )
 
@@ -73,7 +74,12 @@ func (c *ServeCmd) Run(env *Env) error {
 		return err
 	}
 	srv := &mhttp.Server{Addr: c.Addr, Store: store, Inbox: committer, Appended: leased.Notify, Logger: log, Metrics: metrics, Identity: norm,
-		Imports: imports, ImportDir: importDir, CheckMapping: func(m *bulk.Mapping) error { _, err := imports.Importer.Identity.Check(m); return err }}
+		Imports: imports, ImportDir: importDir, CheckMapping: func(m *bulk.Mapping) error { _, err := imports.Importer.Identity.Check(m); return err },
+		Matcher: func(ctx context.Context, dryRun bool) (any, error) {
+			run := &linkage.Run{Store: store, Normalizer: norm, DryRun: dryRun, AutoThreshold: fileCfg.Matching.AutoThreshold,
+				ReviewThreshold: fileCfg.Matching.ReviewThreshold, MaxClusterSize: fileCfg.Matching.MaxClusterSize}
+			return run.Do(ctx)
+		}}
 	if err := srv.Open(); err != nil {
 		imports.Close()
 		leased.Close()

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/identity"
+	"github.com/mosaic-cdp/mosaic/linkage"
+	"github.com/mosaic-cdp/mosaic/processor"
+)
+
+// MatchingConfig is the matching section of the configuration file.
+//
+//	matching:
+//	  auto_threshold: 0.95    # link without review at or above this match probability
+//	  review_threshold: 0.5   # wait for a steward from this probability
+//	  max_cluster_size: 10    # automatic links join at most this many profiles
+type MatchingConfig struct {
+	AutoThreshold   float64 `json:"auto_threshold"`
+	ReviewThreshold float64 `json:"review_threshold"`
+	MaxClusterSize  int     `json:"max_cluster_size"`
+}
+
+// MatchRunCmd runs probabilistic matching over the store's profiles.
+type MatchRunCmd struct {
+	Auto   float64 `name:"auto-threshold" help:"Match probability at or above which a pair links without review (default 0.95, or the config file's matching.auto_threshold)." placeholder:"P"`
+	Review float64 `name:"review-threshold" help:"Match probability from which a pair waits for a steward (default 0.5, or matching.review_threshold)." placeholder:"P"`
+	DryRun bool    `name:"dry-run" help:"Score and report, record nothing."`
+	NoWait bool    `name:"no-wait" help:"Record the links but do not wait for the processor to merge the profiles."`
+}
+
+// Run implements the command.
+func (c *MatchRunCmd) Run(env *Env) error {
+	cfg, err := LoadFileConfig(env.CLI.Config)
+	if err != nil {
+		return err
+	}
+	norm, err := identity.NewNormalizer(cfg.Identity)
+	if err != nil {
+		return err
+	}
+	store, _, err := env.OpenStore()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	run := &linkage.Run{Store: store, Normalizer: norm, DryRun: c.DryRun,
+		AutoThreshold: cmp.Or(c.Auto, cfg.Matching.AutoThreshold), ReviewThreshold: cmp.Or(c.Review, cfg.Matching.ReviewThreshold),
+		MaxClusterSize: cfg.Matching.MaxClusterSize,
+		Progress: func(stage string, done, total int) {
+			env.Logger.Debug("matching", "stage", stage, "done", done, "total", total)
+		}}
+	res, err := run.Do(env.Ctx)
+	if err != nil {
+		return err
+	}
+	printMatchRun(env.Stdout, res, c.DryRun)
+	if c.DryRun || c.NoWait || res.Recorded.Linked == 0 {
+		return nil
+	}
+	return applyLinks(env, store, norm, cfg)
+}
+
+func printMatchRun(w io.Writer, res *linkage.Result, dry bool) {
+	fmt.Fprintf(w, "compared %d profiles on %d fields:", res.Profiles, len(res.Fields))
+	for _, f := range res.Fields {
+		fmt.Fprintf(w, " %s (%s)", f.Name, f.Kind)
+	}
+	fmt.Fprintln(w)
+	if res.Truncated {
+		fmt.Fprintln(w, "  (only the first profiles were read: the run's profile limit was reached)")
+	}
+	fmt.Fprintf(w, "  pairs compared   %10d\n", res.PairsCompared)
+	fmt.Fprintf(w, "  candidates       %10d   (%d at or above the auto-merge threshold)\n", res.Candidates, res.Auto)
+	if dry {
+		fmt.Fprintln(w, "  dry run: nothing recorded")
+	} else {
+		fmt.Fprintf(w, "  linked           %10d\n", res.Recorded.Linked)
+		fmt.Fprintf(w, "  waiting review   %10d   (mosaic match review list)\n", res.Recorded.Queued)
+		fmt.Fprintf(w, "  decided before   %10d   (left as they were)\n", res.Recorded.Decided)
+	}
+	fmt.Fprintf(w, "  seconds          %10.1f\n", res.Seconds)
+}
+
+// applyLinks runs the processor until the queued recomputes are done, unless a server holds
+// the processor lease (it applies them itself).
+func applyLinks(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig) error {
+	lp := &leasedProcessor{Store: store, Logger: env.Logger, Proc: &processor.Processor{Store: store,
+		Stages: pipelineStages(store, norm, cfg), Poll: 50 * time.Millisecond, Logger: env.Logger.With("component", "processor")}}
+	switch err := lp.Open(env.Ctx); {
+	case mosaic.ErrorCode(err) == mosaic.ECONFLICT:
+		fmt.Fprintln(env.Stdout, "a server is processing this store: it merges the linked profiles")
+		return nil
+	case err != nil:
+		return err
+	}
+	defer lp.Close()
+	ctx, cancel := context.WithTimeout(env.Ctx, time.Hour)
+	defer cancel()
+	if err := lp.Proc.Drain(ctx); err != nil {
+		return fmt.Errorf("merging the linked profiles: %w", err)
+	}
+	fmt.Fprintln(env.Stdout, "linked profiles merged")
+	return nil
+}
+
+// MatchReviewCmd lists and decides the pairs waiting for a steward.
+type MatchReviewCmd struct {
+	List   MatchReviewListCmd `cmd:"" default:"withargs" help:"List candidates (pending ones by default), highest probability first."`
+	Accept MatchAcceptCmd     `cmd:"" help:"Accept candidates: their profiles are linked (and merged by the processor)."`
+	Reject MatchRejectCmd     `cmd:"" help:"Reject candidates: the pair is never proposed again, and a link already made is undone."`
+}
+
+// MatchReviewListCmd lists candidates.
+type MatchReviewListCmd struct {
+	Status string `help:"pending, linked, accepted, rejected, or all." default:"pending" enum:"pending,linked,accepted,rejected,all"`
+	Limit  int    `help:"How many to show." default:"50"`
+}
+
+// Run implements the command.
+func (c *MatchReviewListCmd) Run(env *Env) error {
+	store, _, err := env.OpenStore()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	status := mosaic.MatchStatus(c.Status)
+	if status == "all" {
+		status = ""
+	}
+	limit := min(max(c.Limit, 1), mosaic.MaxMatchPage)
+	cs, next, err := store.FindMatchCandidates(env.Ctx, mosaic.MatchFilter{Status: status, Limit: limit})
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		fmt.Fprintln(env.Stdout, "no candidates")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPROBABILITY\tSTATUS\tPROFILES\tSTRONGEST EVIDENCE")
+	for _, m := range cs {
+		fmt.Fprintf(tw, "%s\t%.4f\t%s\t%s %s\t%s\n", m.ID, m.Probability, m.Status, m.ProfileA, m.ProfileB, evidence(m.Weights, 3))
+	}
+	tw.Flush()
+	if next != "" {
+		fmt.Fprintf(env.Stdout, "(more: --limit %d)\n", min(limit*2, mosaic.MaxMatchPage))
+	}
+	return nil
+}
+
+// evidence names the n fields that weigh most for the pair.
+func evidence(ws []mosaic.MatchWeight, n int) string {
+	sorted := append([]mosaic.MatchWeight(nil), ws...)
+	for i := range sorted { // a short insertion sort by weight, strongest first
+		for j := i; j > 0 && sorted[j].Weight > sorted[j-1].Weight; j-- {
+			sorted[j], sorted[j-1] = sorted[j-1], sorted[j]
+		}
+	}
+	var parts []string
+	for _, w := range sorted[:min(n, len(sorted))] {
+		parts = append(parts, fmt.Sprintf("%s %s (%+.1f)", w.Field, w.Level, w.Weight))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// MatchAcceptCmd accepts candidates.
+type MatchAcceptCmd struct {
+	IDs []string `arg:"" help:"Candidate ids (mc_…)." placeholder:"ID"`
+	By  string   `help:"Who decides (kept with the decision)." default:"cli"`
+}
+
+// Run implements the command.
+func (c *MatchAcceptCmd) Run(env *Env) error { return decideMatches(env, c.IDs, true, c.By) }
+
+// MatchRejectCmd rejects candidates.
+type MatchRejectCmd struct {
+	IDs []string `arg:"" help:"Candidate ids (mc_…)." placeholder:"ID"`
+	By  string   `help:"Who decides (kept with the decision)." default:"cli"`
+}
+
+// Run implements the command.
+func (c *MatchRejectCmd) Run(env *Env) error { return decideMatches(env, c.IDs, false, c.By) }
+
+func decideMatches(env *Env, ids []string, accept bool, by string) error {
+	store, _, err := env.OpenStore()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	for _, id := range ids {
+		m, err := store.DecideMatch(env.Ctx, id, accept, by)
+		if err != nil {
+			return fmt.Errorf("%s: %s", id, cliMessage(err))
+		}
+		fmt.Fprintf(env.Stdout, "%s %s\n", m.ID, m.Status)
+	}
+	fmt.Fprintln(env.Stdout, "the processor (mosaic serve, or the next mosaic match run) applies the decisions to the profiles")
+	return nil
+}

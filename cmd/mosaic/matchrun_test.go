@@ -1,0 +1,221 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// people makes n customer records as identify calls that share no identifier (each its own
+// anonymous id and its own email), of which the first dups have a second record with a typo
+// in one field, the kind of duplicate a CRM export and a web sign-up leave behind. It
+// returns the calls and, for each duplicate, its two anonymous ids.
+func people(n, dups int) (calls []string, pairs [][2]string) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	first := []string{"ada", "alan", "grace", "edsger", "barbara", "donald", "frances", "john", "margaret", "dennis", "ken", "radia", "tim", "sophie", "karen", "leslie", "niklaus", "guido", "bjarne", "anita"}
+	last := []string{"lovelace", "turing", "hopper", "dijkstra", "liskov", "knuth", "allen", "backus", "hamilton", "ritchie", "thompson", "perlman", "berners", "wilson", "jones", "lamport", "wirth", "rossum", "stroustrup", "borg"}
+	cities := []string{"copenhagen", "aarhus", "odense", "aalborg", "esbjerg", "randers", "kolding", "horsens", "vejle", "roskilde"}
+	typo := func(s string) string {
+		if len(s) < 3 {
+			return s
+		}
+		i := 1 + rng.IntN(len(s)-2)
+		return s[:i] + s[i+1:i+2] + s[i:i+1] + s[i+2:] // swap two letters
+	}
+	call := func(anon string, tr map[string]string) string {
+		b, _ := json.Marshal(tr)
+		return fmt.Sprintf(`{"type":"identify","anonymousId":%q,"traits":%s,"timestamp":"2026-11-01T10:00:00Z"}`, anon, b)
+	}
+	for i := range n {
+		tr := map[string]string{
+			"first_name": first[rng.IntN(len(first))], "last_name": last[rng.IntN(len(last))],
+			"birthday": fmt.Sprintf("19%02d-%02d-%02d", 40+rng.IntN(60), 1+rng.IntN(12), 1+rng.IntN(28)),
+			"postcode": fmt.Sprintf("%04d", 1000+rng.IntN(9000)), "city": cities[rng.IntN(len(cities))],
+			"street": fmt.Sprintf("%d %s street", 1+rng.IntN(200), last[rng.IntN(len(last))]),
+		}
+		tr["email"] = fmt.Sprintf("%s.%s%d@example.com", tr["first_name"], tr["last_name"], i)
+		anon := fmt.Sprintf("crm-%04d", i)
+		calls = append(calls, call(anon, tr))
+		if i < dups {
+			dup := map[string]string{}
+			for k, v := range tr {
+				dup[k] = v
+			}
+			dup["email"] = fmt.Sprintf("%s%d@mail.example", tr["first_name"], rng.IntN(1000))
+			switch i % 3 {
+			case 0:
+				dup["last_name"] = typo(tr["last_name"])
+			case 1:
+				dup["street"] = strings.ToUpper(tr["street"])
+			default:
+				delete(dup, "city")
+			}
+			calls = append(calls, call(fmt.Sprintf("web-%04d", i), dup))
+			pairs = append(pairs, [2]string{anon, fmt.Sprintf("web-%04d", i)})
+		}
+	}
+	return calls, pairs
+}
+
+// TestMatchingEndToEnd runs matching through `mosaic serve`'s API: duplicates with no shared
+// identifier become candidates, the sure ones are linked and their profiles merged, a steward
+// rejects one link (the profiles split again) and decides pending pairs; the CLI lists them.
+func TestMatchingEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	inst := startServe(t, "--data", dir)
+	calls, pairs := people(400, 60)
+	for start := 0; start < len(calls); start += 100 {
+		sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[`+strings.Join(calls[start:min(start+100, len(calls))], ",")+`]}`)
+	}
+	st := waitProcessed(t, inst.URL, inst.Token)
+	if st.Profiles != int64(len(calls)) {
+		t.Fatalf("%d profiles before matching, want %d", st.Profiles, len(calls))
+	}
+	profile := func(anon string) string {
+		t.Helper()
+		code, p := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=anonymous_id&value="+url.QueryEscape(anon), inst.Token, nil)
+		if code != 200 {
+			t.Fatalf("lookup %s: %d %v", anon, code, p)
+		}
+		return p["id"].(string)
+	}
+
+	code, run := apiCall(t, "POST", inst.URL+"/api/v1/matches/runs", inst.Token, map[string]any{})
+	if code != 202 || run["status"] != "running" {
+		t.Fatalf("start run: %d %v", code, run)
+	}
+	id := run["id"].(string)
+	for deadline := time.Now().Add(2 * time.Minute); run["status"] == "running"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("matching run did not finish in 2 minutes")
+		}
+		code, run = apiCall(t, "GET", inst.URL+"/api/v1/matches/runs/"+id, inst.Token, nil)
+	}
+	if run["status"] != "done" {
+		t.Fatalf("run: %v", run)
+	}
+	res := run["result"].(map[string]any)
+	t.Logf("run: %v", res)
+	rec := res["recorded"].(map[string]any)
+	if rec["linked"].(float64) < float64(len(pairs))/2 {
+		t.Fatalf("linked %v of %d duplicates", rec["linked"], len(pairs))
+	}
+
+	// The processor merges linked pairs; every pair it links is a true duplicate.
+	code, list := apiCall(t, "GET", inst.URL+"/api/v1/matches?status=linked&limit=500", inst.Token, nil)
+	if code != 200 {
+		t.Fatalf("list: %d %v", code, list)
+	}
+	truePair := map[[2]string]bool{}
+	for _, p := range pairs {
+		truePair[p] = true
+	}
+	var merged int
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		merged = 0
+		for _, p := range pairs {
+			if profile(p[0]) == profile(p[1]) {
+				merged++
+			}
+		}
+		if merged >= int(rec["linked"].(float64)) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if merged < int(rec["linked"].(float64)) {
+		t.Fatalf("%d duplicate pairs merged, %v linked", merged, rec["linked"])
+	}
+	matches := list["matches"].([]any)
+	first := matches[0].(map[string]any)
+	code, detail := apiCall(t, "GET", inst.URL+"/api/v1/matches/"+first["id"].(string), inst.Token, nil)
+	if code != 200 || detail["same_profile"] != true || len(detail["match"].(map[string]any)["weights"].([]any)) == 0 {
+		t.Fatalf("linked match detail: %d %v", code, detail)
+	}
+	st = waitProcessed(t, inst.URL, inst.Token)
+	if want := int64(len(calls) - merged); st.Profiles != want {
+		t.Errorf("%d profiles after merging %d pairs, want %d", st.Profiles, merged, want)
+	}
+
+	// A steward rejects the link: the two profiles split and the pair does not come back.
+	code, dec := apiCall(t, "POST", inst.URL+"/api/v1/matches/"+first["id"].(string)+"/reject", inst.Token, nil)
+	if code != 200 || dec["match"].(map[string]any)["status"] != "rejected" {
+		t.Fatalf("reject: %d %v", code, dec)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		code, detail = apiCall(t, "GET", inst.URL+"/api/v1/matches/"+first["id"].(string), inst.Token, nil)
+		if detail["same_profile"] == false {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rejected link still merged: %v", detail)
+		}
+	}
+	code, dec = apiCall(t, "POST", inst.URL+"/api/v1/matches/"+first["id"].(string)+"/accept", inst.Token, nil)
+	if code != 409 {
+		t.Errorf("accepting a rejected match: %d %v", code, dec)
+	}
+	code, _ = apiCall(t, "POST", inst.URL+"/api/v1/matches/mc_nope/accept", inst.Token, nil)
+	if code != 404 {
+		t.Errorf("deciding an unknown match: %d", code)
+	}
+	code, review := apiCall(t, "GET", inst.URL+"/api/v1/matches/review", inst.Token, nil)
+	if code != 200 {
+		t.Fatalf("review queue: %d %v", code, review)
+	}
+	for _, m := range review["matches"].([]any) {
+		if m.(map[string]any)["status"] != "pending" {
+			t.Fatalf("review queue holds %v", m)
+		}
+	}
+	code, bad := apiCall(t, "GET", inst.URL+"/api/v1/matches?status=maybe", inst.Token, nil)
+	if code != 400 || bad["error"].(map[string]any)["field"] != "status" {
+		t.Errorf("bad status filter: %d %v", code, bad)
+	}
+	code, _ = apiCall(t, "POST", inst.URL+"/api/v1/matches/runs", "mt_wrong", nil)
+	if code != 401 {
+		t.Errorf("run without a valid token: %d", code)
+	}
+
+	// The CLI lists the decided pair on the same data (the server keeps running).
+	out, err := runCLI(t, "--data", dir, "match", "review", "list", "--status", "rejected")
+	if err != nil || !strings.Contains(out, first["id"].(string)) {
+		t.Errorf("match review list: %v\n%s", err, out)
+	}
+}
+
+// TestMatchRunCLI runs matching from the command line on a store no server runs on: the
+// links are merged before the command ends, and a second run adds nothing.
+func TestMatchRunCLI(t *testing.T) {
+	dir := t.TempDir()
+	inst := startServe(t, "--data", dir)
+	calls, _ := people(300, 40)
+	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[`+strings.Join(calls[:150], ",")+`]}`)
+	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[`+strings.Join(calls[150:], ",")+`]}`)
+	waitProcessed(t, inst.URL, inst.Token)
+	if err := inst.stop(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "--data", dir, "match", "run", "--dry-run")
+	if err != nil || !strings.Contains(out, "dry run: nothing recorded") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "--data", dir, "match", "run")
+	if err != nil || !strings.Contains(out, "linked profiles merged") {
+		t.Fatalf("match run: %v\n%s", err, out)
+	}
+	t.Log(out)
+	again, err := runCLI(t, "--data", dir, "match", "run")
+	if err != nil || !strings.Contains(again, "linked                    0") {
+		t.Errorf("second run: %v\n%s", err, again)
+	}
+	if _, err := runCLI(t, "--data", dir, "match", "review", "accept", "mc_nope"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("accepting an unknown candidate: %v", err)
+	}
+	if _, err := runCLI(t, "--data", dir, "match", "run", "--auto-threshold", "0.4", "--review-threshold", "0.6"); err == nil {
+		t.Error("review threshold above the auto threshold accepted")
+	}
+}

@@ -1,0 +1,223 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic"
+)
+
+// MatchRunner runs probabilistic matching over the store's profiles and returns its report
+// (linkage.Run in production).
+type MatchRunner func(ctx context.Context, dryRun bool) (any, error)
+
+// matchRun is a matching run started through the API. Runs are kept in memory: the candidates
+// they record are in the store; a restart forgets only the runs' reports.
+type matchRun struct {
+	ID         string     `json:"id"`
+	Status     string     `json:"status"` // running, done, failed
+	DryRun     bool       `json:"dry_run"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Result     any        `json:"result,omitempty"`
+	Error      string     `json:"error,omitempty"`
+}
+
+// matchRuns keeps the API's matching runs, one at a time.
+type matchRuns struct {
+	mu   sync.Mutex
+	runs map[string]*matchRun
+	wg   sync.WaitGroup
+}
+
+func (s *Server) registerMatchRoutes(mux *http.ServeMux) {
+	// GET /api/v1/matches?status=&limit=&cursor=
+	mux.HandleFunc("GET /api/v1/matches", s.authenticate(s.handleMatchList))
+	// GET /api/v1/matches/review: the pending candidates, highest probability first
+	mux.HandleFunc("GET /api/v1/matches/review", s.authenticate(s.handleMatchList))
+	// GET /api/v1/matches/{id}: a candidate with the current profiles of both sides
+	mux.HandleFunc("GET /api/v1/matches/{id}", s.authenticate(s.handleMatchGet))
+	// POST /api/v1/matches/{id}/accept, POST /api/v1/matches/{id}/reject
+	mux.HandleFunc("POST /api/v1/matches/{id}/accept", s.authenticate(s.handleMatchDecide))
+	mux.HandleFunc("POST /api/v1/matches/{id}/reject", s.authenticate(s.handleMatchDecide))
+	// POST /api/v1/matches/runs {"dry_run":false}; GET /api/v1/matches/runs/{id}
+	mux.HandleFunc("POST /api/v1/matches/runs", s.authenticate(s.handleMatchRunCreate))
+	mux.HandleFunc("GET /api/v1/matches/runs/{id}", s.authenticate(s.handleMatchRunGet))
+}
+
+func (s *Server) matches() (mosaic.MatchService, error) {
+	if _, err := s.profiles(); err != nil {
+		return nil, err
+	}
+	return s.Store, nil
+}
+
+// handleMatchList lists candidates; the review route lists the pending ones.
+func (s *Server) handleMatchList(w http.ResponseWriter, r *http.Request) {
+	ms, err := s.matches()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := mosaic.MatchFilter{Status: mosaic.MatchStatus(q.Get("status")), Cursor: q.Get("cursor")}
+	if r.URL.Path == "/api/v1/matches/review" {
+		f.Status = mosaic.MatchPending
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number."))
+			return
+		}
+		f.Limit = n
+	}
+	list, next, err := ms.FindMatchCandidates(r.Context(), f)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []*mosaic.MatchCandidate{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"matches": list, "next_cursor": next})
+}
+
+// handleMatchGet answers with a candidate and, side by side, the profiles that now hold its
+// two identifiers (the same profile once the link merged them).
+func (s *Server) handleMatchGet(w http.ResponseWriter, r *http.Request) {
+	ms, err := s.matches()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	c, err := ms.FindMatchCandidateByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	s.writeMatch(w, r, http.StatusOK, c)
+}
+
+func (s *Server) writeMatch(w http.ResponseWriter, r *http.Request, status int, c *mosaic.MatchCandidate) {
+	out := map[string]any{"match": c}
+	var profiles []*mosaic.Profile
+	for _, k := range []mosaic.IdentifierKey{c.A, c.B} {
+		p, err := s.Store.FindProfileByIdentifier(r.Context(), k)
+		if mosaic.ErrorCode(err) == mosaic.ENOTFOUND {
+			continue // erased since
+		} else if err != nil {
+			Error(w, r, err)
+			return
+		}
+		profiles = append(profiles, p)
+	}
+	out["profiles"] = profiles
+	out["same_profile"] = len(profiles) == 2 && profiles[0].ID == profiles[1].ID
+	writeJSON(w, status, out)
+}
+
+// handleMatchDecide records a steward's decision on a candidate.
+func (s *Server) handleMatchDecide(w http.ResponseWriter, r *http.Request) {
+	ms, err := s.matches()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	t := tokenFrom(r)
+	if t == nil || !t.Role.CanManageSources() {
+		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not decide matches; an owner or steward can."))
+		return
+	}
+	accept := r.URL.Path[len(r.URL.Path)-len("/accept"):] == "/accept"
+	c, err := ms.DecideMatch(r.Context(), r.PathValue("id"), accept, t.Name)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if s.Appended != nil {
+		s.Appended() // wake the processor: the decision queued a recompute
+	}
+	s.writeMatch(w, r, http.StatusOK, c)
+}
+
+// handleMatchRunCreate starts a matching run in the background; 409 while one runs.
+func (s *Server) handleMatchRunCreate(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.matches(); err != nil {
+		Error(w, r, err)
+		return
+	}
+	if s.Matcher == nil {
+		Error(w, r, mosaic.Errorf(mosaic.EUNSUPPORTED, "This server does not run matching."))
+		return
+	}
+	if err := requireSourceManager(r); err != nil {
+		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not run matching; an owner or steward can."))
+		return
+	}
+	var in struct {
+		DryRun bool `json:"dry_run"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &in); err != nil {
+			Error(w, r, err)
+			return
+		}
+	}
+	s.runs.mu.Lock()
+	if s.runs.runs == nil {
+		s.runs.runs = map[string]*matchRun{}
+	}
+	for _, run := range s.runs.runs {
+		if run.Status == "running" {
+			s.runs.mu.Unlock()
+			Error(w, r, mosaic.Errorf(mosaic.ECONFLICT, "Matching run %s is still running.", run.ID))
+			return
+		}
+	}
+	run := &matchRun{ID: "mr_" + mosaic.RandomString(10), Status: "running", DryRun: in.DryRun, StartedAt: s.Now().UTC()}
+	s.runs.runs[run.ID] = run
+	s.runs.wg.Add(1)
+	s.runs.mu.Unlock()
+	ctx := s.baseCtx
+	if ctx == nil { // a Handler used without Open
+		ctx = context.Background()
+	}
+	go func() {
+		defer s.runs.wg.Done()
+		res, err := s.Matcher(ctx, in.DryRun)
+		s.runs.mu.Lock()
+		defer s.runs.mu.Unlock()
+		now := s.Now().UTC()
+		run.FinishedAt, run.Result, run.Status = &now, res, "done"
+		if err != nil {
+			run.Status, run.Error = "failed", mosaic.ErrorMessage(err)
+			s.Logger.Error("matching run failed", "run", run.ID, "err", err)
+		} else if s.Appended != nil {
+			s.Appended() // wake the processor: the links queued recomputes
+		}
+	}()
+	s.writeRun(w, http.StatusAccepted, run)
+}
+
+// handleMatchRunGet answers with a matching run's status and report.
+func (s *Server) handleMatchRunGet(w http.ResponseWriter, r *http.Request) {
+	s.runs.mu.Lock()
+	run := s.runs.runs[r.PathValue("id")]
+	s.runs.mu.Unlock()
+	if run == nil {
+		Error(w, r, mosaic.Errorf(mosaic.ENOTFOUND, "Matching run not found (runs are kept until the server restarts)."))
+		return
+	}
+	s.writeRun(w, http.StatusOK, run)
+}
+
+func (s *Server) writeRun(w http.ResponseWriter, status int, run *matchRun) {
+	s.runs.mu.Lock()
+	cp := *run
+	s.runs.mu.Unlock()
+	writeJSON(w, status, cp)
+}
