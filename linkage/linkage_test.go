@@ -15,6 +15,7 @@ import (
 
 	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/identity"
+	"github.com/mosaic-cdp/mosaic/internal/devdata"
 	"github.com/mosaic-cdp/mosaic/linkage"
 	"github.com/mosaic-cdp/mosaic/processor"
 	"github.com/mosaic-cdp/mosaic/sqlite"
@@ -24,17 +25,11 @@ import (
 // febrl reads a Febrl development file: its records (rec_id, fields) and true pairs.
 func febrl(t *testing.T, name string) (header []string, rows [][]string, truth map[[2]string]bool) {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "data", "identity", "febrl"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := filepath.Join(devdata.Dir(t, "identity", filepath.Join("febrl", name+".csv")), "febrl")
 	read := func(file string) [][]string {
 		f, err := os.Open(filepath.Join(dir, file))
 		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("identity development data missing at %s: %v", dir, err)
-			}
-			t.Skipf("identity development data missing at %s (../shared/data/identity beside the repository); skipping", dir)
+			t.Fatal(err)
 		}
 		defer f.Close()
 		recs, err := csv.NewReader(f).ReadAll()

@@ -7,20 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mosaic-cdp/mosaic/internal/devdata"
 )
 
-// identityData returns the development data folder (../shared/data/identity beside the
-// repository root). Without it the test skips, or fails under CI=true.
+// identityData returns the identity development data folder (see package devdata).
 func identityData(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "data", "identity")
-	if _, err := os.Stat(filepath.Join(dir, "febrl", "febrl1.csv")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("identity development data missing at %s (../shared/data/identity beside the repository): %v", dir, err)
-		}
-		t.Skipf("identity development data missing at %s (../shared/data/identity beside the repository); skipping", dir)
-	}
-	return dir
+	return devdata.Dir(t, "identity", filepath.Join("febrl", "febrl1.csv"))
 }
 
 // runEval runs `mosaic match eval` in-process and decodes its final JSON line.
