@@ -3,6 +3,7 @@ package http
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/mosaic-cdp/mosaic"
 )
@@ -64,4 +65,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	enc.Encode(v)
+}
+
+// queryLimit reads the optional ?limit= of a list route: 0 when absent, invalid unless it is
+// a positive number (each store checks its own upper bound).
+func queryLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number.")
+	}
+	return n, nil
 }

@@ -2,7 +2,6 @@ package http
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/mosaic-cdp/mosaic"
 )
@@ -24,13 +23,10 @@ func (s *Server) handleEventList(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "type", "Unknown event type %q.", f.Type))
 		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number."))
-			return
-		}
-		f.Limit = n
+	var err error
+	if f.Limit, err = queryLimit(r); err != nil {
+		Error(w, r, err)
+		return
 	}
 	evs, next, err := s.Store.FindEvents(r.Context(), f)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -333,12 +332,10 @@ func (s *Server) handleImportList(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Status = &st
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 || n > 1000 {
-			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be between 1 and 1000."))
-			return
-		}
+	if n, err := queryLimit(r); err != nil || n > 1000 {
+		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be between 1 and 1000."))
+		return
+	} else if n > 0 {
 		f.Limit = n
 	}
 	imps, err := s.Store.FindImports(r.Context(), f)

@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -67,13 +66,9 @@ func (s *Server) handleMatchList(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/api/v1/matches/review" {
 		f.Status = mosaic.MatchPending
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number."))
-			return
-		}
-		f.Limit = n
+	if f.Limit, err = queryLimit(r); err != nil {
+		Error(w, r, err)
+		return
 	}
 	list, next, err := ms.FindMatchCandidates(r.Context(), f)
 	if err != nil {

@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/identity"
@@ -100,13 +99,9 @@ func (s *Server) handleProfileList(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := mosaic.ProfileFilter{Q: q.Get("q"), Cursor: q.Get("cursor")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number."))
-			return
-		}
-		f.Limit = n
+	if f.Limit, err = queryLimit(r); err != nil {
+		Error(w, r, err)
+		return
 	}
 	list, next, err := ps.FindProfiles(r.Context(), f)
 	if err != nil {
@@ -156,13 +151,9 @@ func (s *Server) handleProfileEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := mosaic.EventFilter{ProfileID: p.ID, Cursor: q.Get("cursor")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number."))
-			return
-		}
-		f.Limit = n
+	if f.Limit, err = queryLimit(r); err != nil {
+		Error(w, r, err)
+		return
 	}
 	evs, next, err := s.Store.FindEvents(r.Context(), f)
 	if err != nil {
