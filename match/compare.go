@@ -253,7 +253,7 @@ func wordsShared(a, b []string) int {
 		a, b = b, a
 	}
 	var buf [16]bool
-	used := buf[:0]
+	var used []bool
 	if len(b) <= len(buf) {
 		used = buf[:len(b)]
 	} else {

@@ -637,16 +637,3 @@ func (m *Model) em(pats [][]uint8, counts []float64, allPairs float64) float64 {
 	}
 	return matches
 }
-
-// normalise turns counts over levels 1.. into probabilities with a pseudo-count.
-func normalise(p []float64, pseudo float64) {
-	s := 0.0
-	for l := 1; l < len(p); l++ {
-		p[l] += pseudo
-		s += p[l]
-	}
-	for l := 1; l < len(p); l++ {
-		p[l] /= s
-	}
-	p[0] = 0
-}

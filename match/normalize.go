@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -272,13 +271,3 @@ func Soundex(s string) string {
 
 // tokens splits a folded text on spaces.
 func tokens(s string) []string { return strings.Fields(s) }
-
-// firstRunes returns the first n runes of s.
-func firstRunes(s string, n int) string {
-	i := 0
-	for k := 0; k < n && i < len(s); k++ {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	return s[:i]
-}

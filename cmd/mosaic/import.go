@@ -277,17 +277,16 @@ func unwrapPathError(err error) error {
 // progress shows an import's progress: a bar on a terminal, log lines every few seconds
 // otherwise.
 type progress struct {
-	bar      *progressbar.ProgressBar
-	w        io.Writer
-	log      *slog.Logger
-	every    time.Duration
-	size     int64
-	start    time.Time
-	last     time.Time
-	rows0    int64 // rows read when this run started
-	off0     int64 // and bytes
-	phase    string
-	resolveN int64
+	bar   *progressbar.ProgressBar
+	w     io.Writer
+	log   *slog.Logger
+	every time.Duration
+	size  int64
+	start time.Time
+	last  time.Time
+	rows0 int64 // rows read when this run started
+	off0  int64 // and bytes
+	phase string
 }
 
 func newProgress(env *Env, mode string, every time.Duration, imp *mosaic.Import) *progress {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -308,24 +307,6 @@ func TestEnvironmentConfiguration(t *testing.T) {
 	if _, err := runCLI(t, "source", "create", "app", "--data", other); err != nil {
 		t.Fatalf("--data did not override MOSAIC_DATA: %v", err)
 	}
-}
-
-// readLines returns the non-empty lines of a file.
-func readLines(t *testing.T, path string) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 var _ = io.Discard

@@ -93,7 +93,9 @@ func TestMatchingEndToEnd(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("matching run did not finish in 2 minutes")
 		}
-		code, run = apiCall(t, "GET", inst.URL+"/api/v1/matches/runs/"+id, inst.Token, nil)
+		if code, run = apiCall(t, "GET", inst.URL+"/api/v1/matches/runs/"+id, inst.Token, nil); code != 200 {
+			t.Fatalf("run status: %d %v", code, run)
+		}
 	}
 	if run["status"] != "done" {
 		t.Fatalf("run: %v", run)
@@ -146,7 +148,9 @@ func TestMatchingEndToEnd(t *testing.T) {
 		t.Fatalf("reject: %d %v", code, dec)
 	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		code, detail = apiCall(t, "GET", inst.URL+"/api/v1/matches/"+first["id"].(string), inst.Token, nil)
+		if code, detail = apiCall(t, "GET", inst.URL+"/api/v1/matches/"+first["id"].(string), inst.Token, nil); code != 200 {
+			t.Fatalf("match detail: %d %v", code, detail)
+		}
 		if detail["same_profile"] == false {
 			break
 		}
