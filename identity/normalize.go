@@ -266,6 +266,19 @@ type Extraction struct {
 	Invalid     int                 // values present but not usable (malformed or blocklisted)
 }
 
+// TraitIdentifier reports which identifier type a top-level trait holds (traits.email is
+// an email under the default rules), if any rule reads one from it.
+func (n *Normalizer) TraitIdentifier(name string) (mosaic.IdentifierType, bool) {
+	for _, r := range n.cfg.Rules {
+		for _, p := range n.paths[r.Type] {
+			if p.root == "traits" && len(p.keys) == 1 && p.keys[0] == name {
+				return r.Type, true
+			}
+		}
+	}
+	return "", false
+}
+
 // Extract reads every declared identifier of an event. Values may be strings or numbers.
 func (n *Normalizer) Extract(e *mosaic.Event) Extraction {
 	var out Extraction

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -273,6 +274,9 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 			written[pid] = true
 			profiles = append(profiles, states[pid])
 		}
+	}
+	if err := s.hideForeignIdentifiers(ctx, profiles, comp); err != nil {
+		return err
 	}
 	for _, p := range profiles {
 		p.UpdatedAt = now
@@ -681,6 +685,76 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 }
 
 func seedNew(r *mosaic.IdentifierRecord) bool { return r.ProfileID == "" }
+
+// hideForeignIdentifiers leaves out of each profile's traits the ones that hold an identifier
+// of another profile: an event anchored here may carry an email whose link was refused (a
+// shared kiosk, a user-id limit) or split off by a steward, and the profile must not show
+// another customer's email. The survivorship state keeps the observation, so the trait
+// shows again if the identifier joins the profile later; which traits show is a function of
+// the state and the partition only, so arrival order does not matter.
+func (s *Identity) hideForeignIdentifiers(ctx context.Context, profiles []*mosaic.ProfileState, comp *component) error {
+	type check struct {
+		p    *mosaic.ProfileState
+		name string
+		key  mosaic.IdentifierKey
+	}
+	var checks []check
+	var unknown []mosaic.IdentifierKey
+	owner := map[mosaic.IdentifierKey]mosaic.ProfileID{}
+	for _, p := range profiles {
+		if p.MergedInto != "" {
+			continue
+		}
+		for name, raw := range p.Traits {
+			typ, ok := s.Normalizer.TraitIdentifier(name)
+			if !ok {
+				continue
+			}
+			var v any
+			if json.Unmarshal(raw, &v) != nil {
+				continue
+			}
+			var str string
+			switch x := v.(type) {
+			case string:
+				str = x
+			case float64:
+				str = strconv.FormatFloat(x, 'f', -1, 64)
+			default:
+				continue
+			}
+			norm, err := s.Normalizer.Normalize(typ, str)
+			if err != nil {
+				continue // not an identifier (junk, malformed): an ordinary trait
+			}
+			k := s.key(mosaic.Identifier{Type: typ, Value: norm})
+			checks = append(checks, check{p, name, k})
+			if r, ok := comp.records[k]; ok {
+				owner[k] = r.ProfileID
+			} else if r, ok := s.cachedRecord(k); ok {
+				owner[k] = r.ProfileID
+			} else {
+				unknown = append(unknown, k)
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		recs, err := s.Store.FindIdentifiers(ctx, dedupe(unknown))
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			owner[r.Key] = r.ProfileID
+		}
+	}
+	for _, c := range checks {
+		if o, ok := owner[c.key]; ok && o != c.p.ID {
+			delete(c.p.Traits, c.name)
+			delete(c.p.TraitSources, c.name)
+		}
+	}
+	return nil
+}
 
 // observes reports whether an event carries profile traits or group membership.
 func observes(e *mosaic.Event) bool {

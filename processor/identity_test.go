@@ -293,8 +293,8 @@ func TestSplitUndoesAWrongMergeAndStays(t *testing.T) {
 	if u1.ID == h1.ID {
 		t.Fatalf("still one profile after the split: %s", u1.ID)
 	}
-	if string(u1.Traits["plan"]) != `"pro"` || u1.Traits["city"] != nil {
-		t.Errorf("u1 traits after split: %s", mustJSON(u1.Traits))
+	if string(u1.Traits["plan"]) != `"pro"` || u1.Traits["city"] != nil || u1.Traits["email"] != nil {
+		t.Errorf("u1 traits after split: %s (the email, removed from merging, is no longer its)", mustJSON(u1.Traits))
 	}
 	if string(h1.Traits["city"]) != `"Oslo"` {
 		t.Errorf("h1 traits after split: %s", mustJSON(h1.Traits))
@@ -379,5 +379,43 @@ func TestFailedCommitsRedoTheirBatches(t *testing.T) {
 	got, _ := p.db.Stats(ctx)
 	if got.Events != want.Events || got.Duplicates != 0 || got.Profiles != want.Profiles || got.Merges != want.Merges {
 		t.Errorf("stats: %+v, want as clean %+v", got, want)
+	}
+}
+
+// TestAnotherCustomersEmailIsNotShown: an event on a shared device carries someone else's
+// email; the link is refused (it would give one profile two user ids), and the device's
+// profile takes the event's other traits but does not show the email, which stays with its
+// owner. Sent in either order, the profiles are the same.
+func TestAnotherCustomersEmailIsNotShown(t *testing.T) {
+	evs := []sent{
+		{"web", "m1", `{"type":"identify","userId":"dan","anonymousId":"kiosk-1","traits":{"first_name":"Dan"},"timestamp":"2026-11-01T10:00:00Z"}`},
+		{"app", "m2", `{"type":"identify","userId":"eve","traits":{"email":"Eve@Example.com","first_name":"Eve"},"timestamp":"2026-11-01T11:00:00Z"}`},
+		{"web", "m3", `{"type":"identify","anonymousId":"kiosk-1","traits":{"email":"eve@example.com","plan":"pro"},"timestamp":"2026-11-01T12:00:00Z"}`},
+	}
+	var want []string
+	for run, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 2, 0}} {
+		p := newPipeline(t, identity.DefaultConfig())
+		for _, i := range order {
+			p.send(1, evs[i])
+		}
+		dan, eve := p.lookup("user_id", "dan"), p.lookup("user_id", "eve")
+		if dan.ID == eve.ID {
+			t.Fatalf("order %v: dan and eve merged", order)
+		}
+		if dan.Traits["email"] != nil || string(dan.Traits["plan"]) != `"pro"` {
+			t.Errorf("order %v: dan's traits %s, want plan but not eve's email", order, mustJSON(dan.Traits))
+		}
+		if _, ok := dan.TraitSources["email"]; ok {
+			t.Errorf("order %v: dan keeps a source for the hidden email", order)
+		}
+		if string(eve.Traits["email"]) != `"Eve@Example.com"` {
+			t.Errorf("order %v: eve's traits %s", order, mustJSON(eve.Traits))
+		}
+		got := p.partition()
+		if run == 0 {
+			want = got
+		} else if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("order %v: profiles differ (-first +this):\n%s", order, diff)
+		}
 	}
 }
