@@ -47,9 +47,11 @@ type MatchWeight struct {
 // of each profile) with a probabilistic edge in the identity graph, whose evidence is the
 // candidate's id; the link obeys the identifier rules like any other and can be undone.
 type MatchCandidate struct {
-	ID          string        `json:"id"`        // "mc_…"
-	A, B        IdentifierKey `json:"-"`         // A < B
-	ProfileA    ProfileID     `json:"profile_a"` // the profiles of A and B when proposed
+	ID   string        `json:"id"` // "mc_…"
+	A, B IdentifierKey `json:"-"`  // A < B
+	// ProfileA and ProfileB are the profiles holding A and B: now when read from a store (the
+	// proposal's if an identifier is gone), when proposed when recorded.
+	ProfileA    ProfileID     `json:"profile_a"`
 	ProfileB    ProfileID     `json:"profile_b"`
 	Probability float64       `json:"probability"`
 	Weights     []MatchWeight `json:"weights"`
@@ -62,6 +64,9 @@ type MatchCandidate struct {
 // MatchFilter selects candidates for FindMatchCandidates.
 type MatchFilter struct {
 	Status MatchStatus // all when empty
+	// Open keeps only pairs whose two identifiers are still in two profiles (a pending pair
+	// that other links have merged since needs no decision).
+	Open   bool
 	Limit  int
 	Cursor string
 }
@@ -71,6 +76,7 @@ type MatchRecordResult struct {
 	Linked  int `json:"linked"`  // new links made (auto-merge)
 	Queued  int `json:"queued"`  // new or rescored candidates waiting for review
 	Decided int `json:"decided"` // pairs already decided, left as they were
+	Merged  int `json:"merged"`  // pairs whose identifiers are already in one profile, left out
 }
 
 // MatchService keeps the candidates of probabilistic matching and the stewards' decisions.
@@ -78,9 +84,11 @@ type MatchRecordResult struct {
 // recompute their profiles, as steward constraints are.
 type MatchService interface {
 	// RecordMatches stores the outcome of a matching run. A candidate with status linked is
-	// linked at once; one with status pending waits for review. A pair (A, B) already linked,
-	// accepted or rejected keeps its decision (a rejected pair never comes back); a pending
-	// pair takes the new score. Candidates need A, B (A < B) and an id; invalid otherwise.
+	// linked at once; one with status pending waits for review. Pairs are the same when they
+	// join the same two profiles now (their identifiers may differ as profiles merged): a pair
+	// already linked, accepted or rejected keeps its decision (a rejected pair never comes
+	// back), a pending pair takes the new score, and a pair whose identifiers are already in
+	// one profile is left out. Candidates need A, B (A < B) and an id; invalid otherwise.
 	RecordMatches(ctx context.Context, cs []*MatchCandidate) (*MatchRecordResult, error)
 	// FindMatchCandidateByID returns a candidate; not_found if there is none.
 	FindMatchCandidateByID(ctx context.Context, id string) (*MatchCandidate, error)
@@ -103,6 +111,7 @@ const (
 // AfterProbability and id AfterID (in the order highest probability, then id).
 type MatchPage struct {
 	Status           MatchStatus
+	Open             bool
 	Limit            int
 	After            bool
 	AfterProbability float64
@@ -112,7 +121,7 @@ type MatchPage struct {
 // ParseMatchPage checks f's status, limit and cursor. Stores share it so cursors mean the
 // same everywhere.
 func ParseMatchPage(f MatchFilter) (MatchPage, error) {
-	p := MatchPage{Status: f.Status, Limit: f.Limit}
+	p := MatchPage{Status: f.Status, Open: f.Open, Limit: f.Limit}
 	if f.Status != "" && !f.Status.Valid() {
 		return p, FieldErrorf(EINVALID, "status", "status must be pending, linked, accepted or rejected.")
 	}

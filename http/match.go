@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,17 +34,19 @@ type matchRuns struct {
 }
 
 func (s *Server) registerMatchRoutes(mux *http.ServeMux) {
-	// GET /api/v1/matches?status=&limit=&cursor=
+	// GET /api/v1/matches?status=&open=&limit=&cursor=
 	mux.HandleFunc("GET /api/v1/matches", s.authenticate(s.handleMatchList))
-	// GET /api/v1/matches/review: the pending candidates, highest probability first
+	// GET /api/v1/matches/review: the pending candidates still in two profiles, highest
+	// probability first
 	mux.HandleFunc("GET /api/v1/matches/review", s.authenticate(s.handleMatchList))
 	// GET /api/v1/matches/{id}: a candidate with the current profiles of both sides
 	mux.HandleFunc("GET /api/v1/matches/{id}", s.authenticate(s.handleMatchGet))
 	// POST /api/v1/matches/{id}/accept, POST /api/v1/matches/{id}/reject
 	mux.HandleFunc("POST /api/v1/matches/{id}/accept", s.authenticate(s.handleMatchDecide))
 	mux.HandleFunc("POST /api/v1/matches/{id}/reject", s.authenticate(s.handleMatchDecide))
-	// POST /api/v1/matches/runs {"dry_run":false}; GET /api/v1/matches/runs/{id}
+	// POST /api/v1/matches/runs {"dry_run":false}; GET /api/v1/matches/runs; GET /api/v1/matches/runs/{id}
 	mux.HandleFunc("POST /api/v1/matches/runs", s.authenticate(s.handleMatchRunCreate))
+	mux.HandleFunc("GET /api/v1/matches/runs", s.authenticate(s.handleMatchRunList))
 	mux.HandleFunc("GET /api/v1/matches/runs/{id}", s.authenticate(s.handleMatchRunGet))
 }
 
@@ -63,8 +66,19 @@ func (s *Server) handleMatchList(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := mosaic.MatchFilter{Status: mosaic.MatchStatus(q.Get("status")), Cursor: q.Get("cursor")}
+	if f.Status == "all" {
+		f.Status = ""
+	}
+	switch v := q.Get("open"); v {
+	case "", "false":
+	case "true":
+		f.Open = true
+	default:
+		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "open", "open must be true or false."))
+		return
+	}
 	if r.URL.Path == "/api/v1/matches/review" {
-		f.Status = mosaic.MatchPending
+		f.Status, f.Open = mosaic.MatchPending, true
 	}
 	if f.Limit, err = queryLimit(r); err != nil {
 		Error(w, r, err)
@@ -126,6 +140,13 @@ func (s *Server) handleMatchDecide(w http.ResponseWriter, r *http.Request) {
 	if t == nil || !t.Role.CanManageSources() {
 		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not decide matches; an owner or steward can."))
 		return
+	}
+	if r.ContentLength != 0 { // no fields yet: the decision is recorded under the token's name
+		var in struct{}
+		if err := decodeJSON(r, &in); err != nil {
+			Error(w, r, err)
+			return
+		}
 	}
 	accept := r.URL.Path[len(r.URL.Path)-len("/accept"):] == "/accept"
 	c, err := ms.DecideMatch(r.Context(), r.PathValue("id"), accept, t.Name)
@@ -196,6 +217,18 @@ func (s *Server) handleMatchRunCreate(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	s.writeRun(w, http.StatusAccepted, run)
+}
+
+// handleMatchRunList lists the matching runs this server started, newest first.
+func (s *Server) handleMatchRunList(w http.ResponseWriter, r *http.Request) {
+	s.runs.mu.Lock()
+	runs := make([]matchRun, 0, len(s.runs.runs))
+	for _, run := range s.runs.runs {
+		runs = append(runs, *run)
+	}
+	s.runs.mu.Unlock()
+	slices.SortFunc(runs, func(a, b matchRun) int { return b.StartedAt.Compare(a.StartedAt) })
+	writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
 }
 
 // handleMatchRunGet answers with a matching run's status and report.

@@ -199,6 +199,7 @@ func (r *Run) Do(ctx context.Context) (*Result, error) {
 			res.Recorded.Linked += rec.Linked
 			res.Recorded.Queued += rec.Queued
 			res.Recorded.Decided += rec.Decided
+			res.Recorded.Merged += rec.Merged
 		}
 	}
 	res.Seconds = time.Since(start).Seconds()
@@ -309,6 +310,6 @@ func chooseFields(profiles []*profileRecord, n int) []FieldInfo {
 
 // String is a one-line summary of a run.
 func (res *Result) String() string {
-	return fmt.Sprintf("%d profiles, %d fields, %d pairs compared, %d candidates (%d above the auto threshold): %d linked, %d waiting for review, %d decided before; %.1fs",
-		res.Profiles, len(res.Fields), res.PairsCompared, res.Candidates, res.Auto, res.Recorded.Linked, res.Recorded.Queued, res.Recorded.Decided, res.Seconds)
+	return fmt.Sprintf("%d profiles, %d fields, %d pairs compared, %d candidates (%d above the auto threshold): %d linked, %d waiting for review, %d decided before, %d merged already; %.1fs",
+		res.Profiles, len(res.Fields), res.PairsCompared, res.Candidates, res.Auto, res.Recorded.Linked, res.Recorded.Queued, res.Recorded.Decided, res.Recorded.Merged, res.Seconds)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,9 +41,13 @@ func (db *DB) RecordMatches(ctx context.Context, cs []*mosaic.MatchCandidate) (*
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		*res = mosaic.MatchRecordResult{} // a retried transaction counts afresh
 		for _, c := range cs {
-			old, err := scanMatch(tx.QueryRow(ctx, `SELECT `+matchColumns+` FROM match_candidates WHERE a = $1 AND b = $2 FOR UPDATE`, c.A, c.B))
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return storeErr(err)
+			old, merged, err := samePair(ctx, tx, c)
+			if err != nil {
+				return err
+			}
+			if merged {
+				res.Merged++
+				continue
 			}
 			if old != nil && old.Status != mosaic.MatchPending {
 				res.Decided++
@@ -53,7 +58,7 @@ func (db *DB) RecordMatches(ctx context.Context, cs []*mosaic.MatchCandidate) (*
 				return err
 			}
 			if old != nil { // a pending pair takes the new score, and may now link
-				c.ID, c.CreatedAt = old.ID, old.CreatedAt
+				c.ID, c.CreatedAt, c.A, c.B = old.ID, old.CreatedAt, old.A, old.B
 				_, err = tx.Exec(ctx, `UPDATE match_candidates SET profile_a = $1, profile_b = $2, probability = $3, weights = $4,
 					status = $5, updated_at = $6 WHERE id = $7`, c.ProfileA, c.ProfileB, c.Probability, weights, c.Status, now, c.ID)
 			} else {
@@ -80,6 +85,45 @@ func (db *DB) RecordMatches(ctx context.Context, cs []*mosaic.MatchCandidate) (*
 		return nil, err
 	}
 	return res, nil
+}
+
+// samePair finds the candidate recorded before for the pair c proposes: by its identifiers,
+// or one between the same two profiles now. merged reports that c's identifiers are already
+// in one profile.
+func samePair(ctx context.Context, tx pgx.Tx, c *mosaic.MatchCandidate) (old *mosaic.MatchCandidate, merged bool, err error) {
+	var pa, pb *string
+	if err := tx.QueryRow(ctx, `SELECT (SELECT profile_id FROM identifiers WHERE key = $1), (SELECT profile_id FROM identifiers WHERE key = $2)`,
+		c.A, c.B).Scan(&pa, &pb); err != nil {
+		return nil, false, storeErr(err)
+	}
+	if pa != nil && pb != nil && *pa == *pb {
+		return nil, true, nil
+	}
+	old, err = scanMatch(tx.QueryRow(ctx, `SELECT `+matchColumns+` FROM match_candidates WHERE a = $1 AND b = $2 FOR UPDATE`, c.A, c.B))
+	if err == nil || !errors.Is(err, pgx.ErrNoRows) || pa == nil || pb == nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = nil
+		}
+		return old, false, storeErr(err)
+	}
+	// Between the same two profiles under other identifiers: a decision wins over a pending pair.
+	old, err = scanMatch(tx.QueryRow(ctx, `SELECT `+prefixed("m.", matchColumns)+` FROM match_candidates m
+		JOIN identifiers ia ON ia.key = m.a JOIN identifiers ib ON ib.key = m.b
+		WHERE ia.profile_id IN ($1, $2) AND ib.profile_id IN ($1, $2) AND ia.profile_id != ib.profile_id
+		ORDER BY m.status = 'pending', m.created_at, m.id LIMIT 1 FOR UPDATE OF m`, *pa, *pb))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	return old, false, storeErr(err)
+}
+
+// prefixed qualifies each of a comma-separated column list with p.
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
 }
 
 // linkMatch adds the probabilistic edge of a candidate and queues its ends for the processor.
@@ -119,9 +163,14 @@ func (db *DB) FindMatchCandidates(ctx context.Context, f mosaic.MatchFilter) ([]
 	if p.Status != "" {
 		status = &p.Status
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+matchColumns+` FROM match_candidates
-		WHERE ($1::text IS NULL OR status = $1) AND (NOT $2 OR probability < $3 OR probability = $3 AND id > $4)
-		ORDER BY probability DESC, id LIMIT $5`, status, p.After, p.AfterProbability, p.AfterID, p.Limit+1)
+	// The profiles are the current ones of A and B (the proposal's if an identifier is gone).
+	cols := strings.Replace(prefixed("m.", matchColumns), "m.profile_a, m.profile_b",
+		"COALESCE(ia.profile_id, m.profile_a), COALESCE(ib.profile_id, m.profile_b)", 1)
+	rows, err := db.pool.Query(ctx, `SELECT `+cols+` FROM match_candidates m
+		LEFT JOIN identifiers ia ON ia.key = m.a LEFT JOIN identifiers ib ON ib.key = m.b
+		WHERE ($1::text IS NULL OR m.status = $1) AND (NOT $2 OR m.probability < $3 OR m.probability = $3 AND m.id > $4)
+		AND (NOT $6 OR ia.profile_id IS NULL OR ib.profile_id IS NULL OR ia.profile_id != ib.profile_id)
+		ORDER BY m.probability DESC, m.id LIMIT $5`, status, p.After, p.AfterProbability, p.AfterID, p.Limit+1, p.Open)
 	if err != nil {
 		return nil, "", storeErr(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -40,9 +41,13 @@ func (db *DB) RecordMatches(ctx context.Context, cs []*mosaic.MatchCandidate) (*
 	now := db.now()
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		for _, c := range cs {
-			old, err := scanMatch(tx.QueryRowContext(ctx, `SELECT `+matchColumns+` FROM match_candidates WHERE a = ? AND b = ?`, c.A, c.B))
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return storeErr(err)
+			old, merged, err := samePair(ctx, tx, c)
+			if err != nil {
+				return err
+			}
+			if merged {
+				res.Merged++
+				continue
 			}
 			if old != nil && old.Status != mosaic.MatchPending {
 				res.Decided++
@@ -53,7 +58,7 @@ func (db *DB) RecordMatches(ctx context.Context, cs []*mosaic.MatchCandidate) (*
 				return err
 			}
 			if old != nil { // a pending pair takes the new score, and may now link
-				c.ID, c.CreatedAt = old.ID, old.CreatedAt
+				c.ID, c.CreatedAt, c.A, c.B = old.ID, old.CreatedAt, old.A, old.B
 				_, err = tx.ExecContext(ctx, `UPDATE match_candidates SET profile_a = ?, profile_b = ?, probability = ?, weights = ?,
 					status = ?, updated_at = ? WHERE id = ?`, c.ProfileA, c.ProfileB, c.Probability, weights, c.Status, micros(now), c.ID)
 			} else {
@@ -80,6 +85,51 @@ func (db *DB) RecordMatches(ctx context.Context, cs []*mosaic.MatchCandidate) (*
 		return nil, err
 	}
 	return res, nil
+}
+
+// samePair finds the candidate recorded before for the pair c proposes: by its identifiers,
+// or one between the same two profiles now. merged reports that c's identifiers are already
+// in one profile.
+func samePair(ctx context.Context, tx *sql.Tx, c *mosaic.MatchCandidate) (old *mosaic.MatchCandidate, merged bool, err error) {
+	var pa, pb sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT profile_id FROM identifiers WHERE key = ?), (SELECT profile_id FROM identifiers WHERE key = ?)`,
+		c.A, c.B).Scan(&pa, &pb); err != nil {
+		return nil, false, storeErr(err)
+	}
+	if pa.Valid && pa == pb {
+		return nil, true, nil
+	}
+	old, err = scanMatch(tx.QueryRowContext(ctx, `SELECT `+matchColumns+` FROM match_candidates WHERE a = ? AND b = ?`, c.A, c.B))
+	if err == nil || !errors.Is(err, sql.ErrNoRows) || !pa.Valid || !pb.Valid {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
+		return old, false, storeErr(err)
+	}
+	// Between the same two profiles under other identifiers: a decision wins over a pending pair.
+	rows, err := tx.QueryContext(ctx, `SELECT `+prefixed("m.", matchColumns)+` FROM match_candidates m
+		JOIN identifiers ia ON ia.key = m.a JOIN identifiers ib ON ib.key = m.b
+		WHERE ia.profile_id IN (?, ?) AND ib.profile_id IN (?, ?) AND ia.profile_id != ib.profile_id
+		ORDER BY m.status = 'pending', m.created_at, m.id`, pa.String, pb.String, pa.String, pb.String)
+	if err != nil {
+		return nil, false, storeErr(err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if old, err = scanMatch(rows); err != nil {
+			return nil, false, storeErr(err)
+		}
+	}
+	return old, false, storeErr(rows.Err())
+}
+
+// prefixed qualifies each of a comma-separated column list with p.
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
 }
 
 // linkMatch adds the probabilistic edge of a candidate and queues its ends for the processor.
@@ -115,14 +165,21 @@ func (db *DB) FindMatchCandidates(ctx context.Context, f mosaic.MatchFilter) ([]
 	if err != nil {
 		return nil, "", err
 	}
-	q, args := `SELECT `+matchColumns+` FROM match_candidates WHERE 1 = 1`, []any{}
+	// The profiles are the current ones of A and B (the proposal's if an identifier is gone).
+	cols := strings.Replace(prefixed("m.", matchColumns), "m.profile_a, m.profile_b",
+		"COALESCE(ia.profile_id, m.profile_a), COALESCE(ib.profile_id, m.profile_b)", 1)
+	q, args := `SELECT `+cols+` FROM match_candidates m LEFT JOIN identifiers ia ON ia.key = m.a
+		LEFT JOIN identifiers ib ON ib.key = m.b WHERE 1 = 1`, []any{}
 	if p.Status != "" {
-		q, args = q+` AND status = ?`, append(args, p.Status)
+		q, args = q+` AND m.status = ?`, append(args, p.Status)
+	}
+	if p.Open {
+		q += ` AND (ia.profile_id IS NULL OR ib.profile_id IS NULL OR ia.profile_id != ib.profile_id)`
 	}
 	if p.After {
-		q, args = q+` AND (probability < ? OR probability = ? AND id > ?)`, append(args, p.AfterProbability, p.AfterProbability, p.AfterID)
+		q, args = q+` AND (m.probability < ? OR m.probability = ? AND m.id > ?)`, append(args, p.AfterProbability, p.AfterProbability, p.AfterID)
 	}
-	rows, err := db.read.QueryContext(ctx, q+` ORDER BY probability DESC, id LIMIT ?`, append(args, p.Limit+1)...)
+	rows, err := db.read.QueryContext(ctx, q+` ORDER BY m.probability DESC, m.id LIMIT ?`, append(args, p.Limit+1)...)
 	if err != nil {
 		return nil, "", storeErr(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -194,6 +195,77 @@ func testMatches(t *testing.T, open Opener) {
 			t.Fatalf("recomputes after rejecting a link: %v", pending)
 		}
 		wantCode(t, deny(s.DecideMatch(ctx, "mc_nope", true, "ann@example.com")), mosaic.ENOTFOUND)
+	})
+}
+
+func testMatchProfiles(t *testing.T, open Opener) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	t.Run("SameProfiles", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ids := func(profile mosaic.ProfileID, keys ...mosaic.IdentifierKey) (out []*mosaic.IdentifierRecord) {
+			for _, k := range keys {
+				out = append(out, Identifier(k, mosaic.IdentifierEmail, string(k)+"@example.com", profile, t0))
+			}
+			return out
+		}
+		var recs []*mosaic.IdentifierRecord
+		recs = append(recs, ids("prof_1", "k-a", "k-a2")...)
+		recs = append(recs, ids("prof_2", "k-b", "k-b2")...)
+		recs = append(recs, ids("prof_3", "k-c")...)
+		recs = append(recs, ids("prof_9", "k-m1", "k-m2")...)
+		recs = append(recs, ids("prof_4", "k-x")...)
+		recs = append(recs, ids("prof_5", "k-y")...)
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Identifiers: recs})
+
+		first := candidate("mc_ab", "k-a", "k-b", 0.8, mosaic.MatchPending)
+		first.ProfileA, first.ProfileB = "prof_old1", "prof_old2"
+		_, err := s.RecordMatches(ctx, []*mosaic.MatchCandidate{first, candidate("mc_xy", "k-x", "k-y", 0.7, mosaic.MatchPending),
+			candidate("mc_ac", "k-a2", "k-c", 0.6, mosaic.MatchPending)})
+		must(t, err)
+		must(t, deny(s.DecideMatch(ctx, "mc_ab", false, "ann")))
+		clearRecomputes(t, s)
+
+		// The same two customers under other identifiers: the rejection holds; a pending pair
+		// is rescored under its id; a pair already in one profile is left out.
+		again := []*mosaic.MatchCandidate{
+			candidate("mc_ab2", "k-a2", "k-b2", 0.99, mosaic.MatchLinked),
+			candidate("mc_ac2", "k-a", "k-c", 0.65, mosaic.MatchPending),
+			candidate("mc_mm", "k-m1", "k-m2", 0.99, mosaic.MatchLinked),
+		}
+		res, err := s.RecordMatches(ctx, again)
+		must(t, err)
+		if *res != (mosaic.MatchRecordResult{Queued: 1, Decided: 1, Merged: 1}) {
+			t.Fatalf("RecordMatches = %+v", res)
+		}
+		if again[1].ID != "mc_ac" {
+			t.Errorf("the pair between prof_1 and prof_3 got id %q, want mc_ac rescored", again[1].ID)
+		}
+		if edges, _ := s.FindIdentityEdges(ctx, []mosaic.IdentifierKey{"k-a2", "k-b2", "k-m1"}); len(edges) != 0 {
+			t.Fatalf("links made for a rejected or merged pair: %+v", edges)
+		}
+		for _, id := range []string{"mc_ab2", "mc_mm"} {
+			wantCode(t, deny(s.FindMatchCandidateByID(ctx, id)), mosaic.ENOTFOUND)
+		}
+
+		// Lists show the profiles that hold the identifiers now; Open leaves out pairs merged since.
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Identifiers: ids("prof_4", "k-y")})
+		all, _, err := s.FindMatchCandidates(ctx, mosaic.MatchFilter{})
+		must(t, err)
+		got := map[string][2]mosaic.ProfileID{}
+		for _, c := range all {
+			got[c.ID] = [2]mosaic.ProfileID{c.ProfileA, c.ProfileB}
+		}
+		want := map[string][2]mosaic.ProfileID{"mc_ab": {"prof_1", "prof_2"}, "mc_xy": {"prof_4", "prof_4"}, "mc_ac": {"prof_1", "prof_3"}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("current profiles (-want +got):\n%s", diff)
+		}
+		open, _, err := s.FindMatchCandidates(ctx, mosaic.MatchFilter{Status: mosaic.MatchPending, Open: true})
+		must(t, err)
+		if len(open) != 1 || open[0].ID != "mc_ac" {
+			t.Fatalf("open pending pairs: %+v", open)
+		}
 	})
 }
 

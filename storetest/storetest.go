@@ -29,7 +29,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("IdentityService", func(t *testing.T) { testIdentity(t, open) })
 	t.Run("ProfileService", func(t *testing.T) { testProfiles(t, open) })
 	t.Run("Groups", func(t *testing.T) { testGroups(t, open) })
-	t.Run("MatchService", func(t *testing.T) { testMatches(t, open) })
+	t.Run("MatchService", func(t *testing.T) { testMatches(t, open); testMatchProfiles(t, open) })
 	t.Run("ImportService", func(t *testing.T) { testImports(t, open) })
 }
 

@@ -84,6 +84,9 @@ func printMatchRun(w io.Writer, res *linkage.Result, dry bool) {
 		fmt.Fprintf(w, "  linked           %10d\n", res.Recorded.Linked)
 		fmt.Fprintf(w, "  waiting review   %10d   (mosaic match review list)\n", res.Recorded.Queued)
 		fmt.Fprintf(w, "  decided before   %10d   (left as they were)\n", res.Recorded.Decided)
+		if res.Recorded.Merged > 0 {
+			fmt.Fprintf(w, "  merged already   %10d   (in one profile by now)\n", res.Recorded.Merged)
+		}
 	}
 	fmt.Fprintf(w, "  seconds          %10.1f\n", res.Seconds)
 }
@@ -95,7 +98,7 @@ func applyLinks(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *Fi
 		Stages: pipelineStages(store, norm, cfg), Poll: 50 * time.Millisecond, Logger: env.Logger.With("component", "processor")}}
 	switch err := lp.Open(env.Ctx); {
 	case mosaic.ErrorCode(err) == mosaic.ECONFLICT:
-		fmt.Fprintln(env.Stdout, "a server is processing this store: it merges the linked profiles")
+		fmt.Fprintln(env.Stdout, "a server is processing this store: it applies the links to the profiles")
 		return nil
 	case err != nil:
 		return err
@@ -104,9 +107,9 @@ func applyLinks(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *Fi
 	ctx, cancel := context.WithTimeout(env.Ctx, time.Hour)
 	defer cancel()
 	if err := lp.Proc.Drain(ctx); err != nil {
-		return fmt.Errorf("merging the linked profiles: %w", err)
+		return fmt.Errorf("applying the links to the profiles: %w", err)
 	}
-	fmt.Fprintln(env.Stdout, "linked profiles merged")
+	fmt.Fprintln(env.Stdout, "profiles updated")
 	return nil
 }
 
@@ -119,8 +122,9 @@ type MatchReviewCmd struct {
 
 // MatchReviewListCmd lists candidates.
 type MatchReviewListCmd struct {
-	Status string `help:"pending, linked, accepted, rejected, or all." default:"pending" enum:"pending,linked,accepted,rejected,all"`
-	Limit  int    `help:"How many to show." default:"50"`
+	Status string `help:"pending (those still in two profiles), linked, accepted, rejected, or all." default:"pending" enum:"pending,linked,accepted,rejected,all"`
+	Limit  int    `help:"How many to show (1 to 500)." default:"50"`
+	Cursor string `help:"Where to go on from: the cursor the previous page printed." placeholder:"CURSOR"`
 }
 
 // Run implements the command.
@@ -134,8 +138,11 @@ func (c *MatchReviewListCmd) Run(env *Env) error {
 	if status == "all" {
 		status = ""
 	}
-	limit := min(max(c.Limit, 1), mosaic.MaxMatchPage)
-	cs, next, err := store.FindMatchCandidates(env.Ctx, mosaic.MatchFilter{Status: status, Limit: limit})
+	if c.Limit < 1 || c.Limit > mosaic.MaxMatchPage {
+		return fmt.Errorf("--limit: give a number from 1 to %d (page on with --cursor)", mosaic.MaxMatchPage)
+	}
+	cs, next, err := store.FindMatchCandidates(env.Ctx, mosaic.MatchFilter{Status: status, Open: status == mosaic.MatchPending,
+		Limit: c.Limit, Cursor: c.Cursor})
 	if err != nil {
 		return err
 	}
@@ -150,7 +157,7 @@ func (c *MatchReviewListCmd) Run(env *Env) error {
 	}
 	tw.Flush()
 	if next != "" {
-		fmt.Fprintf(env.Stdout, "(more: --limit %d)\n", min(limit*2, mosaic.MaxMatchPage))
+		fmt.Fprintf(env.Stdout, "more: --cursor %s\n", next)
 	}
 	return nil
 }
@@ -189,6 +196,14 @@ type MatchRejectCmd struct {
 func (c *MatchRejectCmd) Run(env *Env) error { return decideMatches(env, c.IDs, false, c.By) }
 
 func decideMatches(env *Env, ids []string, accept bool, by string) error {
+	cfg, err := LoadFileConfig(env.CLI.Config)
+	if err != nil {
+		return err
+	}
+	norm, err := identity.NewNormalizer(cfg.Identity)
+	if err != nil {
+		return err
+	}
 	store, _, err := env.OpenStore()
 	if err != nil {
 		return err
@@ -201,6 +216,5 @@ func decideMatches(env *Env, ids []string, accept bool, by string) error {
 		}
 		fmt.Fprintf(env.Stdout, "%s %s\n", m.ID, m.Status)
 	}
-	fmt.Fprintln(env.Stdout, "the processor (mosaic serve, or the next mosaic match run) applies the decisions to the profiles")
-	return nil
+	return applyLinks(env, store, norm, cfg) // merges accepted pairs, splits rejected links
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mosaic-cdp/mosaic/sqlite"
 )
 
 // people makes n customer records as identify calls that share no identifier (each its own
@@ -208,13 +211,39 @@ func TestMatchRunCLI(t *testing.T) {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "--data", dir, "match", "run")
-	if err != nil || !strings.Contains(out, "linked profiles merged") {
+	if err != nil || !strings.Contains(out, "profiles updated") {
 		t.Fatalf("match run: %v\n%s", err, out)
 	}
 	t.Log(out)
 	again, err := runCLI(t, "--data", dir, "match", "run")
 	if err != nil || !strings.Contains(again, "linked                    0") {
 		t.Errorf("second run: %v\n%s", err, again)
+	}
+	// Rejecting a link from the command line splits its profiles before the command ends.
+	list, err := runCLI(t, "--data", dir, "match", "review", "list", "--status", "linked", "--limit", "1")
+	lines := strings.Split(strings.TrimSpace(list), "\n")
+	if err != nil || len(lines) < 2 || !strings.HasPrefix(lines[1], "mc_") {
+		t.Fatalf("review list: %v\n%s", err, list)
+	}
+	id := strings.Fields(lines[1])[0]
+	if !strings.HasPrefix(lines[len(lines)-1], "more: --cursor ") {
+		t.Errorf("no cursor to page on with:\n%s", list)
+	}
+	out, err = runCLI(t, "--data", dir, "match", "review", "reject", id)
+	if err != nil || !strings.Contains(out, id+" rejected") || !strings.Contains(out, "profiles updated") {
+		t.Fatalf("reject: %v\n%s", err, out)
+	}
+	db := sqlite.NewDB(dir)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := db.FindMatchCandidateByID(context.Background(), id)
+	if err != nil || m.ProfileA == m.ProfileB {
+		t.Errorf("rejected link %s still joins one profile: %+v %v", id, m, err)
+	}
+	db.Close()
+	if _, err := runCLI(t, "--data", dir, "match", "review", "list", "--limit", "600"); err == nil {
+		t.Error("--limit 600 accepted")
 	}
 	if _, err := runCLI(t, "--data", dir, "match", "review", "accept", "mc_nope"); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("accepting an unknown candidate: %v", err)
