@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +217,13 @@ func TestMatchRunCLI(t *testing.T) {
 		t.Fatalf("match run: %v\n%s", err, out)
 	}
 	t.Log(out)
+	// A dry run of today's rules changes nothing: it counts the links matching made.
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rules, []byte("identity:\n  default_region: DK\n"), 0o600)
+	dry, err := runCLI(t, "--data", dir, "identity", "dry-run", rules)
+	if err != nil || !strings.Contains(lastLine(dry), `"splits":0`) || !strings.Contains(lastLine(dry), `"merges":0`) {
+		t.Errorf("dry run after matching: %v\n%s", err, dry)
+	}
 	again, err := runCLI(t, "--data", dir, "match", "run")
 	if err != nil || !strings.Contains(again, "linked                    0") {
 		t.Errorf("second run: %v\n%s", err, again)

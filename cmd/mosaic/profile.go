@@ -274,6 +274,18 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 			constraints.Blocked[identity.MakePair(a, b)] = true
 		}
 	}
+	// Links that no event carries: those probabilistic matching made (the rules decide them too).
+	stored, err := ps.FindIdentityEdges(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for _, e := range stored {
+		a, okA := byKey[e.A]
+		b, okB := byKey[e.B]
+		if e.Kind == mosaic.EdgeProbabilistic && okA && okB && seen[a] && seen[b] {
+			edges = append(edges, identity.Edge{A: a, B: b, Kind: e.Kind, EventTime: e.EventTime, Evidence: e.Evidence, SourceID: e.SourceID})
+		}
+	}
 	res := norm.Resolve(nodes, edges, constraints)
 	rep.Identifiers, rep.ProfilesAfter, rep.Hubs = len(nodes), len(res.Groups), len(res.Hubs)
 
