@@ -23,6 +23,14 @@ func (s *Server) handleEventList(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "type", "Unknown event type %q.", f.Type))
 		return
 	}
+	if f.SourceID != "" { // an id or a name
+		src, err := s.findSource(r, string(f.SourceID))
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		f.SourceID = src.ID
+	}
 	var err error
 	if f.Limit, err = queryLimit(r); err != nil {
 		Error(w, r, err)

@@ -283,23 +283,6 @@ func cleanFileName(name string) string {
 	return name
 }
 
-// findSource resolves a source by id or name.
-func (s *Server) findSource(r *http.Request, ref string) (*mosaic.Source, error) {
-	if src, err := s.Store.FindSourceByID(r.Context(), mosaic.SourceID(ref)); err == nil {
-		return src, nil
-	} else if mosaic.ErrorCode(err) != mosaic.ENOTFOUND {
-		return nil, err
-	}
-	srcs, err := s.Store.FindSources(r.Context(), mosaic.SourceFilter{Name: &ref})
-	if err != nil {
-		return nil, err
-	}
-	if len(srcs) == 0 {
-		return nil, mosaic.FieldErrorf(mosaic.ENOTFOUND, "source", "No source with id or name %q.", ref)
-	}
-	return srcs[0], nil
-}
-
 func (s *Server) handleImportGet(w http.ResponseWriter, r *http.Request) {
 	imp, err := s.Store.FindImportByID(r.Context(), mosaic.ImportID(r.PathValue("id")))
 	if err != nil {

@@ -80,6 +80,7 @@ func TestConfigValidate(t *testing.T) {
 		{"bad path", func(c *identity.Config) { c.Rules[0].Paths = []string{"payload.email"} }},
 		{"bad step", func(c *identity.Config) { c.Rules[0].Normalize = []string{"soundex"} }},
 		{"bad region", func(c *identity.Config) { c.DefaultRegion = "Denmark" }},
+		{"unknown region", func(c *identity.Config) { c.DefaultRegion = "XX" }},
 	} {
 		cfg := identity.DefaultConfig()
 		tc.edit(&cfg)

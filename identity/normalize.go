@@ -125,8 +125,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if c.DefaultRegion != "" && len(c.DefaultRegion) != 2 {
-		return mosaic.FieldErrorf(mosaic.EINVALID, "default_region", "default_region must be a two-letter country code.")
+	if c.DefaultRegion != "" && (len(c.DefaultRegion) != 2 || !phonenumbers.GetSupportedRegions()[strings.ToUpper(c.DefaultRegion)]) {
+		return mosaic.FieldErrorf(mosaic.EINVALID, "default_region", "default_region %q is not a country code phone numbers know (a two-letter ISO code such as DK or US).", c.DefaultRegion)
 	}
 	return nil
 }

@@ -310,3 +310,22 @@ func TestEnvironmentConfiguration(t *testing.T) {
 }
 
 var _ = io.Discard
+
+// TestEventsBySourceName: the events filter takes a source's id or its name, and says when
+// there is no such source rather than answering an empty list.
+func TestEventsBySourceName(t *testing.T) {
+	inst := startServe(t, "--data", t.TempDir())
+	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[{"type":"track","event":"Signed Up","userId":"ada"}]}`)
+	waitProcessed(t, inst.URL, inst.Token)
+	code, byName := apiCall(t, "GET", inst.URL+"/api/v1/events?source=default", inst.Token, nil)
+	if code != 200 || len(byName["events"].([]any)) != 1 {
+		t.Fatalf("by name: %d %v", code, byName)
+	}
+	id := byName["events"].([]any)[0].(map[string]any)["source_id"].(string)
+	if code, byID := apiCall(t, "GET", inst.URL+"/api/v1/events?source="+id, inst.Token, nil); code != 200 || len(byID["events"].([]any)) != 1 {
+		t.Fatalf("by id: %d %v", code, byID)
+	}
+	if code, none := apiCall(t, "GET", inst.URL+"/api/v1/events?source=nosuch", inst.Token, nil); code != 404 || none["error"].(map[string]any)["field"] != "source" {
+		t.Fatalf("unknown source: %d %v", code, none)
+	}
+}
