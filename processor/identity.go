@@ -786,27 +786,49 @@ func setStates(p *mosaic.ProfileState, ts traits.States) {
 	p.Traits, p.TraitSources = ts.Traits()
 }
 
-// searchTerms are the lower-cased string trait values of a profile, and the words of name-like
-// traits, so FindProfiles can match a name or any trait value by prefix. Traits that are also
+// searchTerms are the lower-cased string trait values of a profile (strings in a list, and in
+// an object one level down, as Segment's address.city), and the words of name-like traits,
+// so FindProfiles can match a name or any trait value by prefix. Traits that are also
 // identifiers (email, phone) are searched as identifiers by the store, not stored twice.
 func searchTerms(p *mosaic.ProfileState) []string {
 	if p.MergedInto != "" {
 		return nil
 	}
 	terms := map[string]bool{}
-	for name, v := range p.Traits {
-		if name == "email" || name == "phone" {
-			continue
-		}
-		var str string
-		if json.Unmarshal(v, &str) != nil || str == "" || len(str) > 200 {
-			continue
+	add := func(name, str string) {
+		if str == "" || len(str) > 200 {
+			return
 		}
 		str = strings.ToLower(str)
 		terms[str] = true
 		if strings.Contains(name, "name") || name == "company" || name == "title" {
 			for _, w := range strings.Fields(str) {
 				terms[w] = true
+			}
+		}
+	}
+	for name, v := range p.Traits {
+		if name == "email" || name == "phone" {
+			continue
+		}
+		var x any
+		if json.Unmarshal(v, &x) != nil {
+			continue
+		}
+		switch x := x.(type) {
+		case string:
+			add(name, x)
+		case []any: // tags: each string in the list
+			for _, e := range x {
+				if s, ok := e.(string); ok {
+					add(name, s)
+				}
+			}
+		case map[string]any: // Segment's address, company, …: their strings, one level down
+			for k, e := range x {
+				if s, ok := e.(string); ok {
+					add(name+"."+k, s)
+				}
 			}
 		}
 	}

@@ -419,3 +419,21 @@ func TestAnotherCustomersEmailIsNotShown(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchFindsNestedTraits: profile search finds values inside Segment's nested traits
+// (address.city, company.name and its words) and in lists (tags).
+func TestSearchFindsNestedTraits(t *testing.T) {
+	p := newPipeline(t, identity.DefaultConfig())
+	p.send(10, sent{"web", "", `{"type":"identify","userId":"u1","traits":{"address":{"city":"Aalborg","postalCode":"9000"},"tags":["vip","beta"],"company":{"name":"Acme Rockets"},"plan":"pro"}}`},
+		sent{"web", "", `{"type":"identify","userId":"u2","traits":{"plan":"free"}}`})
+	u1 := p.lookup("user_id", "u1")
+	for _, q := range []string{"aalb", "9000", "vip", "beta", "acme rockets", "rockets", "pro"} {
+		ps, _, err := p.db.FindProfiles(context.Background(), mosaic.ProfileFilter{Q: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != 1 || ps[0].ID != u1.ID {
+			t.Errorf("search %q: %d profiles, want u1's", q, len(ps))
+		}
+	}
+}
