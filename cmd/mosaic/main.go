@@ -69,7 +69,7 @@ type CLI struct {
 	Database  string `help:"PostgreSQL URL (postgres://…); selects the PostgreSQL store instead of the embedded one." env:"MOSAIC_DATABASE" placeholder:"URL"`
 	LogFormat string `help:"Log format: text or json." default:"text" enum:"text,json" env:"MOSAIC_LOG_FORMAT"`
 	LogLevel  string `help:"Log level: debug, info, warn, error." default:"info" enum:"debug,info,warn,error" env:"MOSAIC_LOG_LEVEL"`
-	Config    string `help:"Configuration file (YAML or JSON): identity rules and trait survivorship." env:"MOSAIC_CONFIG" placeholder:"FILE" type:"existingfile"`
+	Config    string `help:"Configuration file (YAML or JSON): identity rules, trait survivorship and matching thresholds." env:"MOSAIC_CONFIG" placeholder:"FILE" type:"existingfile"`
 
 	Serve    ServeCmd    `cmd:"" help:"Run the API, ingestion gateway and processor."`
 	Source   SourceCmd   `cmd:"" help:"Manage sources (works on the store directly)."`
