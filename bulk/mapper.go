@@ -28,6 +28,9 @@ type CompileOptions struct {
 	Target
 	Format  Format
 	Columns []string // the CSV header (Reader.Columns); unused for JSONL
+	// Delimiter is the CSV delimiter in use (Reader.Delimiter; 0 if unknown), named when a
+	// header of one column suggests another.
+	Delimiter byte
 	// CheckIdentifier, if set, says why an identifier value at a call path (userId,
 	// traits.email, …) would not identify anyone (the identity configuration's normaliser).
 	// A row whose identifiers are all unusable is bad; a row with at least one usable
@@ -117,6 +120,14 @@ func (m *Mapping) Compile(opts CompileOptions) (*Mapper, error) {
 			}
 		}
 		if idx < 0 {
+			if d, ok := delimiterIn(opts.Columns, opts.Delimiter); ok {
+				guess := ""
+				if opts.Delimiter != 0 {
+					guess = " rather than " + delimiterName(opts.Delimiter)
+				}
+				return nil, mappingError(line, setting, "Column %q is not in the file's header, which has one column %s: is the delimiter %s%s?",
+					col, shown(opts.Columns[0]), delimiterName(d), guess)
+			}
 			return nil, mappingError(line, setting, "Column %q is not in the file's header (its columns: %s).", col, listColumns(opts.Columns))
 		}
 		return &colRef{name: col, idx: idx}, nil
@@ -209,6 +220,29 @@ func listColumns(cols []string) string {
 		return "none"
 	}
 	return strings.Join(quoted, ", ")
+}
+
+// delimiterIn returns the common delimiter (other than the one in use) that a header of one
+// column holds the most of: the file is probably separated by it.
+func delimiterIn(columns []string, inUse byte) (byte, bool) {
+	if len(columns) != 1 {
+		return 0, false
+	}
+	best, most := byte(0), 0
+	for _, d := range []byte{',', ';', '\t', '|'} {
+		if n := strings.Count(columns[0], string(d)); d != inUse && n > most {
+			best, most = d, n
+		}
+	}
+	return best, most > 0
+}
+
+// delimiterName names a delimiter as a mapping's csv.delimiter may give it.
+func delimiterName(d byte) string {
+	if d == '\t' {
+		return "tab"
+	}
+	return strconv.Quote(string(d))
 }
 
 // insert puts a leaf at path under n (Mapping.check has ruled out clashes).
@@ -579,7 +613,7 @@ func (mp *Mapper) appendLeaf(dst []byte, l *leaf, rec *Record) ([]byte, bool) {
 		case 's':
 			x, ok := parseNumber(v.s, f.Decimal, f.Thousands)
 			if !ok {
-				return bad("%s is not a number.", shown(v.s))
+				return bad("%s", notNumber(v.s, f, false))
 			}
 			return appendNumber(dst, x), true
 		}
@@ -598,7 +632,7 @@ func (mp *Mapper) appendLeaf(dst []byte, l *leaf, rec *Record) ([]byte, bool) {
 		if x, ok := parseNumber(s, f.Decimal, ""); ok && x == float64(int64(x)) && x > -1<<53 && x < 1<<53 {
 			return strconv.AppendInt(dst, int64(x), 10), true // 42.0
 		}
-		return bad("%s is not an integer.", shown(v.s))
+		return bad("%s", notNumber(v.s, f, true))
 	case TypeBoolean:
 		switch v.kind {
 		case 'b':

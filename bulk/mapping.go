@@ -28,7 +28,7 @@ import (
 //	traits:
 //	  first_name: First Name
 //	  birthday: {column: Born, type: date, format: "%d.%m.%Y"}
-//	  lifetime_value: {column: LTV, type: number, decimal: ","}
+//	  lifetime_value: {column: LTV, type: number, decimal: ",", thousands: "."}   # 1.234,50
 //	  newsletter: {column: Opt-in, type: boolean}
 //	  tags: {column: Tags, type: list, separator: "|"}
 //	  signup_source: {value: crm} # a constant
@@ -147,7 +147,7 @@ func ParseMapping(b []byte) (*Mapping, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, &mosaic.Error{Code: mosaic.EINVALID, Message: "The mapping is not valid YAML or JSON: " + strings.TrimPrefix(err.Error(), "yaml: ") + ".",
+		return nil, &mosaic.Error{Code: mosaic.EINVALID, Message: "The mapping is not valid YAML or JSON: " + strings.TrimSuffix(strings.TrimPrefix(err.Error(), "yaml: "), ".") + ".",
 			Err: &MappingError{Message: "not valid YAML or JSON: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
 	}
 	if len(doc.Content) == 0 {

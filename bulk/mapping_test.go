@@ -331,3 +331,48 @@ func TestNumbers(t *testing.T) {
 		t.Errorf("1e21 → %s", got)
 	}
 }
+
+func TestNumberHints(t *testing.T) {
+	for _, tc := range []struct{ field, in, want string }{
+		{`{column: x, type: number, decimal: ","}`, "1.234,50", `"1.234,50" is not a number with decimal ","; add thousands: "." for a thousands separator.`},
+		{`{column: x, type: number, decimal: ","}`, "1 234,50", `"1 234,50" is not a number with decimal ","; add thousands: " " for a thousands separator.`},
+		{`{column: x, type: number}`, "1,234,567.5", `"1,234,567.5" is not a number with decimal "."; add thousands: "," for a thousands separator.`},
+		{`{column: x, type: number}`, "12,5", `"12,5" is not a number with decimal "."; add decimal: "," for a decimal comma.`},
+		{`{column: x, type: number}`, "1,234", `"1,234" is not a number with decimal "."; add thousands: "," for a thousands separator, or decimal: "," for a decimal comma.`},
+		{`{column: x, type: integer}`, "1.234", `"1.234" is not an integer; add thousands: "." for a thousands separator.`},
+		// No hint where none would help.
+		{`{column: x, type: number, decimal: ","}`, "12,x", `"12,x" is not a number.`},
+		{`{column: x, type: number, decimal: ","}`, "1.5", `"1.5" is not a number.`},
+		{`{column: x, type: number, decimal: ",", thousands: "."}`, "1,234,50", `"1,234,50" is not a number.`},
+		{`{column: x, type: number}`, "12.34,5", `"12.34,5" is not a number.`},
+	} {
+		_, probs := mapAll(t, "identifiers: {userId: id}\ntraits:\n  v: "+tc.field+"\n", "id;x\n1;"+tc.in+"\n", Options{}, nil)
+		if len(probs) != 1 || probs[0].Reason != tc.want {
+			t.Errorf("%s %q: problems %v, want %q", tc.field, tc.in, probs, tc.want)
+		}
+	}
+}
+
+func TestDelimiterHint(t *testing.T) {
+	m, err := ParseMapping([]byte("csv: {delimiter: \";\"}\nidentifiers: {userId: a}\ntraits: {b: b}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		header string
+		delim  byte
+		want   string
+	}{
+		{"a,b,c", ';', `Column "a" is not in the file's header, which has one column "a,b,c": is the delimiter "," rather than ";"?`},
+		{"a\tb\tc", ',', `Column "a" is not in the file's header, which has one column "a\tb\tc": is the delimiter tab rather than ","?`},
+		{"a|b;c|d", 0, `Column "a" is not in the file's header, which has one column "a|b;c|d": is the delimiter "|"?`},
+		{"x", ';', `Column "a" is not in the file's header (its columns: "x").`},
+		{"x,y", ',', `Column "a" is not in the file's header (its columns: "x,y").`},
+	} {
+		_, err := m.Compile(CompileOptions{Target: Target{FileHash: testHash}, Columns: []string{tc.header}, Delimiter: tc.delim})
+		var me *MappingError
+		if !errors.As(err, &me) || me.Message != tc.want || me.Field != "identifiers.userId" {
+			t.Errorf("header %q: err=%v, want %q", tc.header, err, tc.want)
+		}
+	}
+}

@@ -174,7 +174,7 @@ func (im *Importer) Run(ctx context.Context, job Job) (*mosaic.Import, error) {
 	mp, err := job.Mapping.Compile(bulk.CompileOptions{
 		Target:  bulk.Target{SourceID: imp.SourceID, FileHash: imp.FileHash, ImportID: imp.ID},
 		Format:  opts.Format,
-		Columns: rd.Columns(), CheckIdentifier: check,
+		Columns: rd.Columns(), Delimiter: rd.Delimiter(), CheckIdentifier: check,
 	})
 	if err != nil {
 		return fail(err)

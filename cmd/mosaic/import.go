@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -178,7 +179,7 @@ func (c *ImportCmd) Run(env *Env) error {
 			}
 			return fmt.Errorf("%s: %s", c.File, cliMessage(err))
 		case imp != nil && imp.Status == mosaic.ImportInterrupted:
-			return fmt.Errorf("import interrupted after %d of the file's rows (checkpoint saved): %s; run the same command again to resume", imp.RowsRead, cliMessage(err))
+			return fmt.Errorf("import interrupted after %d of the file's rows (checkpoint saved): %s; run the same command again to resume", imp.RowsRead, strings.TrimSuffix(cliMessage(err), "."))
 		}
 		return err
 	}

@@ -393,6 +393,7 @@ func TestImportErrors(t *testing.T) {
 	}{
 		{"bad mapping", "identifiers: {userId: id}\ntraits:\n  n: {column: id, type: money}\n", nil, "m.yaml:3: traits.n.type: Unknown type \"money\""},
 		{"missing column", "identifiers: {userId: id}\ntraits:\n  n: Name\n", nil, "m.yaml:3: traits.n: Column \"Name\" is not in the file's header"},
+		{"wrong delimiter", "csv: {delimiter: \";\"}\nidentifiers: {userId: id}\n", nil, `m.yaml:2: identifiers.userId: Column "id" is not in the file's header, which has one column "id,email": is the delimiter "," rather than ";"?`},
 		{"unknown identifier", "identifiers: {customer_number: id}\n", nil, "m.yaml:1: identifiers.customer_number: No identity rule reads traits.customer_number"},
 		{"unknown source", "identifiers: {userId: id}\n", []string{"--source", "nope"}, `no source "nope"; create it first`},
 		{"missing file", "identifiers: {userId: id}\n", []string{"--file", filepath.Join(files, "nope.csv")}, "nope.csv: no such file or directory"},
