@@ -555,6 +555,41 @@ func MappingHash(mapping []byte, opts Options) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// Digest identifies what m makes of a file read with opts: the hex SHA-256 of its settings
+// (not of its text, so comments and layout do not count) and of the reading options that
+// change the values read (format, delimiter, encoding, header, column names). Profile
+// rows' messageIds depend on it (see Target).
+func (m *Mapping) Digest(opts Options) string {
+	c := *m
+	c.lines = nil
+	noLines := func(fs []Field) []Field {
+		out := slices.Clone(fs)
+		for i := range out {
+			out[i].Line = 0
+		}
+		return out
+	}
+	c.Identifiers, c.Traits, c.Properties = noLines(m.Identifiers), noLines(m.Traits), noLines(m.Properties)
+	if m.Timestamp != nil {
+		ts := *m.Timestamp
+		ts.Line = 0
+		c.Timestamp = &ts
+	}
+	b, err := json.Marshal(struct {
+		Mapping   *Mapping
+		Format    Format
+		Delimiter byte
+		Encoding  Encoding
+		NoHeader  bool
+		Columns   []string
+	}{&c, opts.Format, opts.Delimiter, opts.Encoding, opts.NoHeader, opts.Columns})
+	if err != nil { // cannot happen: constants are JSON already
+		panic("bulk: encoding a mapping: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // ReadOptions returns how to read a file for m: its CSV settings, in format.
 func (m *Mapping) ReadOptions(format Format) Options {
 	return Options{Format: format, Delimiter: m.CSV.Delimiter, NoHeader: m.CSV.NoHeader, Columns: m.CSV.Columns, Encoding: m.CSV.Encoding}
