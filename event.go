@@ -124,7 +124,11 @@ type EventCommit struct {
 	Rejected map[SourceID]int64 // records the processor could not read, by source
 	// Duplicates counts events the processor already dropped as duplicates, by source.
 	Duplicates map[SourceID]int64
-	Identity   *IdentityChanges // identity graph and profile writes, if any
+	// ImportDuplicates counts, of Duplicates, the rows of bulk imports, by the import named
+	// in their context.import.id; each count is added to the import's RowsDuplicate if the
+	// import belongs to that source (else it is ignored).
+	ImportDuplicates map[ImportRef]int64
+	Identity         *IdentityChanges // identity graph and profile writes, if any
 }
 
 // CommitResult says what CommitEvents did.

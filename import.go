@@ -68,17 +68,29 @@ type Import struct {
 	// where physical line Line starts, and the inbox sequence number of the last appended row.
 	RowsRead     int64 `json:"rows_read"`
 	RowsImported int64 `json:"rows_imported"` // appended to the inbox
-	RowsBad      int64 `json:"rows_bad"`      // written to the error report
-	RowsSkipped  int64 `json:"rows_skipped"`  // already appended by an earlier run (resumed)
-	Offset       int64 `json:"bytes_read"`
-	Line         int64 `json:"-"`
-	LastSeq      int64 `json:"last_seq"`
-	ReportBytes  int64 `json:"-"` // size of the error report at the checkpoint
+	// RowsDuplicate counts the appended rows the processor dropped because their messageId
+	// was already stored for the source: calls imported before (the same rows with the same
+	// mapping, or for events the same key). It is final once the processor has processed
+	// the inbox through LastSeq; the rest of RowsImported were stored as new calls.
+	RowsDuplicate int64 `json:"rows_duplicate"`
+	RowsBad       int64 `json:"rows_bad"`     // written to the error report
+	RowsSkipped   int64 `json:"rows_skipped"` // already appended by an earlier run (resumed)
+	Offset        int64 `json:"bytes_read"`
+	Line          int64 `json:"-"`
+	LastSeq       int64 `json:"last_seq"`
+	ReportBytes   int64 `json:"-"` // size of the error report at the checkpoint
 	// Error says why a failed import failed (a safe message).
 	Error      string     `json:"error,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// ImportRef names an import of a source, as the context.import.id of the calls an import
+// makes does.
+type ImportRef struct {
+	SourceID SourceID
+	ImportID ImportID
 }
 
 // ImportFilter selects imports; nil fields do not filter.

@@ -15,6 +15,9 @@ import (
 func recordsOf(t *testing.T, r io.Reader, opts Options, size int) []string {
 	rd, err := NewReader(r, opts)
 	if err != nil {
+		if strings.HasSuffix(err.Error(), "..") {
+			t.Fatalf("error %q ends in two periods", err)
+		}
 		return []string{"error: " + err.Error()}
 	}
 	var out []string
@@ -35,7 +38,7 @@ func recordsOf(t *testing.T, r io.Reader, opts Options, size int) []string {
 			t.Fatalf("record %d ends on its own line %d before the input ends", rec.Row, rec.Line)
 		}
 		for _, p := range rec.Problems {
-			if p.Line != rec.Line || p.Row != rec.Row || p.Reason == "" {
+			if p.Line != rec.Line || p.Row != rec.Row || p.Reason == "" || strings.HasSuffix(p.Reason, "..") {
 				t.Fatalf("problem %+v of record at line %d", p, rec.Line)
 			}
 		}
@@ -60,6 +63,7 @@ func FuzzReader(f *testing.F) {
 	for _, s := range []string{
 		"a,b\n1,2\n", "a,b\r\n\"x\ny\",\"q\"\"\"\r\n", "\xEF\xBB\xBFa;b\n1;2", "a,b\n\"open\n1,2\n", "a\tb\n1\t\"2\"x\n",
 		"a,b\nJos\xe9,1\n", "a,b\n1,2,3\n\n\n4,5\n", "x\r1\r2", "{\"a\":1}\n{bad}\n[1]\n\n{\"b\":{\"c\":2}}",
+		"\"a\"x,b\n1,2\n", // a broken header
 	} {
 		f.Add([]byte(s), false, uint8(0))
 		f.Add([]byte(s), true, uint8(40))
@@ -118,6 +122,11 @@ func FuzzMap(f *testing.F) {
 			payload, id, probs := mp.Map(rec)
 			if (payload == nil) == (probs == nil) {
 				t.Fatalf("line %d: payload %q and problems %v", rec.Line, payload, probs)
+			}
+			for _, p := range probs {
+				if strings.HasSuffix(p.Reason, "..") {
+					t.Fatalf("line %d: problem %q ends in two periods", rec.Line, p.Reason)
+				}
 			}
 			if payload != nil {
 				if id == "" || len(payload) > segment.MaxEventBytes {

@@ -77,7 +77,7 @@ func (j *jsonlReader) next(rec *Record) (bool, error) {
 		}
 		var obj map[string]jsontext.Value
 		if err := json.Unmarshal(text, &obj); err != nil {
-			rec.Problems = append(rec.Problems, Problem{Reason: "Invalid JSON: " + jsonMessage(err) + "."})
+			rec.Problems = append(rec.Problems, Problem{Reason: "Invalid JSON: " + strings.TrimSuffix(jsonMessage(err), ".") + "."})
 			return true, nil
 		}
 		rec.obj = obj

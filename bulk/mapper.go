@@ -15,12 +15,23 @@ import (
 )
 
 // Target is what the rows are imported as: it makes the messageIds and generated
-// anonymousIds, which depend only on the source, the file's content and the row, so that
-// importing the same file again makes the same calls.
+// anonymousIds, so that importing the same file again makes the same calls.
+//
+// A profile row's (identify) messageId comes from the file, the row and the mapping: a
+// corrected mapping makes new calls, which re-state the row's traits (harmless: traits
+// survive by rule, not by count, except under most_frequent), while the same mapping again
+// makes calls the processor drops as duplicates. An event row's (track) messageId never
+// depends on the mapping, since a second copy of an event would count twice: it comes from
+// the event and the key when the mapping has one, else from the file and the row.
+// Generated anonymousIds never depend on the mapping either.
 type Target struct {
 	SourceID mosaic.SourceID
-	FileHash string          // hex SHA-256 of the file's bytes (at least 16 digits)
-	ImportID mosaic.ImportID // recorded in each call's context.import
+	FileHash string // hex SHA-256 of the file's bytes (at least 16 digits)
+	// MappingHash identifies what the mapping makes of the file (Mapping.Digest of the
+	// mapping and the reading options, at least 16 hex digits); "" is the mapping's Digest
+	// with the Format alone.
+	MappingHash string
+	ImportID    mosaic.ImportID // recorded in each call's context.import
 }
 
 // CompileOptions bind a mapping to one input.
@@ -28,6 +39,9 @@ type CompileOptions struct {
 	Target
 	Format  Format
 	Columns []string // the CSV header (Reader.Columns); unused for JSONL
+	// Delimiter is the CSV delimiter in use (Reader.Delimiter; 0 if unknown), named when a
+	// header of one column suggests another.
+	Delimiter byte
 	// CheckIdentifier, if set, says why an identifier value at a call path (userId,
 	// traits.email, …) would not identify anyone (the identity configuration's normaliser).
 	// A row whose identifiers are all unusable is bad; a row with at least one usable
@@ -41,7 +55,8 @@ type Mapper struct {
 	call    string
 	format  Format
 	target  Target
-	prefix  string // "imp-<hash16>-"
+	prefix  string // "imp-<hash16>-": generated anonymousIds and event rows' messageIds
+	callPfx string // prefix of unkeyed messageIds: prefix, and for identify "<mapping16>-"
 	ctxHead []byte // the import context's opening: "context":{"library":…,"import":{"id":…,
 	ids     []*leaf
 	userID  int // index in ids, -1 if none
@@ -92,6 +107,17 @@ func (m *Mapping) Compile(opts CompileOptions) (*Mapper, error) {
 		mp.format = CSV
 	}
 	mp.prefix = "imp-" + opts.FileHash[:16] + "-"
+	mp.callPfx = mp.prefix
+	if m.Type == mosaic.EventIdentify {
+		mh := opts.MappingHash
+		if mh == "" {
+			mh = m.Digest(Options{Format: mp.format})
+		}
+		if len(mh) < 16 {
+			return nil, fmt.Errorf("bulk: the mapping hash must have at least 16 hex digits")
+		}
+		mp.callPfx += mh[:16] + "-"
+	}
 	var err error
 	bind := func(col, setting string, line int) (*colRef, error) {
 		if mp.format == JSONL {
@@ -117,6 +143,14 @@ func (m *Mapping) Compile(opts CompileOptions) (*Mapper, error) {
 			}
 		}
 		if idx < 0 {
+			if d, ok := delimiterIn(opts.Columns, opts.Delimiter); ok {
+				guess := ""
+				if opts.Delimiter != 0 {
+					guess = " rather than " + delimiterName(opts.Delimiter)
+				}
+				return nil, mappingError(line, setting, "Column %q is not in the file's header, which has one column %s: is the delimiter %s%s?",
+					col, shown(opts.Columns[0]), delimiterName(d), guess)
+			}
 			return nil, mappingError(line, setting, "Column %q is not in the file's header (its columns: %s).", col, listColumns(opts.Columns))
 		}
 		return &colRef{name: col, idx: idx}, nil
@@ -209,6 +243,29 @@ func listColumns(cols []string) string {
 		return "none"
 	}
 	return strings.Join(quoted, ", ")
+}
+
+// delimiterIn returns the common delimiter (other than the one in use) that a header of one
+// column holds the most of: the file is probably separated by it.
+func delimiterIn(columns []string, inUse byte) (byte, bool) {
+	if len(columns) != 1 {
+		return 0, false
+	}
+	best, most := byte(0), 0
+	for _, d := range []byte{',', ';', '\t', '|'} {
+		if n := strings.Count(columns[0], string(d)); d != inUse && n > most {
+			best, most = d, n
+		}
+	}
+	return best, most > 0
+}
+
+// delimiterName names a delimiter as a mapping's csv.delimiter may give it.
+func delimiterName(d byte) string {
+	if d == '\t' {
+		return "tab"
+	}
+	return strconv.Quote(string(d))
 }
 
 // insert puts a leaf at path under n (Mapping.check has ruled out clashes).
@@ -393,7 +450,7 @@ func (mp *Mapper) Map(rec *Record) (payload []byte, messageID string, problems [
 		return nil, "", mp.probs
 	}
 
-	idBuf := append(mp.idBuf[:0], mp.prefix...)
+	idBuf := append(mp.idBuf[:0], mp.callPfx...)
 	messageID = string(strconv.AppendInt(idBuf, rec.Row, 10))
 	mp.idBuf = idBuf
 	if key != "" && mp.m.Type == mosaic.EventTrack {
@@ -401,9 +458,13 @@ func (mp *Mapper) Map(rec *Record) (payload []byte, messageID string, problems [
 	}
 	anon := ""
 	if (mp.userID < 0 || mp.idVals[mp.userID] == "") && (mp.anonID < 0 || mp.idVals[mp.anonID] == "") {
-		anon = messageID
-		if key != "" {
+		switch {
+		case key != "":
 			anon = "imp-" + digest(string(mp.target.SourceID), key)
+		case mp.callPfx == mp.prefix:
+			anon = messageID
+		default: // from the file and the row, not the mapping
+			anon = mp.prefix + strconv.FormatInt(rec.Row, 10)
 		}
 	}
 
@@ -579,7 +640,7 @@ func (mp *Mapper) appendLeaf(dst []byte, l *leaf, rec *Record) ([]byte, bool) {
 		case 's':
 			x, ok := parseNumber(v.s, f.Decimal, f.Thousands)
 			if !ok {
-				return bad("%s is not a number.", shown(v.s))
+				return bad("%s", notNumber(v.s, f, false))
 			}
 			return appendNumber(dst, x), true
 		}
@@ -598,7 +659,7 @@ func (mp *Mapper) appendLeaf(dst []byte, l *leaf, rec *Record) ([]byte, bool) {
 		if x, ok := parseNumber(s, f.Decimal, ""); ok && x == float64(int64(x)) && x > -1<<53 && x < 1<<53 {
 			return strconv.AppendInt(dst, int64(x), 10), true // 42.0
 		}
-		return bad("%s is not an integer.", shown(v.s))
+		return bad("%s", notNumber(v.s, f, true))
 	case TypeBoolean:
 		switch v.kind {
 		case 'b':

@@ -28,7 +28,7 @@ import (
 //	traits:
 //	  first_name: First Name
 //	  birthday: {column: Born, type: date, format: "%d.%m.%Y"}
-//	  lifetime_value: {column: LTV, type: number, decimal: ","}
+//	  lifetime_value: {column: LTV, type: number, decimal: ",", thousands: "."}   # 1.234,50
 //	  newsletter: {column: Opt-in, type: boolean}
 //	  tags: {column: Tags, type: list, separator: "|"}
 //	  signup_source: {value: crm} # a constant
@@ -147,7 +147,7 @@ func ParseMapping(b []byte) (*Mapping, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, &mosaic.Error{Code: mosaic.EINVALID, Message: "The mapping is not valid YAML or JSON: " + strings.TrimPrefix(err.Error(), "yaml: ") + ".",
+		return nil, &mosaic.Error{Code: mosaic.EINVALID, Message: "The mapping is not valid YAML or JSON: " + strings.TrimSuffix(strings.TrimPrefix(err.Error(), "yaml: "), ".") + ".",
 			Err: &MappingError{Message: "not valid YAML or JSON: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
 	}
 	if len(doc.Content) == 0 {
@@ -553,6 +553,41 @@ func MappingHash(mapping []byte, opts Options) string {
 	fmt.Fprintf(h, "\x00format=%s\x00delimiter=%d\x00encoding=%s\x00noheader=%v\x00columns=%q",
 		opts.Format, opts.Delimiter, opts.Encoding, opts.NoHeader, opts.Columns)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Digest identifies what m makes of a file read with opts: the hex SHA-256 of its settings
+// (not of its text, so comments and layout do not count) and of the reading options that
+// change the values read (format, delimiter, encoding, header, column names). Profile
+// rows' messageIds depend on it (see Target).
+func (m *Mapping) Digest(opts Options) string {
+	c := *m
+	c.lines = nil
+	noLines := func(fs []Field) []Field {
+		out := slices.Clone(fs)
+		for i := range out {
+			out[i].Line = 0
+		}
+		return out
+	}
+	c.Identifiers, c.Traits, c.Properties = noLines(m.Identifiers), noLines(m.Traits), noLines(m.Properties)
+	if m.Timestamp != nil {
+		ts := *m.Timestamp
+		ts.Line = 0
+		c.Timestamp = &ts
+	}
+	b, err := json.Marshal(struct {
+		Mapping   *Mapping
+		Format    Format
+		Delimiter byte
+		Encoding  Encoding
+		NoHeader  bool
+		Columns   []string
+	}{&c, opts.Format, opts.Delimiter, opts.Encoding, opts.NoHeader, opts.Columns})
+	if err != nil { // cannot happen: constants are JSON already
+		panic("bulk: encoding a mapping: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // ReadOptions returns how to read a file for m: its CSV settings, in format.

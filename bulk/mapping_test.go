@@ -85,13 +85,15 @@ traits:
 		";;Nobody;;;;;;;;\n" +
 		"43;;Cy;;31.02.1990;abc;7.5;maybe;;2026-13-01 00:00;{bad\n"
 	calls, probs := mapAll(t, mapping, in, Options{}, nil)
+	m, _ := ParseMapping([]byte(mapping))
+	ids := "imp-0123456789abcdef-" + m.Digest(Options{Format: CSV})[:16] + "-" // file, mapping
 	want := []map[string]any{
-		{"type": "identify", "messageId": "imp-0123456789abcdef-1", "userId": "42",
+		{"type": "identify", "messageId": ids + "1", "userId": "42",
 			"traits": map[string]any{"email": "Ada@Example.com", "customer_number": "42", "name": `Ada "the" Lovelace`,
 				"address": map[string]any{"city": "London"}, "born": "1815-12-10", "ltv": 1234.5, "orders": 7.0, "vip": true,
 				"tags": []any{"a", "b", "c"}, "updated": "2026-06-01T10:30:00Z", "source": "crm", "extra": map[string]any{"k": 1.0}},
 			"context": map[string]any{"import": map[string]any{"id": "imp_1", "row": 1.0, "line": 2.0}}},
-		{"type": "identify", "messageId": "imp-0123456789abcdef-2", "anonymousId": "imp-0123456789abcdef-2",
+		{"type": "identify", "messageId": ids + "2", "anonymousId": "imp-0123456789abcdef-2",
 			"traits":  map[string]any{"email": "bob@example.com", "name": "Bob", "source": "crm"},
 			"context": map[string]any{"import": map[string]any{"id": "imp_1", "row": 2.0, "line": 3.0}}},
 	}
@@ -329,5 +331,138 @@ func TestNumbers(t *testing.T) {
 	}
 	if got := string(appendNumber(nil, 1e21)); got != "1e+21" {
 		t.Errorf("1e21 → %s", got)
+	}
+}
+
+// idsOf maps in with mapping, read with opts, and returns each row's messageId and
+// anonymousId.
+func idsOf(t *testing.T, mapping, in string, opts Options) (msgIDs, anonIDs []string) {
+	t.Helper()
+	m, err := ParseMapping([]byte(mapping))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Format = CSV
+	rd, err := NewReader(strings.NewReader(in), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := m.Compile(CompileOptions{Target: Target{SourceID: "src", FileHash: testHash, MappingHash: m.Digest(opts)},
+		Format: CSV, Columns: rd.Columns()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		rec, err := rd.Next()
+		if err == io.EOF {
+			return msgIDs, anonIDs
+		}
+		payload, id, probs := mp.Map(rec)
+		if probs != nil {
+			t.Fatalf("problems: %v", probs)
+		}
+		var call struct{ AnonymousID string }
+		if err := json.Unmarshal(payload, &call); err != nil {
+			t.Fatal(err)
+		}
+		msgIDs, anonIDs = append(msgIDs, id), append(anonIDs, call.AnonymousID)
+	}
+}
+
+// TestMessageIDsFollowTheMapping: a profile row's messageId changes with what the mapping
+// makes of the row, so that a corrected mapping re-states the rows (re-stating traits is
+// harmless); an event row's does not, so that no event is ever stored twice. Generated
+// anonymousIds never depend on the mapping.
+func TestMessageIDsFollowTheMapping(t *testing.T) {
+	const in = "id,email,name\n1,ada@example.com,Ada\n,bob@example.com,Bob\n"
+	identify := "identifiers: {userId: id, email: email}\ntraits: {name: name}\n"
+	ids, anons := idsOf(t, identify, in, Options{})
+	for _, tc := range []struct {
+		name, mapping string
+		opts          Options
+		same          bool
+	}{
+		{"same mapping", identify, Options{}, true},
+		{"comments and layout", "# CRM\nidentifiers:\n  userId: id   # the customer number\n  email: email\ntraits: {name: name}\n", Options{}, true},
+		{"a trait added", identify + "  country: {value: DK}\n", Options{}, false},
+		{"a column's type", "identifiers: {userId: id, email: email}\ntraits: {name: {column: name, type: list}}\n", Options{}, false},
+		{"the encoding", identify, Options{Encoding: EncodingLatin1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, gotAnons := idsOf(t, strings.Replace(tc.mapping, "traits: {name: name}\n", "traits:\n  name: name\n", 1), in, tc.opts)
+			for i := range ids {
+				if (got[i] == ids[i]) != tc.same {
+					t.Errorf("row %d: messageId %s, first mapping's %s (want the same: %v)", i+1, got[i], ids[i], tc.same)
+				}
+				if !strings.HasPrefix(got[i], "imp-"+testHash[:16]+"-") || len(got[i]) > mosaic.MaxMessageIDLength {
+					t.Errorf("row %d: messageId %s", i+1, got[i])
+				}
+			}
+			if diff := cmp.Diff(anons, gotAnons); diff != "" {
+				t.Errorf("anonymousIds changed with the mapping (-first +now):\n%s", diff)
+			}
+		})
+	}
+	if anons[1] != "imp-"+testHash[:16]+"-2" {
+		t.Errorf("generated anonymousId %q, want it from the file and row", anons[1])
+	}
+
+	// Events: the same messageIds whatever the mapping says, keyed or not.
+	for _, tc := range []struct{ name, before, after string }{
+		{"keyed", "type: track\nevent: Order Completed\nkey: id\nidentifiers: {email: email}\n",
+			"type: track\nevent: Order Completed\nkey: id\nidentifiers: {email: email}\nproperties: {name: name}\n"},
+		{"unkeyed", "type: track\nevent: Order Completed\nidentifiers: {email: email}\n",
+			"type: track\nevent: Order Completed\nidentifiers: {email: email}\nproperties: {name: name}\n"},
+	} {
+		before, _ := idsOf(t, tc.before, "id,email,name\n1,ada@example.com,Ada\n2,bob@example.com,Bob\n", Options{})
+		after, _ := idsOf(t, tc.after, "id,email,name\n1,ada@example.com,Ada\n2,bob@example.com,Bob\n", Options{})
+		if diff := cmp.Diff(before, after); diff != "" {
+			t.Errorf("%s events: messageIds changed with the mapping (-before +after):\n%s", tc.name, diff)
+		}
+	}
+}
+
+func TestNumberHints(t *testing.T) {
+	for _, tc := range []struct{ field, in, want string }{
+		{`{column: x, type: number, decimal: ","}`, "1.234,50", `"1.234,50" is not a number with decimal ","; add thousands: "." for a thousands separator.`},
+		{`{column: x, type: number, decimal: ","}`, "1 234,50", `"1 234,50" is not a number with decimal ","; add thousands: " " for a thousands separator.`},
+		{`{column: x, type: number}`, "1,234,567.5", `"1,234,567.5" is not a number with decimal "."; add thousands: "," for a thousands separator.`},
+		{`{column: x, type: number}`, "12,5", `"12,5" is not a number with decimal "."; add decimal: "," for a decimal comma.`},
+		{`{column: x, type: number}`, "1,234", `"1,234" is not a number with decimal "."; add thousands: "," for a thousands separator, or decimal: "," for a decimal comma.`},
+		{`{column: x, type: integer}`, "1.234", `"1.234" is not an integer; add thousands: "." for a thousands separator.`},
+		// No hint where none would help.
+		{`{column: x, type: number, decimal: ","}`, "12,x", `"12,x" is not a number.`},
+		{`{column: x, type: number, decimal: ","}`, "1.5", `"1.5" is not a number.`},
+		{`{column: x, type: number, decimal: ",", thousands: "."}`, "1,234,50", `"1,234,50" is not a number.`},
+		{`{column: x, type: number}`, "12.34,5", `"12.34,5" is not a number.`},
+	} {
+		_, probs := mapAll(t, "identifiers: {userId: id}\ntraits:\n  v: "+tc.field+"\n", "id;x\n1;"+tc.in+"\n", Options{}, nil)
+		if len(probs) != 1 || probs[0].Reason != tc.want {
+			t.Errorf("%s %q: problems %v, want %q", tc.field, tc.in, probs, tc.want)
+		}
+	}
+}
+
+func TestDelimiterHint(t *testing.T) {
+	m, err := ParseMapping([]byte("csv: {delimiter: \";\"}\nidentifiers: {userId: a}\ntraits: {b: b}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		header string
+		delim  byte
+		want   string
+	}{
+		{"a,b,c", ';', `Column "a" is not in the file's header, which has one column "a,b,c": is the delimiter "," rather than ";"?`},
+		{"a\tb\tc", ',', `Column "a" is not in the file's header, which has one column "a\tb\tc": is the delimiter tab rather than ","?`},
+		{"a|b;c|d", 0, `Column "a" is not in the file's header, which has one column "a|b;c|d": is the delimiter "|"?`},
+		{"x", ';', `Column "a" is not in the file's header (its columns: "x").`},
+		{"x,y", ',', `Column "a" is not in the file's header (its columns: "x,y").`},
+	} {
+		_, err := m.Compile(CompileOptions{Target: Target{FileHash: testHash}, Columns: []string{tc.header}, Delimiter: tc.delim})
+		var me *MappingError
+		if !errors.As(err, &me) || me.Message != tc.want || me.Field != "identifiers.userId" {
+			t.Errorf("header %q: err=%v, want %q", tc.header, err, tc.want)
+		}
 	}
 }

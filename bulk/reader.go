@@ -248,7 +248,7 @@ func (rd *Reader) startCSV() error {
 		return mosaic.Errorf(mosaic.EINVALID, "The file is empty: it has no header row.")
 	}
 	if len(hdr.Problems) > 0 {
-		return mosaic.Errorf(mosaic.EINVALID, "The header row cannot be read: %s.", hdr.Problems[0].Reason)
+		return mosaic.Errorf(mosaic.EINVALID, "The header row cannot be read: %s.", sentence(hdr.Problems[0].Reason))
 	}
 	rd.columns = make([]string, len(hdr.fields))
 	for i, c := range hdr.fields {
@@ -256,6 +256,12 @@ func (rd *Reader) startCSV() error {
 	}
 	rd.csv.ncols = len(rd.columns)
 	return nil
+}
+
+// sentence makes a message that is a sentence of its own ("The row is …  (…).") fit into
+// another one: lower-case first letter, no final period.
+func sentence(msg string) string {
+	return lowerFirst(strings.TrimSuffix(msg, "."))
 }
 
 // sniffDelimiter picks the candidate that occurs, outside quotes, the same number of times

@@ -134,11 +134,15 @@ func TestCSVHeaderErrors(t *testing.T) {
 		{"empty", "", "no header row"},
 		{"UTF-16", "\xFF\xFEa\x00", "UTF-16"},
 		{"broken header", "\"a,b\n", "header row cannot be read"},
+		{"text after a quote", "\"a\"x,b\n1,2\n", "header row cannot be read: unexpected text after a closing quote on line 1 (a quote inside a quoted field must be doubled)."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewReader(strings.NewReader(tc.in), Options{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err=%v, want %q", err, tc.want)
+			}
+			if strings.HasSuffix(err.Error(), "..") {
+				t.Fatalf("err=%q ends in two periods", err)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package bulk
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strconv"
@@ -322,6 +323,70 @@ func parseNumber(s, decimal, thousands string) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// thousandsSeparators are the thousands separators a mapping may give.
+var thousandsSeparators = []string{",", ".", " ", "'", "_"}
+
+// notNumber says why s is not a number (or integer) for field f, with the setting that
+// would read it when there is one: "1.234,50" with decimal "," needs thousands: ".", "12,5"
+// with the default decimal point needs decimal: ",". A thousands separator is suggested
+// only where every group after one has three digits, so "1,5" is not taken for fifteen.
+func notNumber(s string, f *Field, integer bool) string {
+	what := "a number"
+	if integer {
+		what = "an integer"
+	}
+	dec := cmp.Or(f.Decimal, ".")
+	var thousands, decimal string
+	if f.Thousands == "" {
+		for _, t := range thousandsSeparators {
+			if t == f.Decimal || !integer && t == dec || !grouped(s, t, dec, integer) {
+				continue
+			}
+			if x, ok := parseNumber(s, f.Decimal, t); ok && (!integer || x == math.Trunc(x)) {
+				thousands = t
+				break
+			}
+		}
+		if !integer && f.Decimal == "" {
+			if _, ok := parseNumber(s, ",", ""); ok {
+				decimal = ","
+			}
+		}
+	}
+	msg := shown(s) + " is not " + what
+	if !integer && (thousands != "" || decimal != "") {
+		msg += fmt.Sprintf(" with decimal %q", dec)
+	}
+	switch {
+	case thousands != "" && decimal != "":
+		return msg + fmt.Sprintf("; add thousands: %q for a thousands separator, or decimal: %q for a decimal comma.", thousands, decimal)
+	case thousands != "":
+		return msg + fmt.Sprintf("; add thousands: %q for a thousands separator.", thousands)
+	case decimal != "":
+		return msg + fmt.Sprintf("; add decimal: %q for a decimal comma.", decimal)
+	}
+	return msg + "."
+}
+
+// grouped reports whether the integer part of s (before the decimal separator dec; all of
+// s for an integer) is digits in groups of three separated by t, the first group 1–3 digits.
+func grouped(s, t, dec string, integer bool) bool {
+	s = strings.TrimLeft(s, "+-")
+	if !integer {
+		s, _, _ = strings.Cut(s, dec)
+	}
+	groups := strings.Split(s, t)
+	if len(groups) < 2 {
+		return false
+	}
+	for i, g := range groups {
+		if g == "" || len(g) > 3 || i > 0 && len(g) != 3 || strings.Trim(g, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // appendNumber appends f as a JSON number.

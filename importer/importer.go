@@ -6,14 +6,15 @@
 //
 // # Why hash the whole file first
 //
-// A row's messageId is derived from the file's SHA-256 and the row's number, so the hash must
-// be known before the first row is appended. Hashing costs one extra sequential read of the
-// file (about 1 s per GB here, and it leaves the file in the page cache for the real read),
-// and in return the checkpoint can name the file by its content: a re-run of the same bytes
-// finds its checkpoint and seeks straight to its byte offset, whatever the file is called or
-// wherever it was copied, while a changed file is a new import. Hashing in chunks as the
-// import goes would save the read but make messageIds depend on chunking and leave an
-// interrupted import unable to tell an unchanged file from one whose tail was edited.
+// A row's messageId is derived from the file's SHA-256 and the row's number (and, for
+// profile rows, the mapping: see bulk.Target), so the hash must be known before the first
+// row is appended. Hashing costs one extra sequential read of the file (about 1 s per GB
+// here, and it leaves the file in the page cache for the real read), and in return the
+// checkpoint can name the file by its content: a re-run of the same bytes finds its
+// checkpoint and seeks straight to its byte offset, whatever the file is called or wherever
+// it was copied, while a changed file is a new import. Hashing in chunks as the import goes
+// would save the read but make messageIds depend on chunking and leave an interrupted
+// import unable to tell an unchanged file from one whose tail was edited.
 //
 // # Exactly once
 //
@@ -21,7 +22,17 @@
 // appended batch, in the main store, which is not the inbox's transaction. A crash between
 // the two re-appends at most one batch on resume; its messageIds are the same, so the
 // processor's per-source dedupe drops them. The checkpoint makes resuming fast; the
-// messageIds make it correct.
+// messageIds make it correct. (The processor counts those second copies in the import's
+// RowsDuplicate too, which then overstates the rows stored before the import by at most
+// that one batch.)
+//
+// # New or already stored
+//
+// RowsImported counts the rows appended to the inbox; whether each was new is known only
+// once the processor has seen it. Its Dedupe stage counts the dropped rows of each import
+// (by the context.import.id of the calls), committed with the processor offset, so once the
+// offset reaches the import's LastSeq, RowsDuplicate is final and the rest were new,
+// however much other traffic the source had meanwhile.
 package importer
 
 import (
@@ -172,9 +183,9 @@ func (im *Importer) Run(ctx context.Context, job Job) (*mosaic.Import, error) {
 		}
 	}
 	mp, err := job.Mapping.Compile(bulk.CompileOptions{
-		Target:  bulk.Target{SourceID: imp.SourceID, FileHash: imp.FileHash, ImportID: imp.ID},
+		Target:  bulk.Target{SourceID: imp.SourceID, FileHash: imp.FileHash, MappingHash: job.Mapping.Digest(opts), ImportID: imp.ID},
 		Format:  opts.Format,
-		Columns: rd.Columns(), CheckIdentifier: check,
+		Columns: rd.Columns(), Delimiter: rd.Delimiter(), CheckIdentifier: check,
 	})
 	if err != nil {
 		return fail(err)

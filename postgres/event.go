@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,8 +18,8 @@ import (
 // run one at a time and event ids increase in processing order. The inserts go to the server
 // as one pipelined batch, executed in order: an event whose messageId is already stored for
 // its source — by an earlier commit or earlier in this one — returns no id and is counted as
-// a duplicate. The identity changes, the source counts and the new offset follow in a
-// second batch.
+// a duplicate. The identity changes, the source and import counts and the new offset follow
+// in a second batch.
 func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.CommitResult, error) {
 	res := &mosaic.CommitResult{}
 	ids := make([]int64, len(c.Events)) // 0 for a duplicate; set on the events after commit
@@ -80,6 +81,13 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 			n := per[id]
 			b.Queue(`UPDATE sources SET events = events + $1, duplicates = duplicates + $2, rejected = rejected + $3 WHERE id = $4`,
 				n.events, n.dups, n.rejected, id)
+		}
+		refs := slices.SortedFunc(maps.Keys(c.ImportDuplicates), func(a, b mosaic.ImportRef) int { // rows locked in a fixed order
+			return cmp.Or(strings.Compare(string(a.ImportID), string(b.ImportID)), strings.Compare(string(a.SourceID), string(b.SourceID)))
+		})
+		for _, ref := range refs {
+			b.Queue(`UPDATE imports SET rows_duplicate = rows_duplicate + $1 WHERE id = $2 AND source_id = $3`,
+				c.ImportDuplicates[ref], ref.ImportID, ref.SourceID)
 		}
 		if err := queueIdentity(b, c.Identity); err != nil {
 			return err

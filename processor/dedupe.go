@@ -1,7 +1,9 @@
 package processor
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"slices"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -10,7 +12,8 @@ import (
 // Dedupe drops events whose messageId is already stored for their source, or seen earlier in
 // the batch, before any later stage sees them: a retried call must not count twice in a
 // profile's traits. (The store's unique key is the last line of defence.) The messageIds of
-// batches processed but not yet committed count as stored.
+// batches processed but not yet committed count as stored. A dropped call that a bulk import
+// made (context.import.id) is also counted for that import (Batch.ImportDuplicates).
 type Dedupe struct {
 	Store interface {
 		FindStoredMessageIDs(ctx context.Context, src mosaic.SourceID, ids []string) (map[string]bool, error)
@@ -56,6 +59,12 @@ func (d *Dedupe) Process(ctx context.Context, b *Batch) error {
 				b.Duplicates = map[mosaic.SourceID]int64{}
 			}
 			b.Duplicates[e.SourceID]++
+			if imp := importOf(e); imp != "" {
+				if b.ImportDuplicates == nil {
+					b.ImportDuplicates = map[mosaic.ImportRef]int64{}
+				}
+				b.ImportDuplicates[mosaic.ImportRef{SourceID: e.SourceID, ImportID: imp}]++
+			}
 			continue
 		}
 		seen[r] = true
@@ -64,6 +73,23 @@ func (d *Dedupe) Process(ctx context.Context, b *Batch) error {
 	b.Events = kept
 	d.pending = append(d.pending, pendingIDs{b, seen})
 	return nil
+}
+
+// importOf returns the import whose row e is (its context.import.id, which package bulk
+// writes), or "".
+func importOf(e *mosaic.Event) mosaic.ImportID {
+	if !bytes.Contains(e.Context, []byte(`"import"`)) {
+		return ""
+	}
+	var c struct {
+		Import struct {
+			ID mosaic.ImportID `json:"id"`
+		} `json:"import"`
+	}
+	if json.Unmarshal(e.Context, &c) != nil {
+		return ""
+	}
+	return c.Import.ID
 }
 
 func (d *Dedupe) isPending(r msgRef) bool {

@@ -37,6 +37,8 @@ type Batch struct {
 	Rejected map[mosaic.SourceID]int64
 	// Duplicates counts events dropped as already processed, by source.
 	Duplicates map[mosaic.SourceID]int64
+	// ImportDuplicates counts, of Duplicates, the rows of bulk imports, by import.
+	ImportDuplicates map[mosaic.ImportRef]int64
 	// Identity holds the identity stage's writes, committed with the events.
 	Identity *mosaic.IdentityChanges
 }
@@ -299,7 +301,7 @@ func (p *Processor) commit(b *Batch, from, through int64) *flight {
 	go func() {
 		// Shutdown does not cut the commit short: the worker waits for it anyway.
 		res, err := p.Store.CommitEvents(context.Background(), &mosaic.EventCommit{From: from, Through: through,
-			Events: b.Events, Rejected: b.Rejected, Duplicates: b.Duplicates, Identity: b.Identity})
+			Events: b.Events, Rejected: b.Rejected, Duplicates: b.Duplicates, ImportDuplicates: b.ImportDuplicates, Identity: b.Identity})
 		fl.done <- commitResult{res, err}
 	}()
 	return fl

@@ -126,3 +126,63 @@ func TestProcessesInboxExactlyOnce(t *testing.T) {
 		t.Fatalf("reprocessed: %+v", again)
 	}
 }
+
+// TestDedupeCountsImportDuplicates: the rows of an import that the processor drops as
+// duplicates are counted for that import (named by the call's context.import.id), so that
+// the import can say how many of its rows were new.
+func TestDedupeCountsImportDuplicates(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	crm, web := &mosaic.Source{Name: "crm"}, &mosaic.Source{Name: "web"}
+	db.CreateSource(ctx, crm)
+	db.CreateSource(ctx, web)
+	var imps []*mosaic.Import
+	for _, h := range []string{"h1", "h2"} {
+		imp := &mosaic.Import{SourceID: crm.ID, Origin: mosaic.ImportOriginCLI, FileName: "c.csv", FileHash: h, MappingHash: "m",
+			Format: "csv", Status: mosaic.ImportRunning}
+		if err := db.CreateImport(ctx, imp); err != nil {
+			t.Fatal(err)
+		}
+		imps = append(imps, imp)
+	}
+	call := func(src *mosaic.Source, id string, imp mosaic.ImportID) *mosaic.InboxRecord {
+		payload := `{"type":"identify","userId":"u-` + id + `"}`
+		if imp != "" {
+			payload = `{"type":"identify","userId":"u-` + id + `","context":{"library":{"name":"mosaic-import"},"import":{"id":"` + string(imp) + `","row":1}}}`
+		}
+		return &mosaic.InboxRecord{SourceID: src.ID, MessageID: id, ReceivedAt: time.Now(), Payload: []byte(payload)}
+	}
+	first := []*mosaic.InboxRecord{call(crm, "r1", imps[0].ID), call(crm, "r2", imps[0].ID), call(crm, "r3", imps[0].ID), call(web, "w1", "")}
+	again := []*mosaic.InboxRecord{
+		call(crm, "r1", imps[1].ID), call(crm, "r2", imps[1].ID), call(crm, "r4", imps[1].ID), // two rows imported before
+		call(crm, "r4", imps[1].ID), // and one twice in this import
+		call(web, "w1", imps[1].ID), // a duplicate of another source that names the import: not its row
+		call(crm, "r3", ""),         // a duplicate from the API
+	}
+	p := &processor.Processor{Store: db, Stages: []processor.Stage{&processor.Dedupe{Store: db}}, BatchSize: 2, Poll: time.Millisecond}
+	p.Open()
+	defer p.Close()
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for _, recs := range [][]*mosaic.InboxRecord{first, again} {
+		if err := db.AppendInbox(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		p.Notify()
+		if err := p.Drain(dctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []int64{0, 3} {
+		got, err := db.FindImportByID(ctx, imps[i].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.RowsDuplicate != want {
+			t.Errorf("import %d: rows_duplicate=%d, want %d", i, got.RowsDuplicate, want)
+		}
+	}
+	if st, _ := db.Stats(ctx); st.Duplicates != 5 || st.Events != 5 {
+		t.Fatalf("stats %+v, want 5 events and 5 duplicates", st)
+	}
+}

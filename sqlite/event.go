@@ -67,6 +67,12 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 				return storeErr(err)
 			}
 		}
+		for ref, n := range c.ImportDuplicates {
+			if _, err := tx.ExecContext(ctx, `UPDATE imports SET rows_duplicate = rows_duplicate + ? WHERE id = ? AND source_id = ?`,
+				n, ref.ImportID, ref.SourceID); err != nil {
+				return storeErr(err)
+			}
+		}
 		if err := commitIdentity(ctx, tx, c.Identity); err != nil {
 			return err
 		}

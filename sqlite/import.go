@@ -11,7 +11,7 @@ import (
 
 const importColumns = `id, source_id, origin, file_name, file_hash, file_size, mapping_hash, format, status, mapping,
 	file_path, report_path, rows_read, rows_imported, rows_bad, rows_skipped, offset_, line, last_seq, report_bytes,
-	error, created_at, updated_at, finished_at`
+	error, created_at, updated_at, finished_at, rows_duplicate`
 
 func scanImport(row interface{ Scan(...any) error }) (*mosaic.Import, error) {
 	var imp mosaic.Import
@@ -20,7 +20,7 @@ func scanImport(row interface{ Scan(...any) error }) (*mosaic.Import, error) {
 	if err := row.Scan(&imp.ID, &imp.SourceID, &imp.Origin, &imp.FileName, &imp.FileHash, &imp.FileSize, &imp.MappingHash,
 		&imp.Format, &imp.Status, &imp.Mapping, &imp.FilePath, &imp.ReportPath, &imp.RowsRead, &imp.RowsImported,
 		&imp.RowsBad, &imp.RowsSkipped, &imp.Offset, &imp.Line, &imp.LastSeq, &imp.ReportBytes, &imp.Error,
-		&created, &updated, &finished); err != nil {
+		&created, &updated, &finished, &imp.RowsDuplicate); err != nil {
 		return nil, err
 	}
 	imp.CreatedAt, imp.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -61,10 +61,10 @@ func (db *DB) CreateImport(ctx context.Context, imp *mosaic.Import) error {
 			mapping = []byte{}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO imports (`+importColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, imp.SourceID, imp.Origin, imp.FileName, imp.FileHash, imp.FileSize, imp.MappingHash, imp.Format, imp.Status,
 			mapping, imp.FilePath, imp.ReportPath, imp.RowsRead, imp.RowsImported, imp.RowsBad, imp.RowsSkipped,
-			imp.Offset, imp.Line, imp.LastSeq, imp.ReportBytes, imp.Error, micros(now), micros(now), finished)
+			imp.Offset, imp.Line, imp.LastSeq, imp.ReportBytes, imp.Error, micros(now), micros(now), finished, imp.RowsDuplicate)
 		if mosaic.ErrorCode(storeErr(err)) == mosaic.ECONFLICT {
 			return mosaic.Errorf(mosaic.ECONFLICT, "This file was already imported into this source with this mapping.")
 		} else if err != nil {

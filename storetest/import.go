@@ -170,6 +170,39 @@ func testImports(t *testing.T, open Opener) {
 		_, err = s.UpdateImport(ctx, imp.ID, mosaic.ImportUpdate{Status: ptr(mosaic.ImportStatus("paused"))})
 		wantCode(t, err, mosaic.EINVALID)
 	})
+	t.Run("Duplicates", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		crm := MustCreateSource(t, s, "crm")
+		shop := MustCreateSource(t, s, "shop")
+		imp := newImport(crm.ID, "h1")
+		must(t, s.CreateImport(ctx, imp))
+		// The processor counts an import's rows it dropped as duplicates with the commit; a
+		// count for the import under another source (a forged context.import) is not added.
+		ts := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+		_, err := s.CommitEvents(ctx, &mosaic.EventCommit{Through: 10, Events: []*mosaic.Event{Event(crm.ID, "m1", "u1", ts)},
+			Duplicates: map[mosaic.SourceID]int64{crm.ID: 7, shop.ID: 2},
+			ImportDuplicates: map[mosaic.ImportRef]int64{{SourceID: crm.ID, ImportID: imp.ID}: 5, {SourceID: shop.ID, ImportID: imp.ID}: 2,
+				{SourceID: crm.ID, ImportID: "imp_gone"}: 2}})
+		must(t, err)
+		_, err = s.CommitEvents(ctx, &mosaic.EventCommit{From: 10, Through: 11, Duplicates: map[mosaic.SourceID]int64{crm.ID: 1},
+			ImportDuplicates: map[mosaic.ImportRef]int64{{SourceID: crm.ID, ImportID: imp.ID}: 1}})
+		must(t, err)
+		got, err := s.FindImportByID(ctx, imp.ID)
+		must(t, err)
+		if got.RowsDuplicate != 6 {
+			t.Fatalf("rows_duplicate=%d, want 6", got.RowsDuplicate)
+		}
+		// A checkpoint leaves the count alone.
+		got, err = s.UpdateImport(ctx, imp.ID, mosaic.ImportUpdate{RowsImported: ptr[int64](9)})
+		must(t, err)
+		if got.RowsDuplicate != 6 || got.RowsImported != 9 {
+			t.Fatalf("after a checkpoint: rows_duplicate=%d rows_imported=%d", got.RowsDuplicate, got.RowsImported)
+		}
+		if src, err := s.FindSourceByID(ctx, crm.ID); err != nil || src.Duplicates != 8 {
+			t.Fatalf("source duplicates %v %v, want 8", src, err)
+		}
+	})
 	t.Run("ProcessorLocker", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

@@ -1,6 +1,7 @@
 // Package traits decides which value of each profile trait survives, by a rule per trait:
-// latest or earliest by event time (never by arrival), source priority, most frequent,
-// immutable, max, min, or the union of all values. It is pure logic with no I/O.
+// latest or earliest by event time (never by arrival, which only breaks ties of event
+// time), source priority, most frequent, immutable, max, min, or the union of all values.
+// It is pure logic with no I/O.
 //
 // Every rule is a commutative, associative combination of observations, so the traits of a
 // profile do not depend on the order its events arrive in, and two profiles that merge combine
@@ -124,9 +125,15 @@ func (c *Config) Combine(a, b States) States {
 	return out
 }
 
-// newer reports whether a's evidence is later than b's (event time, then messageId, then value).
+// newer reports whether a's evidence is later than b's: by event time, then by receipt
+// (two statements of the same moment, such as a profile row imported again with a corrected
+// mapping, are ordered by when they arrived, so the correction wins under latest), then by
+// messageId and value, which only make the order total.
 func newer(a, b *State) bool {
 	if d := a.Source.EventTime.Compare(b.Source.EventTime); d != 0 {
+		return d > 0
+	}
+	if d := a.Source.ReceivedAt.Compare(b.Source.ReceivedAt); d != 0 {
 		return d > 0
 	}
 	if d := cmp.Compare(a.Source.MessageID, b.Source.MessageID); d != 0 {

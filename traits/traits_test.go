@@ -129,3 +129,32 @@ func TestAppendJSONDecodesAsMarshal(t *testing.T) {
 		}
 	}
 }
+
+// TestSameEventTimeLaterReceiptWins: two observations at the same event time (a profile
+// row imported again with a corrected mapping, its observation time from the same column)
+// are ordered by when they were received, not by their messageIds: the re-statement wins
+// under latest and the first statement stays under earliest and immutable.
+func TestSameEventTimeLaterReceiptWins(t *testing.T) {
+	cfg := &traits.Config{Rules: map[string]traits.Rule{"first": traits.Earliest, "fixed": traits.Immutable}}
+	at := base.Add(time.Hour)
+	for _, ids := range [][2]string{{"imp-a", "imp-b"}, {"imp-b", "imp-a"}} { // whichever messageId sorts first
+		first := traits.Observation{Value: json.RawMessage(`"1.234"`), SourceID: "crm", MessageID: ids[0], EventTime: at, ReceivedAt: base.Add(2 * time.Hour)}
+		again := first
+		again.Value, again.MessageID, again.ReceivedAt = json.RawMessage(`"1234"`), ids[1], base.Add(3*time.Hour)
+		for _, order := range [][]traits.Observation{{first, again}, {again, first}} {
+			st := traits.States{}
+			for _, o := range order {
+				for _, name := range []string{"ltv", "first", "fixed"} {
+					cfg.Observe(st, name, o)
+				}
+			}
+			vals, _ := st.Traits()
+			if got := string(vals["ltv"]); got != `"1234"` {
+				t.Errorf("messageIds %v: latest kept %s, want the value received later", ids, got)
+			}
+			if got := string(vals["first"]) + string(vals["fixed"]); got != `"1.234""1.234"` {
+				t.Errorf("messageIds %v: earliest and immutable kept %s, want the value received first", ids, got)
+			}
+		}
+	}
+}

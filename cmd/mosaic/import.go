@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -148,6 +149,7 @@ func (c *ImportCmd) Run(env *Env) error {
 	}
 
 	prog := newProgress(env, c.Progress, c.Every, imp)
+	sum := importSummary{w: env.Stdout, store: store, call: m.Type}
 	if alreadyDone {
 		fmt.Fprintf(env.Stdout, "%s was already imported into source %q with this mapping (import %s, %s): nothing to add.\n",
 			c.File, src.Name, imp.ID, imp.FinishedAt.Local().Format(time.DateTime))
@@ -156,7 +158,7 @@ func (c *ImportCmd) Run(env *Env) error {
 				fmt.Fprintf(env.Stdout, "  stopped waiting before every row was resolved; %s\n", processingHint(proc))
 			}
 		}
-		printSummary(env.Stdout, imp, 0, 0)
+		sum.print(ctx, imp, 0, 0)
 		return nil
 	}
 	im := &importer.Importer{Store: store, BatchSize: c.BatchSize, Identity: ident, Logger: log, Progress: prog.update}
@@ -178,12 +180,12 @@ func (c *ImportCmd) Run(env *Env) error {
 			}
 			return fmt.Errorf("%s: %s", c.File, cliMessage(err))
 		case imp != nil && imp.Status == mosaic.ImportInterrupted:
-			return fmt.Errorf("import interrupted after %d of the file's rows (checkpoint saved): %s; run the same command again to resume", imp.RowsRead, cliMessage(err))
+			return fmt.Errorf("import interrupted after %d of the file's rows (checkpoint saved): %s; run the same command again to resume", imp.RowsRead, strings.TrimSuffix(cliMessage(err), "."))
 		}
 		return err
 	}
 	if c.NoWait || imp.LastSeq == 0 {
-		printSummary(env.Stdout, imp, appendTime, 0)
+		sum.print(ctx, imp, appendTime, 0)
 		if c.NoWait {
 			fmt.Fprintln(env.Stdout, "  (not waiting for the rows to be resolved: --no-wait)")
 		}
@@ -191,11 +193,11 @@ func (c *ImportCmd) Run(env *Env) error {
 	}
 	resolveStart := time.Now()
 	if err := waitResolved(ctx, store, imp.LastSeq, prog); err != nil {
-		printSummary(env.Stdout, imp, appendTime, 0)
+		sum.print(ctx, imp, appendTime, 0)
 		fmt.Fprintf(env.Stdout, "  stopped waiting before every row was resolved; %s\n", processingHint(proc))
 		return nil
 	}
-	printSummary(env.Stdout, imp, appendTime, time.Since(resolveStart))
+	sum.print(ctx, imp, appendTime, time.Since(resolveStart))
 	return nil
 }
 
@@ -231,16 +233,50 @@ func waitResolved(ctx context.Context, store mosaic.Store, seq int64, prog *prog
 	}
 }
 
-func printSummary(w io.Writer, imp *mosaic.Import, appendTime, resolveTime time.Duration) {
+// importSummary prints what an import did.
+type importSummary struct {
+	w     io.Writer
+	store mosaic.Store
+	call  mosaic.EventType // the mapping's: identify or track
+}
+
+// print prints the summary of imp. Once the processor has processed every appended row, it
+// also says how many were new and how many it dropped as already stored.
+func (s *importSummary) print(ctx context.Context, imp *mosaic.Import, appendTime, resolveTime time.Duration) {
+	w := s.w
+	ctx = context.WithoutCancel(ctx) // a summary after Ctrl-C too
+	// The offset first: an import's duplicate count is committed with the offset it reaches.
+	resolved := false
+	if off, err := s.store.ProcessorOffset(ctx); err == nil && off >= imp.LastSeq {
+		if got, err := s.store.FindImportByID(ctx, imp.ID); err == nil {
+			imp, resolved = got, true
+		}
+	}
 	fmt.Fprintf(w, "import %s of %s:\n", imp.ID, imp.FileName)
 	fmt.Fprintf(w, "  rows read         %10d\n", imp.RowsRead)
-	fmt.Fprintf(w, "  imported          %10d\n", imp.RowsImported)
+	fmt.Fprintf(w, "  imported          %10d   (appended to the inbox)\n", imp.RowsImported)
+	switch {
+	case resolved:
+		// A batch appended twice around a crash counts its second copies too: stay within bounds.
+		dups := min(imp.RowsDuplicate, imp.RowsImported)
+		fmt.Fprintf(w, "    new             %10d\n", imp.RowsImported-dups)
+		switch {
+		case dups == 0:
+			fmt.Fprintf(w, "    already stored  %10d\n", 0)
+		case s.call == mosaic.EventTrack:
+			fmt.Fprintf(w, "    already stored  %10d   (events imported before: dropped as duplicates; an event is never sent twice, even with a changed mapping)\n", dups)
+		default:
+			fmt.Fprintf(w, "    already stored  %10d   (imported before with the same mapping: dropped as duplicates)\n", dups)
+		}
+	case imp.RowsImported > 0:
+		fmt.Fprintln(w, "    new or already stored: known once the processor has resolved every row")
+	}
 	if imp.RowsBad > 0 {
 		fmt.Fprintf(w, "  bad rows          %10d   (not an error: see %s for line, column and reason)\n", imp.RowsBad, imp.ReportPath)
 	} else {
 		fmt.Fprintf(w, "  bad rows          %10d\n", 0)
 	}
-	fmt.Fprintf(w, "  already imported  %10d   (read by an earlier, interrupted run of this import; not sent again)\n", imp.RowsSkipped)
+	fmt.Fprintf(w, "  skipped (resumed) %10d   (appended by an earlier, interrupted run of this import; not sent again)\n", imp.RowsSkipped)
 	if appendTime > 0 {
 		sent := imp.RowsRead - imp.RowsSkipped
 		fmt.Fprintf(w, "  read and appended in %s (%.0f rows/s)\n", appendTime.Round(time.Millisecond), float64(sent)/appendTime.Seconds())
