@@ -74,14 +74,17 @@ type FieldInfo struct {
 
 // Result says what a run did.
 type Result struct {
-	Profiles      int                      `json:"profiles"` // profiles compared
-	Truncated     bool                     `json:"truncated,omitempty"`
-	Fields        []FieldInfo              `json:"fields"`
-	PairsCompared int                      `json:"pairs_compared"`
-	Candidates    int                      `json:"candidates"` // pairs at or above the review threshold
-	Auto          int                      `json:"auto"`       // of which at or above the auto threshold
-	Recorded      mosaic.MatchRecordResult `json:"recorded"`
-	Seconds       float64                  `json:"seconds"`
+	Profiles      int         `json:"profiles"` // profiles compared
+	Truncated     bool        `json:"truncated,omitempty"`
+	Fields        []FieldInfo `json:"fields"`
+	PairsCompared int         `json:"pairs_compared"`
+	// NoEvidence is set when the matcher found no class of pairs that agree like duplicates
+	// (on a store already deduplicated, say): then only overwhelming pairs are proposed.
+	NoEvidence bool                     `json:"no_evidence,omitempty"`
+	Candidates int                      `json:"candidates"` // pairs at or above the review threshold
+	Auto       int                      `json:"auto"`       // of which at or above the auto threshold
+	Recorded   mosaic.MatchRecordResult `json:"recorded"`
+	Seconds    float64                  `json:"seconds"`
 }
 
 // profileRecord is a profile as the matcher sees it.
@@ -159,6 +162,7 @@ func (r *Run) Do(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res.PairsCompared = mres.PairsCompared
+	res.NoEvidence = model.Stats().NoEvidence
 	var cands []*mosaic.MatchCandidate
 	for _, pr := range mres.Pairs {
 		if pr.Probability < review {
@@ -310,6 +314,10 @@ func chooseFields(profiles []*profileRecord, n int) []FieldInfo {
 
 // String is a one-line summary of a run.
 func (res *Result) String() string {
-	return fmt.Sprintf("%d profiles, %d fields, %d pairs compared, %d candidates (%d above the auto threshold): %d linked, %d waiting for review, %d decided before, %d merged already; %.1fs",
-		res.Profiles, len(res.Fields), res.PairsCompared, res.Candidates, res.Auto, res.Recorded.Linked, res.Recorded.Queued, res.Recorded.Decided, res.Recorded.Merged, res.Seconds)
+	evidence := ""
+	if res.NoEvidence {
+		evidence = " (no evidence of duplicates)"
+	}
+	return fmt.Sprintf("%d profiles, %d fields, %d pairs compared%s, %d candidates (%d above the auto threshold): %d linked, %d waiting for review, %d decided before, %d merged already; %.1fs",
+		res.Profiles, len(res.Fields), res.PairsCompared, evidence, res.Candidates, res.Auto, res.Recorded.Linked, res.Recorded.Queued, res.Recorded.Decided, res.Recorded.Merged, res.Seconds)
 }

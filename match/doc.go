@@ -19,6 +19,14 @@
 //     values weigh more than on common ones (term-frequency adjustment), and a field nearly
 //     determined by another (a postcode by its suburb) counts once when both agree
 //     (dependence correction, found from the records' values and used by EM too).
+//   - Without labels, EM fits look-alikes as matches when the data hold few duplicates (a
+//     store already deduplicated). Three properties of true duplicates guard against it (see
+//     em.go): a field's weight never rises as its levels get less similar (so "different"
+//     never weighs for a match); a level that the match class reaches more often than every
+//     closer one is taken as disagreement, as copies are mostly exact and look-alikes mostly
+//     barely similar; and when most of the matches EM expects are pairs it finds doubtful,
+//     there is no evidence of duplicates (Stats().NoEvidence) and the prior falls back to one
+//     match among all pairs.
 //   - A pair's match weight is the sum of its fields' log2(m/u) plus the prior; its match
 //     probability follows. Explain gives the per-field breakdown (field, level, weight).
 //   - Cluster joins pairs above the match threshold into entities (connected components);

@@ -99,6 +99,9 @@ type fieldModel struct {
 	uExact float64 // P(two random records agree exactly)
 	tf     bool
 	spread float64
+	// floor is the first level that weighs as "different": it and the levels below it are
+	// pooled into one (see fit). Training starts it at the last level.
+	floor int
 }
 
 // TrainStats describes a training run.
@@ -110,6 +113,16 @@ type TrainStats struct {
 	Converged      bool     `json:"converged"`
 	MatchShare     float64  `json:"match_share"` // estimated share of matches among candidates
 	Rules          []string `json:"rules"`       // blocking rules, or "all pairs"
+	// Separation is the share of the estimated matches that are pairs EM finds more likely
+	// matches than not (see fit).
+	Separation float64 `json:"separation"`
+	// NoEvidence is set when EM found no match class it can tell from non-matches: the
+	// prior then falls back to one match among all pairs, so that only pairs whose agreement
+	// is overwhelming are proposed.
+	NoEvidence bool `json:"no_evidence,omitempty"`
+	// Pooled lists the comparison levels taken as disagreement because EM's match class
+	// reached them more often than any closer level ("field: level", see fit).
+	Pooled []string `json:"pooled,omitempty"`
 }
 
 // NewModel returns an untrained model for the schema.
@@ -271,6 +284,7 @@ func (m *Model) train(records []Record) (*trained, error) {
 		fm := &m.fields[f]
 		fm.kind = m.schema.Fields[f].Kind
 		fm.levels = kindLevels[fm.kind]
+		fm.floor = len(fm.levels) - 1
 		if c == nil {
 			continue
 		}
@@ -308,7 +322,7 @@ func (m *Model) train(records []Record) (*trained, error) {
 	}
 	m.stats.Records = d.n
 	m.stats.CandidatePairs = len(pairs)
-	expected := m.em(t.pats, counts, d.totalPairs(m.opts.Link))
+	expected := m.fit(t.pats, counts, d.totalPairs(m.opts.Link))
 	lambda := max(expected, 1) / d.totalPairs(m.opts.Link)
 	lambda = min(lambda, 0.5)
 	m.prior = math.Log2(lambda / (1 - lambda))
@@ -521,119 +535,4 @@ func (m *Model) comparePairs(d *data, pairs []pairIndex) ([]int32, [][]uint8) {
 		}
 	}
 	return pat, all
-}
-
-// em estimates the m-probabilities and the prior by expectation maximisation over the
-// candidate pairs' patterns (weighted by count), in the mixture model that scoring uses:
-// fields conditionally independent, u fixed to the random-pair estimates, and the prior
-// taken over every pair of the task, pairs that blocking does not propose counting as
-// non-matches. It returns the estimated number of matching pairs.
-func (m *Model) em(pats [][]uint8, counts []float64, allPairs float64) float64 {
-	nf := len(m.fields)
-	mm := make([][]float64, nf)
-	lu := make([][]float64, nf)
-	for f := range m.fields {
-		fm := &m.fields[f]
-		L := len(fm.levels)
-		mm[f] = make([]float64, L)
-		lu[f] = make([]float64, L)
-		if fm.counts == nil {
-			continue
-		}
-		// Start: matches mostly agree exactly, then less and less.
-		mm[f][levelExact] = 0.9
-		rest := 0.1
-		for l := 2; l < L; l++ {
-			share := rest / 2
-			if l == L-1 {
-				share = rest
-			}
-			mm[f][l] = share
-			rest -= share
-		}
-		for l := 1; l < L; l++ {
-			lu[f][l] = math.Log(fm.u[l])
-		}
-	}
-	total := 0.0
-	for _, c := range counts {
-		total += c
-	}
-	// Start the prior at one match per record among all pairs, at most a tenth of candidates.
-	matches := min(float64(m.stats.Records)/2, total/10)
-	accM := make([][]float64, nf)
-	lm := make([][]float64, nf)
-	for f := range accM {
-		accM[f] = make([]float64, len(mm[f]))
-		lm[f] = make([]float64, len(mm[f]))
-	}
-	depW := make([]float64, len(pats)) // dependence corrections, in natural log
-	for p, pat := range pats {
-		depW[p] = m.dependenceWeight(pat) * math.Ln2
-	}
-	m.stats.Converged = false
-	iter := 0
-	for iter = 1; iter <= m.opts.MaxIterations; iter++ {
-		lambda := min(max(matches/allPairs, 1e-15), 0.5)
-		for f := range mm {
-			clear(accM[f])
-			for l := 1; l < len(mm[f]); l++ {
-				lm[f][l] = math.Log(max(mm[f][l], 1e-300))
-			}
-		}
-		prior := math.Log(lambda) - math.Log(1-lambda)
-		found := 0.0
-		for p, pat := range pats {
-			x := prior + depW[p]
-			for f, l := range pat {
-				if l != 0 {
-					x += lm[f][l] - lu[f][l]
-				}
-			}
-			q := 1 / (1 + math.Exp(-x))
-			c := counts[p] * q
-			found += c
-			for f, l := range pat {
-				if l != 0 {
-					accM[f][l] += c
-				}
-			}
-		}
-		delta := math.Abs(found-matches) / max(matches, 1)
-		matches = max(found, 1)
-		for f := range mm {
-			if m.fields[f].counts == nil {
-				continue
-			}
-			old := slices.Clone(mm[f])
-			// One pseudo-match spread like u: a level nothing was seen at weighs nothing.
-			u := m.fields[f].u
-			s := 1.0
-			for l := 1; l < len(mm[f]); l++ {
-				s += accM[f][l]
-			}
-			for l := 1; l < len(mm[f]); l++ {
-				mm[f][l] = (accM[f][l] + u[l]) / s
-			}
-			for l := range old {
-				delta = max(delta, math.Abs(old[l]-mm[f][l]))
-			}
-		}
-		if delta < 1e-6 {
-			m.stats.Converged = true
-			break
-		}
-	}
-	m.stats.Iterations = min(iter, m.opts.MaxIterations)
-	m.stats.MatchShare = matches / total
-	for f := range m.fields {
-		fm := &m.fields[f]
-		for l := 1; l < len(fm.levels); l++ {
-			fm.m[l] = mm[f][l]
-			if fm.counts != nil {
-				fm.w[l] = math.Log2(fm.m[l] / fm.u[l])
-			}
-		}
-	}
-	return matches
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/mosaic-cdp/mosaic/match"
@@ -168,6 +169,65 @@ func truthOf(entity []int) [][2]int {
 			for b := a + 1; b < len(g); b++ {
 				out = append(out, [2]int{g[a], g[b]})
 			}
+		}
+	}
+	return out
+}
+
+// customers generates CRM-like customer records, as a store's profiles give them: first and
+// last names from short lists (so that many customers share one), birthday, postcode, city,
+// street and an email made of the names and a number (so that namesakes' emails differ by
+// a character or two). The first dups customers have a second record with a typo in the
+// last name, the street in capitals or no city, and another email. Each record's entity is
+// its customer's position.
+func customers(n, dups int, seed uint64) (match.Schema, []match.Record, []int) {
+	rng := rand.New(rand.NewPCG(seed, 8))
+	first := []string{"ada", "alan", "grace", "edsger", "barbara", "donald", "frances", "john", "margaret", "dennis", "ken", "radia", "tim", "sophie", "karen", "leslie", "niklaus", "guido", "bjarne", "anita"}
+	last := []string{"lovelace", "turing", "hopper", "dijkstra", "liskov", "knuth", "allen", "backus", "hamilton", "ritchie", "thompson", "perlman", "berners", "wilson", "jones", "lamport", "wirth", "rossum", "stroustrup", "borg"}
+	cities := []string{"copenhagen", "aarhus", "odense", "aalborg", "esbjerg", "randers", "kolding", "horsens", "vejle", "roskilde"}
+	s := match.Schema{Fields: []match.Field{
+		{"first_name", match.Name}, {"last_name", match.Name}, {"birthday", match.Date}, {"postcode", match.Postcode},
+		{"city", match.Category}, {"street", match.Text}, {"email", match.Email},
+	}}
+	var records []match.Record
+	var entity []int
+	for i := range n {
+		v := []string{first[rng.IntN(len(first))], last[rng.IntN(len(last))],
+			fmt.Sprintf("19%02d-%02d-%02d", 40+rng.IntN(60), 1+rng.IntN(12), 1+rng.IntN(28)),
+			fmt.Sprintf("%04d", 1000+rng.IntN(9000)), cities[rng.IntN(len(cities))],
+			fmt.Sprintf("%d %s street", 1+rng.IntN(200), last[rng.IntN(len(last))]), ""}
+		v[6] = fmt.Sprintf("%s.%s%d@example.com", v[0], v[1], i)
+		records = append(records, match.Record{ID: fmt.Sprintf("crm-%d", i), Values: v})
+		entity = append(entity, i)
+		if i < dups {
+			d := slices.Clone(v)
+			d[6] = fmt.Sprintf("%s%d@mail.example", v[0], rng.IntN(1000))
+			switch i % 3 {
+			case 0:
+				if l := d[1]; len(l) >= 3 {
+					j := 1 + rng.IntN(len(l)-2)
+					d[1] = l[:j] + l[j+1:j+2] + l[j:j+1] + l[j+2:]
+				}
+			case 1:
+				d[5] = strings.ToUpper(d[5])
+			default:
+				d[4] = ""
+			}
+			records = append(records, match.Record{ID: fmt.Sprintf("web-%d", i), Values: d})
+			entity = append(entity, i)
+		}
+	}
+	return s, records, entity
+}
+
+// originals keeps the first record of each entity: a data set without duplicates.
+func originals(records []match.Record, entity []int) []match.Record {
+	seen := map[int]bool{}
+	var out []match.Record
+	for i, r := range records {
+		if !seen[entity[i]] {
+			seen[entity[i]] = true
+			out = append(out, r)
 		}
 	}
 	return out

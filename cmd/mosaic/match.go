@@ -244,8 +244,14 @@ func (c *MatchEvalCmd) Run(env *Env) error {
 	}
 	st := model.Stats()
 	fmt.Fprintf(w, "blocking: %d pairs compared (%s)\n", res.PairsCompared, strings.Join(st.Rules, "; "))
-	fmt.Fprintf(w, "training: u from %d random pairs, EM %d iterations (converged %v), matches among candidates %.4f\n",
-		st.SampledPairs, st.Iterations, st.Converged, st.MatchShare)
+	fmt.Fprintf(w, "training: u from %d random pairs, EM %d iterations (converged %v), matches among candidates %.4f, separation %.2f\n",
+		st.SampledPairs, st.Iterations, st.Converged, st.MatchShare, st.Separation)
+	if len(st.Pooled) > 0 {
+		fmt.Fprintf(w, "taken as disagreement (the match class reached them more often than closer levels): %s\n", strings.Join(st.Pooled, "; "))
+	}
+	if st.NoEvidence {
+		fmt.Fprintln(w, "no evidence of duplicates: EM found no match class it can tell from non-matches (prior: one match among all pairs)")
+	}
 	if c.Verbose {
 		params := model.Params()
 		fmt.Fprintf(w, "prior: %.2f (log2 odds that two random records match)\n", params.Prior)

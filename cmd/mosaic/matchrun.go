@@ -77,6 +77,9 @@ func printMatchRun(w io.Writer, res *linkage.Result, dry bool) {
 		fmt.Fprintln(w, "  (only the first profiles were read: the run's profile limit was reached)")
 	}
 	fmt.Fprintf(w, "  pairs compared   %10d\n", res.PairsCompared)
+	if res.NoEvidence {
+		fmt.Fprintln(w, "  no evidence of duplicates: the profiles show no group of pairs that agree like duplicates")
+	}
 	fmt.Fprintf(w, "  candidates       %10d   (%d at or above the auto-merge threshold)\n", res.Candidates, res.Auto)
 	if dry {
 		fmt.Fprintln(w, "  dry run: nothing recorded")

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +262,69 @@ func TestMatchRunCLI(t *testing.T) {
 	if _, err := runCLI(t, "--data", dir, "match", "run", "--auto-threshold", "0.4", "--review-threshold", "0.6"); err == nil {
 		t.Error("review threshold above the auto threshold accepted")
 	}
+}
+
+// runCount reads a count from `mosaic match run` output ("candidates", "linked", …).
+func runCount(t *testing.T, out, name string) int {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\s*` + name + `\s+(\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no %q in the run's output:\n%s", name, out)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestMatchRunAgain runs matching twice on a store with duplicates, and once on a store
+// without: once the first run has merged the duplicates, the profiles hold (almost) no
+// matches, and the matcher must say so rather than fit look-alikes (namesakes whose emails
+// differ by a digit) as matches and flood the review queue.
+func TestMatchRunAgain(t *testing.T) {
+	load := func(t *testing.T, calls []string) string {
+		dir := t.TempDir()
+		inst := startServe(t, "--data", dir)
+		for start := 0; start < len(calls); start += 100 {
+			sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[`+strings.Join(calls[start:min(start+100, len(calls))], ",")+`]}`)
+		}
+		waitProcessed(t, inst.URL, inst.Token)
+		if err := inst.stop(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	run := func(t *testing.T, dir string) string {
+		out, err := runCLI(t, "--data", dir, "match", "run")
+		if err != nil {
+			t.Fatalf("match run: %v\n%s", err, out)
+		}
+		t.Log(out)
+		return out
+	}
+	t.Run("rerun", func(t *testing.T) {
+		calls, pairs := people(300, 60)
+		dir := load(t, calls)
+		if linked := runCount(t, run(t, dir), "linked"); linked < len(pairs)*9/10 {
+			t.Fatalf("first run linked %d of %d duplicates", linked, len(pairs))
+		}
+		again := run(t, dir)
+		if n := runCount(t, again, "linked"); n != 0 {
+			t.Errorf("second run linked %d pairs, want 0", n)
+		}
+		if n := runCount(t, again, "candidates"); n > 2 {
+			t.Errorf("second run proposed %d candidates, want at most 2", n)
+		}
+		if n := runCount(t, again, "waiting review"); n > 2 {
+			t.Errorf("second run queued %d pairs for review, want at most 2", n)
+		}
+	})
+	t.Run("no duplicates", func(t *testing.T) {
+		calls, _ := people(1000, 0)
+		out := run(t, load(t, calls))
+		if n := runCount(t, out, "candidates"); n > 2 {
+			t.Errorf("%d candidates among profiles without duplicates, want at most 2", n)
+		}
+		if n := runCount(t, out, "linked"); n != 0 {
+			t.Errorf("linked %d pairs among profiles without duplicates", n)
+		}
+	})
 }
