@@ -62,6 +62,20 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 	return cfg, nil
 }
 
+// Config loads the configuration file the command was given (--config) and the identity
+// normaliser of its rules.
+func (e *Env) Config() (*FileConfig, *identity.Normalizer, error) {
+	cfg, err := LoadFileConfig(e.CLI.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	norm, err := identity.NewNormalizer(cfg.Identity)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, norm, nil
+}
+
 // decodeYAML decodes YAML (or JSON, which is YAML) into v through JSON, so the json field
 // names apply, and refuses unknown fields.
 func decodeYAML(raw []byte, v any) error {

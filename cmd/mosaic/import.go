@@ -14,7 +14,6 @@ import (
 
 	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/bulk"
-	"github.com/mosaic-cdp/mosaic/identity"
 	"github.com/mosaic-cdp/mosaic/importer"
 	"github.com/mosaic-cdp/mosaic/processor"
 	"github.com/schollz/progressbar/v3"
@@ -84,11 +83,7 @@ func (c *ImportCmd) Run(env *Env) error {
 		return err
 	}
 
-	fileCfg, err := LoadFileConfig(env.CLI.Config)
-	if err != nil {
-		return err
-	}
-	norm, err := identity.NewNormalizer(fileCfg.Identity)
+	fileCfg, norm, err := env.Config()
 	if err != nil {
 		return err
 	}

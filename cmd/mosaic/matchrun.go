@@ -37,11 +37,7 @@ type MatchRunCmd struct {
 
 // Run implements the command.
 func (c *MatchRunCmd) Run(env *Env) error {
-	cfg, err := LoadFileConfig(env.CLI.Config)
-	if err != nil {
-		return err
-	}
-	norm, err := identity.NewNormalizer(cfg.Identity)
+	cfg, norm, err := env.Config()
 	if err != nil {
 		return err
 	}
@@ -199,11 +195,7 @@ type MatchRejectCmd struct {
 func (c *MatchRejectCmd) Run(env *Env) error { return decideMatches(env, c.IDs, false, c.By) }
 
 func decideMatches(env *Env, ids []string, accept bool, by string) error {
-	cfg, err := LoadFileConfig(env.CLI.Config)
-	if err != nil {
-		return err
-	}
-	norm, err := identity.NewNormalizer(cfg.Identity)
+	cfg, norm, err := env.Config()
 	if err != nil {
 		return err
 	}

@@ -50,11 +50,7 @@ func (c *ProfileExplainCmd) Run(env *Env) error {
 		return err
 	}
 	defer ps.Close()
-	fileCfg, err := LoadFileConfig(env.CLI.Config)
-	if err != nil {
-		return err
-	}
-	norm, err := identity.NewNormalizer(fileCfg.Identity)
+	_, norm, err := env.Config()
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/mosaic-cdp/mosaic/bulk"
 	"github.com/mosaic-cdp/mosaic/groupcommit"
 	mhttp "github.com/mosaic-cdp/mosaic/http"
-	"github.com/mosaic-cdp/mosaic/identity"
 	"github.com/mosaic-cdp/mosaic/linkage"
 	"github.com/mosaic-cdp/mosaic/processor"
 )
@@ -37,11 +36,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	}
 	defer store.Close()
 
-	fileCfg, err := LoadFileConfig(env.CLI.Config)
-	if err != nil {
-		return err
-	}
-	norm, err := identity.NewNormalizer(fileCfg.Identity)
+	fileCfg, norm, err := env.Config()
 	if err != nil {
 		return err
 	}
