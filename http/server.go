@@ -138,6 +138,12 @@ func (s *Server) Handler() http.Handler {
 	s.registerMatchRoutes(mux)
 	s.registerHealthRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if call := strings.TrimPrefix(r.URL.Path, "/v1/"); call != r.URL.Path && !strings.Contains(call, "/") && call != "" {
+			w.Header().Set("Allow", "POST, OPTIONS") // a tracking call sent with the wrong method
+			writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: "method_not_allowed",
+				Message: r.Method + " /v1/" + call + ": tracking calls are sent with POST."}})
+			return
+		}
 		Error(w, r, mosaic.Errorf(mosaic.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))
 	})
 	return s.instrument(mux)

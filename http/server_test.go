@@ -382,3 +382,14 @@ func TestHealth(t *testing.T) {
 		}
 	}
 }
+
+func TestTrackingCallWithTheWrongMethod(t *testing.T) {
+	e := newTestEnv(t)
+	code, body, hdr := e.do("GET", "/v1/track", nil, nil)
+	if code != 405 || hdr.Get("Allow") != "POST, OPTIONS" || body["error"].(map[string]any)["code"] != "method_not_allowed" {
+		t.Fatalf("GET /v1/track: %d %q %v", code, hdr.Get("Allow"), body)
+	}
+	if code, _, _ := e.do("GET", "/v1/nothing/here", nil, nil); code != 404 {
+		t.Fatalf("GET /v1/nothing/here: %d", code)
+	}
+}
