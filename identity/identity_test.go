@@ -106,6 +106,33 @@ func TestExtract(t *testing.T) {
 	}
 }
 
+// TestExtractSkipsObjectsOnlyByTheirText: Extract skips decoding an object that cannot hold a
+// path's keys, so keys spelled with JSON escapes, nested and list values, and phone numbers
+// it has seen before (cached) must give what a full decoding gives.
+func TestExtractSkipsObjectsOnlyByTheirText(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.DefaultRegion = "DK"
+	n := mustNormalizer(t, cfg)
+	for i, tc := range []struct {
+		traits, context string
+		want            []mosaic.Identifier
+		invalid         int
+	}{
+		{`{"\u0065mail":"Ada@Example.com"}`, ``, []mosaic.Identifier{id("email", "ada@example.com")}, 0},
+		{`{"name":"email"}`, `{"ip":"10.0.0.1"}`, nil, 0},
+		{``, `{"traits":{"phone":["20 12 34 56","+45 20 12 34 57"]}}`, []mosaic.Identifier{id("phone", "+4520123456"), id("phone", "+4520123457")}, 0},
+		{`{"phone":"20 12 34 56"}`, `{"traits":{"phone":"bad"}}`, []mosaic.Identifier{id("phone", "+4520123456")}, 1},
+		{`{"phone":"20 12 34 56"}`, `{"traits":{"phone":"bad"}}`, []mosaic.Identifier{id("phone", "+4520123456")}, 1}, // cached now
+		{`{"traits":{"email":"x@y.z"}}`, `{"email":"x@y.z"}`, nil, 0},                                                 // wrong nesting
+	} {
+		e := &mosaic.Event{Traits: json.RawMessage(tc.traits), Context: json.RawMessage(tc.context)}
+		got := n.Extract(e)
+		if diff := cmp.Diff(tc.want, got.Identifiers); diff != "" || got.Invalid != tc.invalid {
+			t.Errorf("case %d: identifiers (-want +got):\n%s\ninvalid=%d, want %d", i, diff, got.Invalid, tc.invalid)
+		}
+	}
+}
+
 // ev describes an event for resolution tests: its identifiers and time.
 type ev struct {
 	ids  []mosaic.Identifier

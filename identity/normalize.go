@@ -8,6 +8,7 @@
 package identity
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -160,6 +162,48 @@ type Normalizer struct {
 	rules   map[mosaic.IdentifierType]*Rule
 	paths   map[mosaic.IdentifierType][]path
 	blocked map[string]bool
+	phones  phoneCache
+}
+
+// phoneCache remembers recent phone normalisations: parsing a number takes ~25 µs (the
+// library runs its patterns), and a customer's number comes back with each of their calls.
+// It holds up to 2×phoneCacheSize raw values, in two generations.
+type phoneCache struct {
+	mu        sync.Mutex
+	cur, prev map[string]string // raw value → E.164, "" for an invalid number
+}
+
+const phoneCacheSize = 1 << 15
+
+func (c *phoneCache) normalize(raw, region string) (string, error) {
+	c.mu.Lock()
+	v, ok := c.cur[raw]
+	if !ok {
+		if v, ok = c.prev[raw]; ok {
+			c.putLocked(raw, v)
+		}
+	}
+	c.mu.Unlock()
+	if !ok {
+		var err error
+		if v, err = NormalizePhone(raw, region); err != nil {
+			v = ""
+		}
+		c.mu.Lock()
+		c.putLocked(raw, v)
+		c.mu.Unlock()
+	}
+	if v == "" {
+		return "", errInvalidPhone
+	}
+	return v, nil
+}
+
+func (c *phoneCache) putLocked(raw, v string) {
+	if len(c.cur) >= phoneCacheSize || c.cur == nil {
+		c.prev, c.cur = c.cur, make(map[string]string, phoneCacheSize/4)
+	}
+	c.cur[raw] = v
 }
 
 // NewNormalizer compiles cfg.
@@ -219,7 +263,7 @@ func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, err
 		case StepEmail:
 			v, err = NormalizeEmail(v)
 		case StepPhone:
-			v, err = NormalizePhone(v, n.cfg.DefaultRegion)
+			v, err = n.phones.normalize(v, n.cfg.DefaultRegion)
 		}
 		if err != nil {
 			return "", err
@@ -244,6 +288,8 @@ func NormalizeEmail(raw string) (string, error) {
 	return v, nil
 }
 
+var errInvalidPhone = mosaic.Errorf(mosaic.EINVALID, "Not a valid phone number.")
+
 // NormalizePhone parses a phone number (national numbers in region) and returns it in E.164.
 func NormalizePhone(raw, region string) (string, error) {
 	v := strings.TrimSpace(raw)
@@ -255,7 +301,7 @@ func NormalizePhone(raw, region string) (string, error) {
 	}
 	num, err := phonenumbers.Parse(v, strings.ToUpper(region))
 	if err != nil || !phonenumbers.IsValidNumber(num) {
-		return "", mosaic.Errorf(mosaic.EINVALID, "Not a valid phone number.")
+		return "", errInvalidPhone
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
@@ -290,15 +336,7 @@ func (n *Normalizer) Extract(e *mosaic.Event) Extraction {
 		if m, ok := objs[name]; ok {
 			return m
 		}
-		var raw []byte
-		switch name {
-		case "traits":
-			raw = e.Traits
-		case "properties":
-			raw = e.Properties
-		case "context":
-			raw = e.Context
-		}
+		raw := objRaw(e, name)
 		var m map[string]any
 		if len(raw) > 0 {
 			json.Unmarshal(raw, &m)
@@ -320,6 +358,9 @@ func (n *Normalizer) Extract(e *mosaic.Event) Extraction {
 			case "groupId":
 				vals = []string{e.GroupID}
 			default:
+				if !mayHold(objRaw(e, p.root), p.keys) {
+					continue
+				}
 				vals = lookup(obj(p.root), p.keys)
 			}
 			for _, raw := range vals {
@@ -340,6 +381,43 @@ func (n *Normalizer) Extract(e *mosaic.Event) Extraction {
 		}
 	}
 	return out
+}
+
+// objRaw returns the JSON object of an event that a path root names.
+func objRaw(e *mosaic.Event, root string) []byte {
+	switch root {
+	case "traits":
+		return e.Traits
+	case "properties":
+		return e.Properties
+	case "context":
+		return e.Context
+	}
+	return nil
+}
+
+// mayHold reports whether raw, a JSON object, may hold a value under keys: every key must
+// appear as a quoted string, unless raw has escapes (a key may be spelled with them). It
+// saves decoding objects that cannot hold an identifier, such as most events' context.
+func mayHold(raw []byte, keys []string) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		return true
+	}
+	var q [64]byte
+	for _, k := range keys {
+		if len(k)+2 > len(q) || strings.ContainsAny(k, "\"\\") {
+			return true
+		}
+		n := copy(q[1:], k)
+		q[0], q[n+1] = '"', '"'
+		if !bytes.Contains(raw, q[:n+2]) {
+			return false
+		}
+	}
+	return true
 }
 
 // lookup follows keys into m and returns the string or number value(s) found there (an array

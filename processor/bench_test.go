@@ -1,9 +1,12 @@
 package processor_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -107,9 +110,9 @@ func BenchmarkPipeline(b *testing.B) {
 			norm, _ := identity.NewNormalizer(identity.DefaultConfig())
 			var stages []processor.Stage
 			if withIdentity {
-				stages = []processor.Stage{&processor.Dedupe{Store: db}, &processor.Identity{Store: db, Normalizer: norm, Traits: &traits.Config{}}}
+				stages = []processor.Stage{&processor.Dedupe{Store: db}, &processor.Identity{Store: db, Normalizer: norm, Traits: &traits.Config{}, CacheSize: benchEnv("MOSAIC_BENCH_CACHE")}}
 			}
-			const perRound = 20000
+			perRound := cmp.Or(benchEnv("MOSAIC_BENCH_ROUND"), 20000)
 			var total int
 			var cpu time.Duration
 			b.ReportAllocs()
@@ -122,7 +125,7 @@ func BenchmarkPipeline(b *testing.B) {
 				if err := db.AppendInbox(ctx, recs); err != nil {
 					b.Fatal(err)
 				}
-				p := &processor.Processor{Store: db, Stages: stages, Poll: time.Millisecond}
+				p := &processor.Processor{Store: db, Stages: stages, Poll: time.Millisecond, BatchSize: benchEnv("MOSAIC_BENCH_BATCH")}
 				p.Open()
 				b.StartTimer()
 				c0 := cpuTime()
@@ -139,4 +142,13 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu-µs/event")
 		})
 	}
+}
+
+// benchEnv reads a benchmark setting: MOSAIC_BENCH_ROUND, events appended before each drain
+// (20000; rounds of 100000 let the two-stage pipeline overlap as under steady load, where
+// 20000 is only two batches); MOSAIC_BENCH_BATCH, the processor's batch size;
+// MOSAIC_BENCH_CACHE, the identity stage's cache size.
+func benchEnv(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
 }
