@@ -190,7 +190,7 @@ func (db *DB) Stats(ctx context.Context) (*mosaic.Stats, error) {
 	if err := db.pool.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(events), 0)::bigint, COALESCE(SUM(duplicates), 0)::bigint,
 		COALESCE(SUM(rejected), 0)::bigint, (SELECT through FROM processor WHERE id = 1),
 		(SELECT COALESCE(MAX(seq), 0) FROM inbox),
-		(SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL), (SELECT COUNT(*) FROM identifiers),
+		(SELECT COUNT(*) FROM profiles) - (SELECT COUNT(*) FROM profiles WHERE merged_into IS NOT NULL), (SELECT COUNT(*) FROM identifiers),
 		(SELECT COALESCE(SUM(value), 0)::bigint FROM counters WHERE name = 'merges'),
 		(SELECT COUNT(*) FROM identity_edges WHERE refused <> ''),
 		(SELECT COALESCE(SUM(value), 0)::bigint FROM counters WHERE name = 'invalid_identifiers')

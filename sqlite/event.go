@@ -170,7 +170,7 @@ func (db *DB) Stats(ctx context.Context) (*mosaic.Stats, error) {
 		Scan(&s.Sources, &s.Events, &s.Duplicates, &s.Rejected, &s.Processed); err != nil {
 		return nil, storeErr(err)
 	}
-	if err := db.read.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL),
+	if err := db.read.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM profiles) - (SELECT COUNT(*) FROM profiles WHERE merged_into IS NOT NULL),
 		(SELECT COUNT(*) FROM identifiers), (SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'merges'),
 		(SELECT COUNT(*) FROM identity_edges WHERE refused != ''),
 		(SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'invalid_identifiers')`).
