@@ -50,8 +50,19 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The file's rules replace the defaults: decoding into the default list would fill each
+	// rule the file gives from the default rule at its position (a rule without paths
+	// would read userId).
+	defaults := cfg.Identity.Rules
+	cfg.Identity.Rules = nil
 	if err := decodeYAML(raw, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	switch {
+	case cfg.Identity.Rules == nil:
+		cfg.Identity.Rules = defaults
+	case len(cfg.Identity.Rules) == 0:
+		return nil, fmt.Errorf("%s: identity.rules: the list is empty; leave it out to keep the default rules", path)
 	}
 	if _, err := identity.NewNormalizer(cfg.Identity); err != nil {
 		return nil, fmt.Errorf("%s: identity.%s: %s", path, mosaic.ErrorField(err), mosaic.ErrorMessage(err))
