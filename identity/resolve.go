@@ -77,6 +77,9 @@ func (n *Normalizer) EventEdges(ids []mosaic.Identifier, kind EdgeKind, at time.
 	return edges
 }
 
+// Priority returns the priority of an identifier type (lower wins; undeclared types last).
+func (n *Normalizer) Priority(t mosaic.IdentifierType) int { return n.priority(t) }
+
 func (n *Normalizer) priority(t mosaic.IdentifierType) int {
 	if r, ok := n.rules[t]; ok {
 		return r.Priority

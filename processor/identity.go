@@ -563,9 +563,17 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 	for _, id := range res.Capped {
 		capped[id] = true
 	}
-	// Larger groups choose first, so after a split the profile id stays with the larger part.
+	// Larger groups choose first, so after a split the profile id stays with the larger part;
+	// of two parts as large, the one holding the higher-priority identifier (the user id
+	// rather than an email) keeps it.
 	groups := slices.Clone(res.Groups)
-	slices.SortStableFunc(groups, func(a, b []mosaic.Identifier) int { return cmp.Compare(len(b), len(a)) })
+	best := func(g []mosaic.Identifier) int {
+		a, _ := s.Normalizer.Anchor(g)
+		return s.Normalizer.Priority(a.Type)
+	}
+	slices.SortStableFunc(groups, func(a, b []mosaic.Identifier) int {
+		return cmp.Or(cmp.Compare(len(b), len(a)), cmp.Compare(best(a), best(b)))
+	})
 	for _, g := range groups {
 		var cands []*mosaic.ProfileState
 		inGroup := map[mosaic.ProfileID]int{}

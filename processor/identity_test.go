@@ -311,6 +311,34 @@ func TestSplitUndoesAWrongMergeAndStays(t *testing.T) {
 	}
 }
 
+// TestBlockedPairKeepsTheIDWithTheUser: blocking the link of a one-customer profile between
+// its user id and its email splits it in two parts as large; the profile id (and so every
+// reference to it) stays with the user id, which holds the events and traits, not with the
+// email.
+func TestBlockedPairKeepsTheIDWithTheUser(t *testing.T) {
+	p := newPipeline(t, identity.DefaultConfig())
+	p.send(1, sent{"app", "", `{"type":"identify","userId":"zed","traits":{"email":"zed@example.com","name":"Zed"},"timestamp":"2026-11-01T10:00:00Z"}`})
+	before := p.lookup("user_id", "zed")
+	ctx := context.Background()
+	secret, _ := p.db.IdentitySecret(ctx)
+	a := identity.Key(secret, mosaic.Identifier{Type: "user_id", Value: "zed"})
+	b := identity.Key(secret, mosaic.Identifier{Type: "email", Value: "zed@example.com"})
+	if b < a {
+		a, b = b, a
+	}
+	if err := p.db.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: a, B: b, Reason: "wrong link"}); err != nil {
+		t.Fatal(err)
+	}
+	p.send(1)
+	user, email := p.lookup("user_id", "zed"), p.lookup("email", "zed@example.com")
+	if user.ID == email.ID {
+		t.Fatal("not split")
+	}
+	if user.ID != before.ID || string(user.Traits["name"]) != `"Zed"` {
+		t.Errorf("user side: id %s (was %s), traits %s; want the id kept with the user", user.ID, before.ID, mustJSON(user.Traits))
+	}
+}
+
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
