@@ -306,15 +306,30 @@ func (s *Server) handleProfileSplit(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, mosaic.Errorf(mosaic.EINVALID, "Send either \"identifier\" (to remove from merging) or \"block\" with two identifiers."))
 		return
 	}
-	// The identifier must belong to this profile, so a split is never applied to the wrong person.
-	recs, err := ps.FindIdentifiers(r.Context(), []mosaic.IdentifierKey{c.A})
+	if c.B != "" && c.A == c.B {
+		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "block", "\"block\" names the same identifier twice; name the two identifiers whose link is wrong."))
+		return
+	}
+	// The identifiers must belong to this profile, so a split is never applied to the wrong person.
+	keys := []mosaic.IdentifierKey{c.A}
+	fields := []string{"identifier"}
+	if c.B != "" {
+		keys, fields = append(keys, c.B), []string{"block[0]", "block[1]"}
+	}
+	recs, err := ps.FindIdentifiers(r.Context(), keys)
 	if err != nil {
 		Error(w, r, err)
 		return
 	}
-	if len(recs) == 0 || recs[0].ProfileID != p.ID {
-		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "identifier", "That identifier is not part of profile %s.", p.ID))
-		return
+	owner := map[mosaic.IdentifierKey]mosaic.ProfileID{}
+	for _, rec := range recs {
+		owner[rec.Key] = rec.ProfileID
+	}
+	for i, k := range keys {
+		if owner[k] != p.ID {
+			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, fields[i], "That identifier is not part of profile %s.", p.ID))
+			return
+		}
 	}
 	if err := ps.AddIdentityConstraint(r.Context(), c); err != nil {
 		Error(w, r, err)

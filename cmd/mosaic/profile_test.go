@@ -160,4 +160,14 @@ func TestProfilesEndToEnd(t *testing.T) {
 	if st != 400 {
 		t.Errorf("split with another profile's identifier: %d %v", st, out)
 	}
+	for _, block := range [][]map[string]string{
+		{{"type": "user_id", "value": "ada"}, {"type": "user_id", "value": "ada"}},              // the same one twice
+		{{"type": "user_id", "value": "ada"}, {"type": "email", "value": "bob@example.com"}},    // bob's
+		{{"type": "user_id", "value": "ada"}, {"type": "email", "value": "nobody@example.com"}}, // nobody's
+	} {
+		st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+id+"/split", inst.Token, map[string]any{"block": block})
+		if st != 400 || out["error"].(map[string]any)["field"] == nil {
+			t.Errorf("split blocking %v: %d %v, want 400 naming the field", block, st, out)
+		}
+	}
 }
