@@ -133,6 +133,32 @@ func TestExtractSkipsObjectsOnlyByTheirText(t *testing.T) {
 	}
 }
 
+// TestPlaceholders: values typed to get past a form identify nobody; look-alikes of real
+// customers stay identifiers.
+func TestPlaceholders(t *testing.T) {
+	n := mustNormalizer(t, identity.DefaultConfig())
+	for _, v := range []string{"a@a.com", "asdf@asdf.com", "email@email.com", "none@none.com", "noreply@shop.example", "no-reply@shop.example", "Do.Not.Reply@x.io"} {
+		if got, err := n.Normalize("email", v); err == nil {
+			t.Errorf("email %q = %q, want refused as a placeholder", v, got)
+		}
+	}
+	for _, v := range []string{"+1 111-111-1111", "+12345678900", "(987) 654-3210", "+45 22 22 22 22"} {
+		if got, err := n.Normalize("phone", v); err == nil {
+			t.Errorf("phone %q = %q, want refused as a placeholder", v, got)
+		}
+	}
+	for _, v := range []string{"ada@ada-lovelace.com", "anna@annanas.dk", "test.pilot@airline.example"} {
+		if _, err := n.Normalize("email", v); err != nil {
+			t.Errorf("email %q refused: %v", v, err)
+		}
+	}
+	for _, v := range []string{"+1 415 555 0132", "+45 20 12 34 56", "+44 20 7946 0958"} {
+		if _, err := n.Normalize("phone", v); err != nil {
+			t.Errorf("phone %q refused: %v", v, err)
+		}
+	}
+}
+
 // ev describes an event for resolution tests: its identifiers and time.
 type ev struct {
 	ids  []mosaic.Identifier

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode"
@@ -270,10 +271,27 @@ func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, err
 		}
 	}
 	if v == "" || len(v) > 512 || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) ||
-		n.blocked[strings.ToLower(v)] || n.blocked[strings.ToLower(strings.TrimSpace(raw))] {
+		n.blocked[strings.ToLower(v)] || n.blocked[strings.ToLower(strings.TrimSpace(raw))] || placeholder(r, v) {
 		return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value is empty, too long or on the blocklist.", t)}
 	}
 	return v, nil
+}
+
+// placeholder reports whether a normalised email has the shape of a value typed to get past
+// a form rather than a customer's: a local part that repeats the domain (a@a.com,
+// asdf@asdf.com, email@email.com) or a no-reply or no-email mailbox. Such values would merge
+// every customer who typed them. (Phone numbers of the kind are refused by NormalizePhone.)
+func placeholder(r *Rule, v string) bool {
+	if slices.Contains(r.Normalize, StepEmail) {
+		local, domain, _ := strings.Cut(v, "@")
+		label, _, _ := strings.Cut(domain, ".")
+		switch strings.NewReplacer("-", "", "_", "", ".", "").Replace(local) {
+		case "noreply", "donotreply", "noemail", "nomail", "none", "null", "test", "email", "asdf", "qwerty":
+			return true
+		}
+		return local == label
+	}
+	return false
 }
 
 // NormalizeEmail trims and lower-cases an address and checks its shape (local@domain.tld).
@@ -301,6 +319,13 @@ func NormalizePhone(raw, region string) (string, error) {
 	}
 	num, err := phonenumbers.Parse(v, strings.ToUpper(region))
 	if err != nil || !phonenumbers.IsValidNumber(num) {
+		return "", errInvalidPhone
+	}
+	// Numbers of one repeated digit (+1 111-111-1111) or with a run of ascending or
+	// descending digits (+1 234 567 8900) are typed to get past a form.
+	national := strconv.FormatUint(num.GetNationalNumber(), 10)
+	full := strconv.Itoa(int(num.GetCountryCode())) + national
+	if strings.Count(national, national[:1]) == len(national) || strings.Contains(full, "12345678") || strings.Contains(full, "98765432") {
 		return "", errInvalidPhone
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
