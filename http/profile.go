@@ -2,7 +2,10 @@ package http
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/identity"
@@ -49,7 +52,12 @@ func (s *Server) identifierKey(ctx context.Context, ps profileStore, typ, value,
 		if mosaic.ErrorField(err) == "type" {
 			return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, field+".type", "Unknown identifier type %q.", typ)
 		}
-		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, field+".value", "%q is not a usable %s.", value, typ)
+		hint := ""
+		if r, ok := s.Identity.Rule(mosaic.IdentifierType(typ)); ok && slices.Contains(r.Normalize, identity.StepPhone) &&
+			!strings.HasPrefix(strings.TrimSpace(value), "+") && !strings.HasPrefix(strings.TrimSpace(value), "00") {
+			hint = fmt.Sprintf(" A number without a country code is read as a %s number; write it with one (+45 …), or set identity.default_region in the configuration.", s.Identity.DefaultRegion())
+		}
+		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, field+".value", "%q is not a usable %s.%s", value, typ, hint)
 	}
 	secret, err := ps.IdentitySecret(ctx)
 	if err != nil {

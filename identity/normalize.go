@@ -9,6 +9,7 @@ package identity
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -225,6 +226,11 @@ func NewNormalizer(cfg Config) (*Normalizer, error) {
 		n.blocked[strings.ToLower(strings.TrimSpace(v))] = true
 	}
 	return n, nil
+}
+
+// DefaultRegion returns the country phone numbers without a country code are read in.
+func (n *Normalizer) DefaultRegion() string {
+	return cmp.Or(strings.ToUpper(n.cfg.DefaultRegion), "US")
 }
 
 // Rule returns the rule of a type.

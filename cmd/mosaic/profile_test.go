@@ -88,6 +88,10 @@ func TestProfilesEndToEnd(t *testing.T) {
 	if st != 400 {
 		t.Errorf("bad value lookup: %d %v", st, out)
 	}
+	st, out = apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=phone&value=20123456", inst.Token, nil)
+	if msg, _ := out["error"].(map[string]any)["message"].(string); st != 400 || !strings.Contains(msg, "read as a US number") {
+		t.Errorf("national phone lookup without a default region: %d %v (want a hint at default_region)", st, out)
+	}
 	st, out = apiCall(t, "GET", inst.URL+"/api/v1/profiles/"+id+"/events", inst.Token, nil)
 	if st != 200 || len(out["events"].([]any)) != 3 {
 		t.Errorf("timeline: %d %v", st, out)
