@@ -489,6 +489,37 @@ func formatNumber(f float64) string {
 	return fmt.Sprintf("%g", f)
 }
 
+// AliasEdges returns the explicit links an alias call makes: from its userId to its
+// previousId. The Segment spec lets previousId be either the anonymous id a visitor had or an
+// earlier user id, and a call need not say which: unless it equals the call's anonymousId,
+// previousId is linked both as a user id and as an anonymous id, so the history under either
+// joins the user. (This depends on the call alone, so resolution stays independent of the
+// order calls arrive in.) The links' other ends are identifiers of the call too.
+func (n *Normalizer) AliasEdges(e *mosaic.Event) []Edge {
+	if e.Type != mosaic.EventAlias || e.UserID == "" || e.PreviousID == "" {
+		return nil
+	}
+	uv, err := n.Normalize(mosaic.IdentifierUserID, e.UserID)
+	if err != nil {
+		return nil
+	}
+	user := mosaic.Identifier{Type: mosaic.IdentifierUserID, Value: uv}
+	types := []mosaic.IdentifierType{mosaic.IdentifierUserID, mosaic.IdentifierAnonymousID}
+	if e.PreviousID == e.AnonymousID {
+		types = types[1:]
+	}
+	if pv, err := n.Normalize(mosaic.IdentifierUserID, e.PreviousID); err == nil && pv == uv {
+		return nil // previousId is the userId itself
+	}
+	var out []Edge
+	for _, t := range types {
+		if pv, err := n.Normalize(t, e.PreviousID); err == nil {
+			out = append(out, Edge{A: user, B: mosaic.Identifier{Type: t, Value: pv}, Kind: EdgeAlias, EventTime: e.Timestamp, Evidence: e.MessageID, SourceID: e.SourceID})
+		}
+	}
+	return out
+}
+
 // Anchor returns the highest-priority identifier of ids (ties broken by type and value): the
 // identifier an event is filed under.
 func (n *Normalizer) Anchor(ids []mosaic.Identifier) (mosaic.Identifier, bool) {

@@ -96,11 +96,9 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		ch.InvalidIdentifiers += int64(ext.Invalid)
 		info := eventIDs{ev: e, ids: ext.Identifiers}
 		info.edges = s.Normalizer.EventEdges(ext.Identifiers, identity.EdgeImplicit, e.Timestamp, e.MessageID, e.SourceID)
-		if e.Type == mosaic.EventAlias && e.UserID != "" && e.PreviousID != "" {
-			if prev, user, ok := s.aliasIDs(e); ok {
-				info.ids = appendUnique(info.ids, prev)
-				info.edges = append(info.edges, identity.Edge{A: user, B: prev, Kind: identity.EdgeAlias, EventTime: e.Timestamp, Evidence: e.MessageID, SourceID: e.SourceID})
-			}
+		for _, a := range s.Normalizer.AliasEdges(e) {
+			info.ids = appendUnique(info.ids, a.B)
+			info.edges = append(info.edges, a)
 		}
 		if anchor, ok := s.Normalizer.Anchor(info.ids); ok {
 			info.anchor = s.key(anchor)
@@ -363,21 +361,6 @@ func (c *genCache[K, V]) put(k K, v V) {
 }
 
 func (c *genCache[K, V]) reset() { c.cur, c.prev = nil, nil }
-
-// aliasIDs returns the identifiers an alias call links: previousId (an anonymous id when it
-// equals the call's anonymousId, else a user id) and userId.
-func (s *Identity) aliasIDs(e *mosaic.Event) (prev, user mosaic.Identifier, ok bool) {
-	prevType := mosaic.IdentifierUserID
-	if e.PreviousID == e.AnonymousID {
-		prevType = mosaic.IdentifierAnonymousID
-	}
-	pv, err1 := s.Normalizer.Normalize(prevType, e.PreviousID)
-	uv, err2 := s.Normalizer.Normalize(mosaic.IdentifierUserID, e.UserID)
-	if err1 != nil || err2 != nil || pv == uv && prevType == mosaic.IdentifierUserID {
-		return prev, user, false
-	}
-	return mosaic.Identifier{Type: prevType, Value: pv}, mosaic.Identifier{Type: mosaic.IdentifierUserID, Value: uv}, true
-}
 
 // key returns an identifier's key, cached.
 func (s *Identity) key(id mosaic.Identifier) mosaic.IdentifierKey {

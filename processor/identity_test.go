@@ -311,6 +311,28 @@ func TestSplitUndoesAWrongMergeAndStays(t *testing.T) {
 	}
 }
 
+// TestAliasJoinsAnonymousHistory: an alias call whose previousId is a visitor's anonymous id
+// joins that visitor's history to the user even when the call carries no anonymousId (a
+// server-side call), and one whose previousId is an earlier user id merges that user.
+func TestAliasJoinsAnonymousHistory(t *testing.T) {
+	p := newPipeline(t, identity.DefaultConfig())
+	p.send(1,
+		sent{"web", "", `{"type":"track","anonymousId":"anon-erin","event":"Viewed Product","timestamp":"2026-11-01T10:00:00Z"}`},
+		sent{"crm", "", `{"type":"identify","userId":"old-42","traits":{"plan":"pro"},"timestamp":"2026-11-01T10:00:00Z"}`},
+	)
+	p.send(1,
+		sent{"api", "", `{"type":"alias","previousId":"anon-erin","userId":"erin","timestamp":"2026-11-01T11:00:00Z"}`},
+		sent{"api", "", `{"type":"alias","previousId":"old-42","userId":"new-42","timestamp":"2026-11-01T11:00:00Z"}`},
+	)
+	if a, u := p.lookup("anonymous_id", "anon-erin"), p.lookup("user_id", "erin"); a.ID != u.ID {
+		t.Errorf("anon-erin is %s, erin is %s: the alias did not join the anonymous history", a.ID, u.ID)
+	}
+	old, nw := p.lookup("user_id", "old-42"), p.lookup("user_id", "new-42")
+	if old.ID != nw.ID || string(nw.Traits["plan"]) != `"pro"` {
+		t.Errorf("old-42 is %s, new-42 is %s (traits %s): the alias did not merge the earlier user", old.ID, nw.ID, mustJSON(nw.Traits))
+	}
+}
+
 // TestBlockedPairKeepsTheIDWithTheUser: blocking the link of a one-customer profile between
 // its user id and its email splits it in two parts as large; the profile id (and so every
 // reference to it) stays with the user id, which holds the events and traits, not with the

@@ -199,21 +199,14 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 				currentIDs[id] = true
 			}
 			ids := norm.Extract(e).Identifiers
-			if e.Type == mosaic.EventAlias && e.PreviousID != "" && e.UserID != "" {
-				prevType := mosaic.IdentifierUserID
-				if e.PreviousID == e.AnonymousID {
-					prevType = mosaic.IdentifierAnonymousID
+			// As the processor does: implicit links among the call's own identifiers, then the
+			// alias links to previousId.
+			implicit := norm.EventEdges(ids, identity.EdgeImplicit, e.Timestamp, e.MessageID, e.SourceID)
+			for _, a := range norm.AliasEdges(e) {
+				if !slices.Contains(ids, a.B) {
+					ids = append(ids, a.B)
 				}
-				pv, err1 := norm.Normalize(prevType, e.PreviousID)
-				uv, err2 := norm.Normalize(mosaic.IdentifierUserID, e.UserID)
-				if err1 == nil && err2 == nil {
-					prev := mosaic.Identifier{Type: prevType, Value: pv}
-					if !slices.Contains(ids, prev) {
-						ids = append(ids, prev)
-					}
-					edges = append(edges, identity.Edge{A: mosaic.Identifier{Type: mosaic.IdentifierUserID, Value: uv}, B: prev,
-						Kind: identity.EdgeAlias, EventTime: e.Timestamp, Evidence: e.MessageID, SourceID: e.SourceID})
-				}
+				edges = append(edges, a)
 			}
 			for _, id := range ids {
 				if !seen[id] {
@@ -221,7 +214,7 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 					nodes = append(nodes, id)
 				}
 			}
-			edges = append(edges, norm.EventEdges(ids, identity.EdgeImplicit, e.Timestamp, e.MessageID, e.SourceID)...)
+			edges = append(edges, implicit...)
 		}
 		if next == "" {
 			break
