@@ -73,16 +73,29 @@ type Event struct {
 // CorrectTimestamp returns the event time corrected for client clock skew, as Segment does:
 // receivedAt - (sentAt - timestamp). Without a client timestamp the event happened when it
 // was received; without sentAt there is nothing to correct with.
+//
+// An event time more than MaxClockAhead after receipt is a wrong clock (or a time zone taken
+// for UTC), not a future event: the event happened when it was received. Kept as sent, such a
+// time would win every "latest" trait until that day came. The client's time stays in
+// originalTimestamp.
 func CorrectTimestamp(timestamp, sentAt *time.Time, receivedAt time.Time) time.Time {
+	var t time.Time
 	switch {
 	case timestamp == nil:
 		return receivedAt
 	case sentAt == nil:
-		return *timestamp
+		t = *timestamp
 	default:
-		return receivedAt.Add(-sentAt.Sub(*timestamp))
+		t = receivedAt.Add(-sentAt.Sub(*timestamp))
 	}
+	if t.After(receivedAt.Add(MaxClockAhead)) {
+		return receivedAt
+	}
+	return t
 }
+
+// MaxClockAhead is how far after its receipt an event time is believed (see CorrectTimestamp).
+const MaxClockAhead = time.Hour
 
 // EventFilter selects stored events; empty fields do not filter.
 type EventFilter struct {
