@@ -15,6 +15,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -30,8 +31,8 @@ const (
 	SourcePriority Rule = "source_priority" // the value from the highest-priority source, then latest
 	MostFrequent   Rule = "most_frequent"   // the value observed most often
 	Immutable      Rule = "immutable"       // the first value ever set; later values never replace it
-	Max            Rule = "max"             // the largest value
-	Min            Rule = "min"             // the smallest value
+	Max            Rule = "max"             // the largest value: numbers (also "12.5"), then times, then the latest other value
+	Min            Rule = "min"             // the smallest value: numbers (also "12.5"), then times, then the latest other value
 	Union          Rule = "union"           // every value ever observed (lists are flattened)
 )
 
@@ -175,14 +176,23 @@ func (c *Config) combine(name string, a, b *State) *State {
 		}
 		return a
 	case Max, Min:
-		d := compareValues(a.Value, b.Value)
+		// A number beats a time beats anything else; within a kind the largest (max) or
+		// smallest (min) wins, and of equal or unordered values the latest observation.
+		ka, kb := keyOf(a.Value), keyOf(b.Value)
+		d := cmp.Compare(ka.kind, kb.kind)
+		if d == 0 {
+			d = compareKeys(ka, kb)
+			if rule == Min {
+				d = -d
+			}
+		}
 		if d == 0 {
 			if newer(b, a) {
 				return b
 			}
 			return a
 		}
-		if (d < 0) == (rule == Max) {
+		if d < 0 {
 			return b
 		}
 		return a
@@ -289,19 +299,95 @@ func unionValue(items []json.RawMessage) json.RawMessage {
 	return b
 }
 
-// compareValues orders JSON values: numbers numerically, then strings, then anything else by bytes.
-func compareValues(a, b json.RawMessage) int {
-	fa, ea := strconv.ParseFloat(string(a), 64)
-	fb, eb := strconv.ParseFloat(string(b), 64)
-	switch {
-	case ea == nil && eb == nil:
-		return cmp.Compare(fa, fb)
-	case ea == nil:
-		return -1
-	case eb == nil:
-		return 1
+// The kinds of value max and min compare, in the order they win in: a number beats a time,
+// which beats any other value, under max and min alike. Values of the same kind compare by
+// magnitude (numbers) or chronologically (times); other values (non-numeric strings, objects,
+// lists, booleans) have no order, so the latest observation of them wins.
+const (
+	kindOther = iota
+	kindTime
+	kindNumber
+)
+
+// orderKey is what max and min compare of a value: its kind, and its number or time.
+type orderKey struct {
+	kind int
+	num  float64
+	at   time.Time
+}
+
+// keyOf classifies a compact JSON value for max and min. A JSON number is a number; so is a
+// string holding a number in plain decimal form ("99", "-3", "12.5": an optional minus,
+// digits, an optional fraction; no exponent, sign, spaces or separators), as CSV imports and
+// form fields send them. A string holding an RFC 3339 timestamp ("2024-03-01T10:00:00Z", any
+// offset, optional fraction) or a date ("2024-03-01", midnight UTC) is a time.
+func keyOf(v json.RawMessage) orderKey {
+	if len(v) == 0 {
+		return orderKey{}
 	}
-	return bytes.Compare(a, b)
+	switch c := v[0]; {
+	case c == '-' || c >= '0' && c <= '9':
+		if f, err := strconv.ParseFloat(string(v), 64); err == nil {
+			return orderKey{kind: kindNumber, num: f}
+		}
+	case c == '"':
+		var s string
+		if bytes.IndexByte(v, '\\') < 0 {
+			s = string(v[1 : len(v)-1])
+		} else if json.Unmarshal(v, &s) != nil {
+			return orderKey{}
+		}
+		if plainDecimal(s) {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				return orderKey{kind: kindNumber, num: f}
+			}
+		}
+		if t, ok := parseTime(s); ok {
+			return orderKey{kind: kindTime, at: t}
+		}
+	}
+	return orderKey{}
+}
+
+// plainDecimal reports whether s is -?[0-9]+(\.[0-9]+)?.
+func plainDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, dot := strings.Cut(s, ".")
+	return allDigits(whole) && (!dot || allDigits(frac))
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// parseTime reads an RFC 3339 timestamp or a date (YYYY-MM-DD).
+func parseTime(s string) (time.Time, bool) {
+	if len(s) < 10 || s[4] != '-' || s[7] != '-' {
+		return time.Time{}, false
+	}
+	if len(s) == 10 {
+		t, err := time.Parse(time.DateOnly, s)
+		return t, err == nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+// compareKeys orders two values of the same kind by magnitude or time; 0 for other values,
+// which have no order.
+func compareKeys(a, b orderKey) int {
+	switch a.kind {
+	case kindNumber:
+		return cmp.Compare(a.num, b.num)
+	case kindTime:
+		return a.at.Compare(b.at)
+	}
+	return 0
 }
 
 // AppendJSON appends the JSON encoding of st, decoding as json.Marshal(st) does (traits

@@ -21,6 +21,7 @@ func obs(v string, minute int, src mosaic.SourceID, id string) traits.Observatio
 func TestRules(t *testing.T) {
 	cfg := &traits.Config{Rules: map[string]traits.Rule{
 		"first_seen_plan": traits.Earliest, "signup_date": traits.Immutable, "ltv": traits.Max, "lowest_price": traits.Min,
+		"last_order": traits.Max, "first_order": traits.Min,
 		"city": traits.MostFrequent, "tags": traits.Union, "name": traits.SourcePriority,
 	}, SourcePriority: []mosaic.SourceID{"crm", "web"}}
 	for _, tc := range []struct {
@@ -35,6 +36,25 @@ func TestRules(t *testing.T) {
 		{"signup_date", []traits.Observation{obs(`"2026-01-02"`, 10, "web", "b"), obs(`"2026-01-01"`, 5, "web", "a"), obs(`null`, 30, "web", "z")}, `"2026-01-01"`},
 		{"ltv", []traits.Observation{obs(`12.5`, 1, "web", "a"), obs(`100`, 2, "web", "b"), obs(`99`, 3, "web", "c")}, `100`},
 		{"lowest_price", []traits.Observation{obs(`12.5`, 1, "web", "a"), obs(`100`, 2, "web", "b")}, `12.5`},
+		// max and min: a plain decimal string is its number; anything else never beats a number.
+		{"ltv", []traits.Observation{obs(`100`, 1, "web", "a"), obs(`"99"`, 2, "web", "b")}, `100`},
+		{"ltv", []traits.Observation{obs(`"99"`, 2, "web", "b"), obs(`100`, 1, "web", "a")}, `100`},
+		{"ltv", []traits.Observation{obs(`100`, 1, "web", "a"), obs(`"150.5"`, 2, "web", "b")}, `"150.5"`},
+		{"ltv", []traits.Observation{obs(`100`, 1, "web", "a"), obs(`"abc"`, 2, "web", "b")}, `100`},
+		{"ltv", []traits.Observation{obs(`"abc"`, 2, "web", "b"), obs(`100`, 1, "web", "a")}, `100`},
+		{"ltv", []traits.Observation{obs(`-5`, 1, "web", "a"), obs(`{"v":9}`, 2, "web", "b"), obs(`true`, 3, "web", "c"), obs(`"2026-01-01"`, 4, "web", "d")}, `-5`},
+		{"ltv", []traits.Observation{obs(`100`, 1, "web", "a"), obs(`"1e9"`, 2, "web", "b"), obs(`" 200"`, 3, "web", "c"), obs(`"1,000"`, 4, "web", "d")}, `100`}, // not plain decimal
+		{"ltv", []traits.Observation{obs(`100`, 1, "web", "a"), obs(`"100"`, 2, "web", "b")}, `"100"`},                                                            // equal: the latest
+		{"ltv", []traits.Observation{obs(`"zzz"`, 1, "web", "a"), obs(`"abc"`, 2, "web", "b"), obs(`false`, 0, "web", "c")}, `"abc"`},                             // no numbers: the latest
+		{"lowest_price", []traits.Observation{obs(`3`, 1, "web", "a"), obs(`"1"`, 2, "web", "b")}, `"1"`},
+		{"lowest_price", []traits.Observation{obs(`"1"`, 2, "web", "b"), obs(`3`, 1, "web", "a")}, `"1"`},
+		{"lowest_price", []traits.Observation{obs(`3`, 1, "web", "a"), obs(`"abc"`, 2, "web", "b"), obs(`""`, 3, "web", "c"), obs(`"-"`, 4, "web", "d")}, `3`},
+		{"lowest_price", []traits.Observation{obs(`"-2.5"`, 1, "web", "a"), obs(`-2`, 2, "web", "b")}, `"-2.5"`},
+		// Dates and timestamps compare as times: a number still wins, other strings lose.
+		{"last_order", []traits.Observation{obs(`"2024-03-01"`, 1, "web", "a"), obs(`"2024-02-15"`, 2, "web", "b"), obs(`"2023-12-31"`, 3, "web", "c")}, `"2024-03-01"`},
+		{"first_order", []traits.Observation{obs(`"2024-03-01"`, 1, "web", "a"), obs(`"2024-02-15"`, 2, "web", "b"), obs(`"2024-12-31"`, 3, "web", "c")}, `"2024-02-15"`},
+		{"last_order", []traits.Observation{obs(`"2024-02-29T22:00:00Z"`, 1, "web", "a"), obs(`"2024-03-01T01:00:00+05:00"`, 2, "web", "b")}, `"2024-02-29T22:00:00Z"`}, // 20:00Z
+		{"last_order", []traits.Observation{obs(`"2024-03-01"`, 1, "web", "a"), obs(`"2024-03-01T00:00:00.5Z"`, 2, "web", "b"), obs(`"2024-13-01"`, 3, "web", "c"), obs(`"soon"`, 4, "web", "d")}, `"2024-03-01T00:00:00.5Z"`},
 		{"city", []traits.Observation{obs(`"Oslo"`, 1, "web", "a"), obs(`"Bergen"`, 2, "web", "b"), obs(`"Oslo"`, 3, "web", "c")}, `"Oslo"`},
 		{"tags", []traits.Observation{obs(`["vip","b2b"]`, 1, "web", "a"), obs(`"vip"`, 2, "web", "b"), obs(`["new"]`, 3, "web", "c")}, `["b2b","new","vip"]`},
 		{"name", []traits.Observation{obs(`"Ada L."`, 9, "web", "b"), obs(`"Ada Lovelace"`, 1, "crm", "a")}, `"Ada Lovelace"`},
@@ -61,7 +81,8 @@ func TestOrderAndMergeIndependence(t *testing.T) {
 	cfg := &traits.Config{Rules: map[string]traits.Rule{"first": traits.Earliest, "ltv": traits.Max, "low": traits.Min,
 		"city": traits.MostFrequent, "tags": traits.Union, "name": traits.SourcePriority, "born": traits.Immutable},
 		SourcePriority: []mosaic.SourceID{"crm"}}
-	values := []string{`"a"`, `"b"`, `"c"`, `1`, `2.5`, `["x","y"]`, `null`, `true`}
+	values := []string{`"a"`, `"b"`, `"c"`, `1`, `2.5`, `["x","y"]`, `null`, `true`, // max and min over mixed kinds:
+		`"99"`, `"2.5"`, `-1`, `{"k":1}`, `"2024-03-01"`, `"2024-02-29T22:00:00Z"`, `"2024-03-01T01:00:00+05:00"`}
 	for seed := uint64(0); seed < 300; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		type o struct {
@@ -69,7 +90,7 @@ func TestOrderAndMergeIndependence(t *testing.T) {
 			obs  traits.Observation
 		}
 		var all []o
-		for i := 0; i < 30; i++ {
+		for i := 0; i < 40; i++ {
 			src := mosaic.SourceID([]string{"crm", "web", "app"}[rng.IntN(3)])
 			all = append(all, o{names[rng.IntN(len(names))], obs(values[rng.IntN(len(values))], rng.IntN(10), src, fmt.Sprintf("m%02d", i))})
 		}
