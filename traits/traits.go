@@ -88,7 +88,10 @@ type State struct {
 	Value  json.RawMessage    `json:"v"` // compact JSON; null when deleted
 	Source mosaic.TraitSource `json:"s"`
 	Counts map[string]int     `json:"c,omitempty"` // most_frequent: value → times seen
-	Items  []json.RawMessage  `json:"u,omitempty"` // union: sorted distinct values
+	// Seen is, for most_frequent, each value's latest observation: the provenance of the
+	// value that wins. States written before it existed lack it (see combine).
+	Seen  map[string]mosaic.TraitSource `json:"l,omitempty"`
+	Items []json.RawMessage             `json:"u,omitempty"` // union: sorted distinct values
 }
 
 // States are the trait states of one profile (or group), by trait name.
@@ -107,6 +110,7 @@ func (c *Config) Observe(st States, name string, o Observation) {
 	switch rule {
 	case MostFrequent:
 		obs.Counts = map[string]int{string(v): 1}
+		obs.Seen = map[string]mosaic.TraitSource{string(v): obs.Source}
 	case Union:
 		obs.Items = flatten(v)
 		obs.Value = unionValue(obs.Items)
@@ -141,6 +145,21 @@ func newer(a, b *State) bool {
 		return d > 0
 	}
 	return bytes.Compare(a.Value, b.Value) > 0
+}
+
+// laterSource reports whether observation a of a value is later than observation b of the
+// same value, in the order of newer.
+func laterSource(a, b mosaic.TraitSource) bool {
+	if d := a.EventTime.Compare(b.EventTime); d != 0 {
+		return d > 0
+	}
+	if d := a.ReceivedAt.Compare(b.ReceivedAt); d != 0 {
+		return d > 0
+	}
+	if d := cmp.Compare(a.MessageID, b.MessageID); d != 0 {
+		return d > 0
+	}
+	return a.SourceID > b.SourceID
 }
 
 func (c *Config) rank(src mosaic.SourceID) int {
@@ -204,16 +223,30 @@ func (c *Config) combine(name string, a, b *State) *State {
 		for v, n := range b.Counts {
 			counts[v] += n
 		}
-		best, src := "", a.Source
-		for v, n := range counts {
-			if n > counts[best] || n == counts[best] && v < best || best == "" {
-				best = v
+		seen := maps.Clone(a.Seen)
+		if seen == nil {
+			seen = map[string]mosaic.TraitSource{}
+		}
+		for v, s := range b.Seen {
+			if old, ok := seen[v]; !ok || laterSource(s, old) {
+				seen[v] = s
 			}
 		}
-		if newer(b, a) {
-			src = b.Source
+		// The most frequent value wins; of equally frequent ones, the first in byte order.
+		best, bestN := "", 0
+		for v, n := range counts {
+			if n > bestN || n == bestN && v < best {
+				best, bestN = v, n
+			}
 		}
-		return &State{Value: json.RawMessage(best), Source: src, Counts: counts}
+		src, ok := seen[best]
+		if !ok { // a state from before Seen: the latest observation of any value, as it was then
+			src = a.Source
+			if newer(b, a) {
+				src = b.Source
+			}
+		}
+		return &State{Value: json.RawMessage(best), Source: src, Counts: counts, Seen: seen}
 	case Union:
 		items := slices.Clone(a.Items)
 		for _, it := range b.Items {
@@ -424,6 +457,18 @@ func (st States) AppendJSON(b []byte) []byte {
 				b = mosaic.AppendJSONString(b, v)
 				b = append(b, ':')
 				b = strconv.AppendInt(b, int64(s.Counts[v]), 10)
+			}
+			b = append(b, '}')
+		}
+		if len(s.Seen) > 0 {
+			b = append(b, `,"l":{`...)
+			for j, v := range slices.Sorted(maps.Keys(s.Seen)) {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = mosaic.AppendJSONString(b, v)
+				b = append(b, ':')
+				b = s.Seen[v].AppendJSON(b)
 			}
 			b = append(b, '}')
 		}

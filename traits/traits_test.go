@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -112,11 +113,111 @@ func TestOrderAndMergeIndependence(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("seed %d: traits differ (-one profile +merged):\n%s", seed, diff)
 		}
-		for n := range want {
-			if wantSrc[n].EventTime != gotSrc[n].EventTime {
-				t.Fatalf("seed %d: provenance of %s differs: %+v vs %+v", seed, n, wantSrc[n], gotSrc[n])
+		if diff := cmp.Diff(wantSrc, gotSrc); diff != "" {
+			t.Fatalf("seed %d: provenance differs (-one profile +merged):\n%s", seed, diff)
+		}
+		// most_frequent cites an observation of the value it keeps.
+		if v, ok := want["city"]; ok {
+			var cited bool
+			for _, x := range all {
+				cited = cited || x.name == "city" && x.obs.MessageID == wantSrc["city"].MessageID && string(x.obs.Value) == string(v)
+			}
+			if !cited {
+				t.Fatalf("seed %d: most_frequent kept %s but cites %+v", seed, v, wantSrc["city"])
 			}
 		}
+	}
+}
+
+// TestMostFrequentProvenance: the provenance of a most_frequent value is the latest
+// observation of that value (not the latest observation of any value), whatever the order
+// and however the observations were split between two profiles that merge.
+func TestMostFrequentProvenance(t *testing.T) {
+	cfg := &traits.Config{Rules: map[string]traits.Rule{"color": traits.MostFrequent}}
+	at := func(month int) time.Time { return time.Date(2024, time.Month(month), 1, 0, 0, 0, 0, time.UTC) }
+	o := func(v string, month int, src mosaic.SourceID, id string) traits.Observation {
+		return traits.Observation{Value: json.RawMessage(v), SourceID: src, MessageID: id, EventTime: at(month), ReceivedAt: at(month).Add(time.Hour)}
+	}
+	for _, tc := range []struct {
+		name   string
+		obs    []traits.Observation
+		want   string
+		wantID string
+	}{
+		{"user trial", []traits.Observation{o(`"green"`, 1, "web", "m1"), o(`"green"`, 2, "app", "m2"), o(`"pink"`, 3, "crm", "m3")}, `"green"`, "m2"},
+		// Whichever profile holds which observations, green (latest at m5) ties pink and wins.
+		{"winner of neither side", []traits.Observation{o(`"green"`, 5, "web", "m5"), o(`"pink"`, 1, "web", "m1"), o(`"pink"`, 2, "web", "m2"), o(`"green"`, 3, "app", "m3")}, `"green"`, "m5"},
+		{"old event of the winner arrives last", []traits.Observation{o(`"pink"`, 4, "web", "m4"), o(`"green"`, 6, "web", "m6"), o(`"green"`, 3, "web", "m3"), o(`"green"`, 2, "web", "m2")}, `"green"`, "m6"},
+	} {
+		// Every order of the observations, and every split of each order into two profiles.
+		for perm := range permutations(len(tc.obs)) {
+			for mask := 0; mask < 1<<len(tc.obs); mask++ {
+				a, b := traits.States{}, traits.States{}
+				for i, j := range perm {
+					if mask&(1<<i) != 0 {
+						cfg.Observe(a, "color", tc.obs[j])
+					} else {
+						cfg.Observe(b, "color", tc.obs[j])
+					}
+				}
+				for _, st := range []traits.States{cfg.Combine(a, b), cfg.Combine(b, a)} {
+					vals, srcs := st.Traits()
+					src := srcs["color"]
+					if got := string(vals["color"]); got != tc.want || src.MessageID != tc.wantID {
+						t.Fatalf("%s, order %v, split %b: %s from %s, want %s from %s", tc.name, perm, mask, got, src.MessageID, tc.want, tc.wantID)
+					}
+					var want traits.Observation
+					for _, x := range tc.obs {
+						if x.MessageID == tc.wantID {
+							want = x
+						}
+					}
+					if src.SourceID != want.SourceID || !src.EventTime.Equal(want.EventTime) || !src.ReceivedAt.Equal(want.ReceivedAt) || src.Rule != "most_frequent" {
+						t.Fatalf("%s: provenance %+v, want that of %+v", tc.name, src, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMostFrequentOldState: a state stored before most_frequent kept each value's latest
+// observation still combines, and takes the provenance from new observations of the winner.
+func TestMostFrequentOldState(t *testing.T) {
+	cfg := &traits.Config{Rules: map[string]traits.Rule{"color": traits.MostFrequent}}
+	old := traits.States{}
+	if err := json.Unmarshal([]byte(`{"color":{"v":"\"green\"","s":{"source_id":"web","message_id":"m3","event_time":"2024-03-01T00:00:00Z","received_at":"2024-03-01T00:00:00Z","rule":"most_frequent"},"c":{"\"green\"":2,"\"pink\"":1}}}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Observe(old, "color", obs(`"green"`, 0, "app", "m9"))
+	vals, srcs := old.Traits()
+	if got, want := string(vals["color"])+" "+srcs["color"].MessageID, `"green" m9`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+// permutations yields every order of 0..n-1.
+func permutations(n int) func(func([]int) bool) {
+	return func(yield func([]int) bool) {
+		p := make([]int, n)
+		for i := range p {
+			p[i] = i
+		}
+		var gen func(k int) bool
+		gen = func(k int) bool {
+			if k == n {
+				return yield(slices.Clone(p))
+			}
+			for i := k; i < n; i++ {
+				p[k], p[i] = p[i], p[k]
+				if !gen(k + 1) {
+					return false
+				}
+				p[k], p[i] = p[i], p[k]
+			}
+			return true
+		}
+		gen(0)
 	}
 }
 
