@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -47,19 +48,39 @@ func (r Rule) Valid() bool {
 
 // Config holds the rule of each trait.
 type Config struct {
-	Rules          map[string]Rule   `json:"rules"`           // trait name → rule
-	Default        Rule              `json:"default"`         // "" means Latest
-	SourcePriority []mosaic.SourceID `json:"source_priority"` // highest first, for SourcePriority
+	Rules   map[string]Rule `json:"rules"`   // trait name → rule
+	Default Rule            `json:"default"` // "" means Latest
+	// SourcePriority is the order of sources for the SourcePriority rule, highest first; a
+	// source not in it ranks below every listed one. The rule needs it (Validate).
+	SourcePriority []mosaic.SourceID `json:"source_priority"`
 }
 
-// Validate checks the rules.
+// Validate checks the rules, and that the source_priority rule has a source order.
 func (c *Config) Validate() error {
 	if c.Default != "" && !c.Default.Valid() {
 		return mosaic.FieldErrorf(mosaic.EINVALID, "default", "Unknown survivorship rule %q.", c.Default)
 	}
-	for name, r := range c.Rules {
-		if !r.Valid() {
+	for _, name := range slices.Sorted(maps.Keys(c.Rules)) {
+		if r := c.Rules[name]; !r.Valid() {
 			return mosaic.FieldErrorf(mosaic.EINVALID, "rules."+name, "Unknown survivorship rule %q.", r)
+		}
+	}
+	for i, src := range c.SourcePriority {
+		if src == "" {
+			return mosaic.FieldErrorf(mosaic.EINVALID, fmt.Sprintf("source_priority[%d]", i), "Source required.")
+		}
+		if j := slices.Index(c.SourcePriority, src); j < i {
+			return mosaic.FieldErrorf(mosaic.EINVALID, fmt.Sprintf("source_priority[%d]", i), "Source %q is listed twice.", src)
+		}
+	}
+	if len(c.SourcePriority) == 0 {
+		if c.Default == SourcePriority {
+			return mosaic.FieldErrorf(mosaic.EINVALID, "default", "Rule source_priority needs the order of sources: list them, highest first, in source_priority.")
+		}
+		for _, name := range slices.Sorted(maps.Keys(c.Rules)) {
+			if c.Rules[name] == SourcePriority {
+				return mosaic.FieldErrorf(mosaic.EINVALID, "rules."+name, "Rule source_priority needs the order of sources: list them, highest first, in source_priority.")
+			}
 		}
 	}
 	return nil

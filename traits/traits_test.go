@@ -280,3 +280,29 @@ func TestSameEventTimeLaterReceiptWins(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cfg       traits.Config
+		wantField string // "" means valid
+	}{
+		{"empty", traits.Config{}, ""},
+		{"rules", traits.Config{Default: traits.Earliest, Rules: map[string]traits.Rule{"ltv": traits.Max}}, ""},
+		{"source priority with order", traits.Config{Rules: map[string]traits.Rule{"tier": traits.SourcePriority}, SourcePriority: []mosaic.SourceID{"src_a", "src_b"}}, ""},
+		{"unknown rule", traits.Config{Rules: map[string]traits.Rule{"ltv": "biggest"}}, "rules.ltv"},
+		{"unknown default", traits.Config{Default: "newest"}, "default"},
+		{"source priority without order", traits.Config{Rules: map[string]traits.Rule{"ltv": traits.Max, "tier": traits.SourcePriority}}, "rules.tier"},
+		{"default source priority without order", traits.Config{Default: traits.SourcePriority}, "default"},
+		{"empty source", traits.Config{SourcePriority: []mosaic.SourceID{"src_a", ""}}, "source_priority[1]"},
+		{"source twice", traits.Config{SourcePriority: []mosaic.SourceID{"src_a", "src_b", "src_a"}}, "source_priority[2]"},
+	} {
+		err := tc.cfg.Validate()
+		if got := mosaic.ErrorField(err); got != tc.wantField || (err == nil) != (tc.wantField == "") {
+			t.Errorf("%s: Validate()=%v (field %q), want field %q", tc.name, err, got, tc.wantField)
+		}
+		if err != nil && mosaic.ErrorCode(err) != mosaic.EINVALID {
+			t.Errorf("%s: code %s, want invalid", tc.name, mosaic.ErrorCode(err))
+		}
+	}
+}
