@@ -12,9 +12,11 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -30,8 +32,8 @@ const (
 	SourcePriority Rule = "source_priority" // the value from the highest-priority source, then latest
 	MostFrequent   Rule = "most_frequent"   // the value observed most often
 	Immutable      Rule = "immutable"       // the first value ever set; later values never replace it
-	Max            Rule = "max"             // the largest value
-	Min            Rule = "min"             // the smallest value
+	Max            Rule = "max"             // the largest value: numbers (also "12.5"), then times, then the latest other value
+	Min            Rule = "min"             // the smallest value: numbers (also "12.5"), then times, then the latest other value
 	Union          Rule = "union"           // every value ever observed (lists are flattened)
 )
 
@@ -46,19 +48,39 @@ func (r Rule) Valid() bool {
 
 // Config holds the rule of each trait.
 type Config struct {
-	Rules          map[string]Rule   `json:"rules"`           // trait name → rule
-	Default        Rule              `json:"default"`         // "" means Latest
-	SourcePriority []mosaic.SourceID `json:"source_priority"` // highest first, for SourcePriority
+	Rules   map[string]Rule `json:"rules"`   // trait name → rule
+	Default Rule            `json:"default"` // "" means Latest
+	// SourcePriority is the order of sources for the SourcePriority rule, highest first; a
+	// source not in it ranks below every listed one. The rule needs it (Validate).
+	SourcePriority []mosaic.SourceID `json:"source_priority"`
 }
 
-// Validate checks the rules.
+// Validate checks the rules, and that the source_priority rule has a source order.
 func (c *Config) Validate() error {
 	if c.Default != "" && !c.Default.Valid() {
 		return mosaic.FieldErrorf(mosaic.EINVALID, "default", "Unknown survivorship rule %q.", c.Default)
 	}
-	for name, r := range c.Rules {
-		if !r.Valid() {
+	for _, name := range slices.Sorted(maps.Keys(c.Rules)) {
+		if r := c.Rules[name]; !r.Valid() {
 			return mosaic.FieldErrorf(mosaic.EINVALID, "rules."+name, "Unknown survivorship rule %q.", r)
+		}
+	}
+	for i, src := range c.SourcePriority {
+		if src == "" {
+			return mosaic.FieldErrorf(mosaic.EINVALID, fmt.Sprintf("source_priority[%d]", i), "Source required.")
+		}
+		if j := slices.Index(c.SourcePriority, src); j < i {
+			return mosaic.FieldErrorf(mosaic.EINVALID, fmt.Sprintf("source_priority[%d]", i), "Source %q is listed twice.", src)
+		}
+	}
+	if len(c.SourcePriority) == 0 {
+		if c.Default == SourcePriority {
+			return mosaic.FieldErrorf(mosaic.EINVALID, "default", "Rule source_priority needs the order of sources: list them, highest first, in source_priority.")
+		}
+		for _, name := range slices.Sorted(maps.Keys(c.Rules)) {
+			if c.Rules[name] == SourcePriority {
+				return mosaic.FieldErrorf(mosaic.EINVALID, "rules."+name, "Rule source_priority needs the order of sources: list them, highest first, in source_priority.")
+			}
 		}
 	}
 	return nil
@@ -87,7 +109,10 @@ type State struct {
 	Value  json.RawMessage    `json:"v"` // compact JSON; null when deleted
 	Source mosaic.TraitSource `json:"s"`
 	Counts map[string]int     `json:"c,omitempty"` // most_frequent: value → times seen
-	Items  []json.RawMessage  `json:"u,omitempty"` // union: sorted distinct values
+	// Seen is, for most_frequent, each value's latest observation: the provenance of the
+	// value that wins. States written before it existed lack it (see combine).
+	Seen  map[string]mosaic.TraitSource `json:"l,omitempty"`
+	Items []json.RawMessage             `json:"u,omitempty"` // union: sorted distinct values
 }
 
 // States are the trait states of one profile (or group), by trait name.
@@ -106,6 +131,7 @@ func (c *Config) Observe(st States, name string, o Observation) {
 	switch rule {
 	case MostFrequent:
 		obs.Counts = map[string]int{string(v): 1}
+		obs.Seen = map[string]mosaic.TraitSource{string(v): obs.Source}
 	case Union:
 		obs.Items = flatten(v)
 		obs.Value = unionValue(obs.Items)
@@ -142,6 +168,21 @@ func newer(a, b *State) bool {
 	return bytes.Compare(a.Value, b.Value) > 0
 }
 
+// laterSource reports whether observation a of a value is later than observation b of the
+// same value, in the order of newer.
+func laterSource(a, b mosaic.TraitSource) bool {
+	if d := a.EventTime.Compare(b.EventTime); d != 0 {
+		return d > 0
+	}
+	if d := a.ReceivedAt.Compare(b.ReceivedAt); d != 0 {
+		return d > 0
+	}
+	if d := cmp.Compare(a.MessageID, b.MessageID); d != 0 {
+		return d > 0
+	}
+	return a.SourceID > b.SourceID
+}
+
 func (c *Config) rank(src mosaic.SourceID) int {
 	if i := slices.Index(c.SourcePriority, src); i >= 0 {
 		return i
@@ -175,14 +216,23 @@ func (c *Config) combine(name string, a, b *State) *State {
 		}
 		return a
 	case Max, Min:
-		d := compareValues(a.Value, b.Value)
+		// A number beats a time beats anything else; within a kind the largest (max) or
+		// smallest (min) wins, and of equal or unordered values the latest observation.
+		ka, kb := keyOf(a.Value), keyOf(b.Value)
+		d := cmp.Compare(ka.kind, kb.kind)
+		if d == 0 {
+			d = compareKeys(ka, kb)
+			if rule == Min {
+				d = -d
+			}
+		}
 		if d == 0 {
 			if newer(b, a) {
 				return b
 			}
 			return a
 		}
-		if (d < 0) == (rule == Max) {
+		if d < 0 {
 			return b
 		}
 		return a
@@ -194,16 +244,30 @@ func (c *Config) combine(name string, a, b *State) *State {
 		for v, n := range b.Counts {
 			counts[v] += n
 		}
-		best, src := "", a.Source
-		for v, n := range counts {
-			if n > counts[best] || n == counts[best] && v < best || best == "" {
-				best = v
+		seen := maps.Clone(a.Seen)
+		if seen == nil {
+			seen = map[string]mosaic.TraitSource{}
+		}
+		for v, s := range b.Seen {
+			if old, ok := seen[v]; !ok || laterSource(s, old) {
+				seen[v] = s
 			}
 		}
-		if newer(b, a) {
-			src = b.Source
+		// The most frequent value wins; of equally frequent ones, the first in byte order.
+		best, bestN := "", 0
+		for v, n := range counts {
+			if n > bestN || n == bestN && v < best {
+				best, bestN = v, n
+			}
 		}
-		return &State{Value: json.RawMessage(best), Source: src, Counts: counts}
+		src, ok := seen[best]
+		if !ok { // a state from before Seen: the latest observation of any value, as it was then
+			src = a.Source
+			if newer(b, a) {
+				src = b.Source
+			}
+		}
+		return &State{Value: json.RawMessage(best), Source: src, Counts: counts, Seen: seen}
 	case Union:
 		items := slices.Clone(a.Items)
 		for _, it := range b.Items {
@@ -289,19 +353,95 @@ func unionValue(items []json.RawMessage) json.RawMessage {
 	return b
 }
 
-// compareValues orders JSON values: numbers numerically, then strings, then anything else by bytes.
-func compareValues(a, b json.RawMessage) int {
-	fa, ea := strconv.ParseFloat(string(a), 64)
-	fb, eb := strconv.ParseFloat(string(b), 64)
-	switch {
-	case ea == nil && eb == nil:
-		return cmp.Compare(fa, fb)
-	case ea == nil:
-		return -1
-	case eb == nil:
-		return 1
+// The kinds of value max and min compare, in the order they win in: a number beats a time,
+// which beats any other value, under max and min alike. Values of the same kind compare by
+// magnitude (numbers) or chronologically (times); other values (non-numeric strings, objects,
+// lists, booleans) have no order, so the latest observation of them wins.
+const (
+	kindOther = iota
+	kindTime
+	kindNumber
+)
+
+// orderKey is what max and min compare of a value: its kind, and its number or time.
+type orderKey struct {
+	kind int
+	num  float64
+	at   time.Time
+}
+
+// keyOf classifies a compact JSON value for max and min. A JSON number is a number; so is a
+// string holding a number in plain decimal form ("99", "-3", "12.5": an optional minus,
+// digits, an optional fraction; no exponent, sign, spaces or separators), as CSV imports and
+// form fields send them. A string holding an RFC 3339 timestamp ("2024-03-01T10:00:00Z", any
+// offset, optional fraction) or a date ("2024-03-01", midnight UTC) is a time.
+func keyOf(v json.RawMessage) orderKey {
+	if len(v) == 0 {
+		return orderKey{}
 	}
-	return bytes.Compare(a, b)
+	switch c := v[0]; {
+	case c == '-' || c >= '0' && c <= '9':
+		if f, err := strconv.ParseFloat(string(v), 64); err == nil {
+			return orderKey{kind: kindNumber, num: f}
+		}
+	case c == '"':
+		var s string
+		if bytes.IndexByte(v, '\\') < 0 {
+			s = string(v[1 : len(v)-1])
+		} else if json.Unmarshal(v, &s) != nil {
+			return orderKey{}
+		}
+		if plainDecimal(s) {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				return orderKey{kind: kindNumber, num: f}
+			}
+		}
+		if t, ok := parseTime(s); ok {
+			return orderKey{kind: kindTime, at: t}
+		}
+	}
+	return orderKey{}
+}
+
+// plainDecimal reports whether s is -?[0-9]+(\.[0-9]+)?.
+func plainDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, dot := strings.Cut(s, ".")
+	return allDigits(whole) && (!dot || allDigits(frac))
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// parseTime reads an RFC 3339 timestamp or a date (YYYY-MM-DD).
+func parseTime(s string) (time.Time, bool) {
+	if len(s) < 10 || s[4] != '-' || s[7] != '-' {
+		return time.Time{}, false
+	}
+	if len(s) == 10 {
+		t, err := time.Parse(time.DateOnly, s)
+		return t, err == nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+// compareKeys orders two values of the same kind by magnitude or time; 0 for other values,
+// which have no order.
+func compareKeys(a, b orderKey) int {
+	switch a.kind {
+	case kindNumber:
+		return cmp.Compare(a.num, b.num)
+	case kindTime:
+		return a.at.Compare(b.at)
+	}
+	return 0
 }
 
 // AppendJSON appends the JSON encoding of st, decoding as json.Marshal(st) does (traits
@@ -338,6 +478,18 @@ func (st States) AppendJSON(b []byte) []byte {
 				b = mosaic.AppendJSONString(b, v)
 				b = append(b, ':')
 				b = strconv.AppendInt(b, int64(s.Counts[v]), 10)
+			}
+			b = append(b, '}')
+		}
+		if len(s.Seen) > 0 {
+			b = append(b, `,"l":{`...)
+			for j, v := range slices.Sorted(maps.Keys(s.Seen)) {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = mosaic.AppendJSONString(b, v)
+				b = append(b, ':')
+				b = s.Seen[v].AppendJSON(b)
 			}
 			b = append(b, '}')
 		}

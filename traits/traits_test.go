@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ func obs(v string, minute int, src mosaic.SourceID, id string) traits.Observatio
 func TestRules(t *testing.T) {
 	cfg := &traits.Config{Rules: map[string]traits.Rule{
 		"first_seen_plan": traits.Earliest, "signup_date": traits.Immutable, "ltv": traits.Max, "lowest_price": traits.Min,
+		"last_order": traits.Max, "first_order": traits.Min,
 		"city": traits.MostFrequent, "tags": traits.Union, "name": traits.SourcePriority,
 	}, SourcePriority: []mosaic.SourceID{"crm", "web"}}
 	for _, tc := range []struct {
@@ -35,6 +37,25 @@ func TestRules(t *testing.T) {
 		{"signup_date", []traits.Observation{obs(`"2026-01-02"`, 10, "web", "b"), obs(`"2026-01-01"`, 5, "web", "a"), obs(`null`, 30, "web", "z")}, `"2026-01-01"`},
 		{"ltv", []traits.Observation{obs(`12.5`, 1, "web", "a"), obs(`100`, 2, "web", "b"), obs(`99`, 3, "web", "c")}, `100`},
 		{"lowest_price", []traits.Observation{obs(`12.5`, 1, "web", "a"), obs(`100`, 2, "web", "b")}, `12.5`},
+		// max and min: a plain decimal string is its number; anything else never beats a number.
+		{"ltv", []traits.Observation{obs(`100`, 1, "web", "a"), obs(`"99"`, 2, "web", "b")}, `100`},
+		{"ltv", []traits.Observation{obs(`"99"`, 2, "web", "b"), obs(`100`, 1, "web", "a")}, `100`},
+		{"ltv", []traits.Observation{obs(`100`, 1, "web", "a"), obs(`"150.5"`, 2, "web", "b")}, `"150.5"`},
+		{"ltv", []traits.Observation{obs(`100`, 1, "web", "a"), obs(`"abc"`, 2, "web", "b")}, `100`},
+		{"ltv", []traits.Observation{obs(`"abc"`, 2, "web", "b"), obs(`100`, 1, "web", "a")}, `100`},
+		{"ltv", []traits.Observation{obs(`-5`, 1, "web", "a"), obs(`{"v":9}`, 2, "web", "b"), obs(`true`, 3, "web", "c"), obs(`"2026-01-01"`, 4, "web", "d")}, `-5`},
+		{"ltv", []traits.Observation{obs(`100`, 1, "web", "a"), obs(`"1e9"`, 2, "web", "b"), obs(`" 200"`, 3, "web", "c"), obs(`"1,000"`, 4, "web", "d")}, `100`}, // not plain decimal
+		{"ltv", []traits.Observation{obs(`100`, 1, "web", "a"), obs(`"100"`, 2, "web", "b")}, `"100"`},                                                            // equal: the latest
+		{"ltv", []traits.Observation{obs(`"zzz"`, 1, "web", "a"), obs(`"abc"`, 2, "web", "b"), obs(`false`, 0, "web", "c")}, `"abc"`},                             // no numbers: the latest
+		{"lowest_price", []traits.Observation{obs(`3`, 1, "web", "a"), obs(`"1"`, 2, "web", "b")}, `"1"`},
+		{"lowest_price", []traits.Observation{obs(`"1"`, 2, "web", "b"), obs(`3`, 1, "web", "a")}, `"1"`},
+		{"lowest_price", []traits.Observation{obs(`3`, 1, "web", "a"), obs(`"abc"`, 2, "web", "b"), obs(`""`, 3, "web", "c"), obs(`"-"`, 4, "web", "d")}, `3`},
+		{"lowest_price", []traits.Observation{obs(`"-2.5"`, 1, "web", "a"), obs(`-2`, 2, "web", "b")}, `"-2.5"`},
+		// Dates and timestamps compare as times: a number still wins, other strings lose.
+		{"last_order", []traits.Observation{obs(`"2024-03-01"`, 1, "web", "a"), obs(`"2024-02-15"`, 2, "web", "b"), obs(`"2023-12-31"`, 3, "web", "c")}, `"2024-03-01"`},
+		{"first_order", []traits.Observation{obs(`"2024-03-01"`, 1, "web", "a"), obs(`"2024-02-15"`, 2, "web", "b"), obs(`"2024-12-31"`, 3, "web", "c")}, `"2024-02-15"`},
+		{"last_order", []traits.Observation{obs(`"2024-02-29T22:00:00Z"`, 1, "web", "a"), obs(`"2024-03-01T01:00:00+05:00"`, 2, "web", "b")}, `"2024-02-29T22:00:00Z"`}, // 20:00Z
+		{"last_order", []traits.Observation{obs(`"2024-03-01"`, 1, "web", "a"), obs(`"2024-03-01T00:00:00.5Z"`, 2, "web", "b"), obs(`"2024-13-01"`, 3, "web", "c"), obs(`"soon"`, 4, "web", "d")}, `"2024-03-01T00:00:00.5Z"`},
 		{"city", []traits.Observation{obs(`"Oslo"`, 1, "web", "a"), obs(`"Bergen"`, 2, "web", "b"), obs(`"Oslo"`, 3, "web", "c")}, `"Oslo"`},
 		{"tags", []traits.Observation{obs(`["vip","b2b"]`, 1, "web", "a"), obs(`"vip"`, 2, "web", "b"), obs(`["new"]`, 3, "web", "c")}, `["b2b","new","vip"]`},
 		{"name", []traits.Observation{obs(`"Ada L."`, 9, "web", "b"), obs(`"Ada Lovelace"`, 1, "crm", "a")}, `"Ada Lovelace"`},
@@ -61,7 +82,8 @@ func TestOrderAndMergeIndependence(t *testing.T) {
 	cfg := &traits.Config{Rules: map[string]traits.Rule{"first": traits.Earliest, "ltv": traits.Max, "low": traits.Min,
 		"city": traits.MostFrequent, "tags": traits.Union, "name": traits.SourcePriority, "born": traits.Immutable},
 		SourcePriority: []mosaic.SourceID{"crm"}}
-	values := []string{`"a"`, `"b"`, `"c"`, `1`, `2.5`, `["x","y"]`, `null`, `true`}
+	values := []string{`"a"`, `"b"`, `"c"`, `1`, `2.5`, `["x","y"]`, `null`, `true`, // max and min over mixed kinds:
+		`"99"`, `"2.5"`, `-1`, `{"k":1}`, `"2024-03-01"`, `"2024-02-29T22:00:00Z"`, `"2024-03-01T01:00:00+05:00"`}
 	for seed := uint64(0); seed < 300; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		type o struct {
@@ -69,7 +91,7 @@ func TestOrderAndMergeIndependence(t *testing.T) {
 			obs  traits.Observation
 		}
 		var all []o
-		for i := 0; i < 30; i++ {
+		for i := 0; i < 40; i++ {
 			src := mosaic.SourceID([]string{"crm", "web", "app"}[rng.IntN(3)])
 			all = append(all, o{names[rng.IntN(len(names))], obs(values[rng.IntN(len(values))], rng.IntN(10), src, fmt.Sprintf("m%02d", i))})
 		}
@@ -91,11 +113,111 @@ func TestOrderAndMergeIndependence(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("seed %d: traits differ (-one profile +merged):\n%s", seed, diff)
 		}
-		for n := range want {
-			if wantSrc[n].EventTime != gotSrc[n].EventTime {
-				t.Fatalf("seed %d: provenance of %s differs: %+v vs %+v", seed, n, wantSrc[n], gotSrc[n])
+		if diff := cmp.Diff(wantSrc, gotSrc); diff != "" {
+			t.Fatalf("seed %d: provenance differs (-one profile +merged):\n%s", seed, diff)
+		}
+		// most_frequent cites an observation of the value it keeps.
+		if v, ok := want["city"]; ok {
+			var cited bool
+			for _, x := range all {
+				cited = cited || x.name == "city" && x.obs.MessageID == wantSrc["city"].MessageID && string(x.obs.Value) == string(v)
+			}
+			if !cited {
+				t.Fatalf("seed %d: most_frequent kept %s but cites %+v", seed, v, wantSrc["city"])
 			}
 		}
+	}
+}
+
+// TestMostFrequentProvenance: the provenance of a most_frequent value is the latest
+// observation of that value (not the latest observation of any value), whatever the order
+// and however the observations were split between two profiles that merge.
+func TestMostFrequentProvenance(t *testing.T) {
+	cfg := &traits.Config{Rules: map[string]traits.Rule{"color": traits.MostFrequent}}
+	at := func(month int) time.Time { return time.Date(2024, time.Month(month), 1, 0, 0, 0, 0, time.UTC) }
+	o := func(v string, month int, src mosaic.SourceID, id string) traits.Observation {
+		return traits.Observation{Value: json.RawMessage(v), SourceID: src, MessageID: id, EventTime: at(month), ReceivedAt: at(month).Add(time.Hour)}
+	}
+	for _, tc := range []struct {
+		name   string
+		obs    []traits.Observation
+		want   string
+		wantID string
+	}{
+		{"user trial", []traits.Observation{o(`"green"`, 1, "web", "m1"), o(`"green"`, 2, "app", "m2"), o(`"pink"`, 3, "crm", "m3")}, `"green"`, "m2"},
+		// Whichever profile holds which observations, green (latest at m5) ties pink and wins.
+		{"winner of neither side", []traits.Observation{o(`"green"`, 5, "web", "m5"), o(`"pink"`, 1, "web", "m1"), o(`"pink"`, 2, "web", "m2"), o(`"green"`, 3, "app", "m3")}, `"green"`, "m5"},
+		{"old event of the winner arrives last", []traits.Observation{o(`"pink"`, 4, "web", "m4"), o(`"green"`, 6, "web", "m6"), o(`"green"`, 3, "web", "m3"), o(`"green"`, 2, "web", "m2")}, `"green"`, "m6"},
+	} {
+		// Every order of the observations, and every split of each order into two profiles.
+		for perm := range permutations(len(tc.obs)) {
+			for mask := 0; mask < 1<<len(tc.obs); mask++ {
+				a, b := traits.States{}, traits.States{}
+				for i, j := range perm {
+					if mask&(1<<i) != 0 {
+						cfg.Observe(a, "color", tc.obs[j])
+					} else {
+						cfg.Observe(b, "color", tc.obs[j])
+					}
+				}
+				for _, st := range []traits.States{cfg.Combine(a, b), cfg.Combine(b, a)} {
+					vals, srcs := st.Traits()
+					src := srcs["color"]
+					if got := string(vals["color"]); got != tc.want || src.MessageID != tc.wantID {
+						t.Fatalf("%s, order %v, split %b: %s from %s, want %s from %s", tc.name, perm, mask, got, src.MessageID, tc.want, tc.wantID)
+					}
+					var want traits.Observation
+					for _, x := range tc.obs {
+						if x.MessageID == tc.wantID {
+							want = x
+						}
+					}
+					if src.SourceID != want.SourceID || !src.EventTime.Equal(want.EventTime) || !src.ReceivedAt.Equal(want.ReceivedAt) || src.Rule != "most_frequent" {
+						t.Fatalf("%s: provenance %+v, want that of %+v", tc.name, src, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMostFrequentOldState: a state stored before most_frequent kept each value's latest
+// observation still combines, and takes the provenance from new observations of the winner.
+func TestMostFrequentOldState(t *testing.T) {
+	cfg := &traits.Config{Rules: map[string]traits.Rule{"color": traits.MostFrequent}}
+	old := traits.States{}
+	if err := json.Unmarshal([]byte(`{"color":{"v":"\"green\"","s":{"source_id":"web","message_id":"m3","event_time":"2024-03-01T00:00:00Z","received_at":"2024-03-01T00:00:00Z","rule":"most_frequent"},"c":{"\"green\"":2,"\"pink\"":1}}}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Observe(old, "color", obs(`"green"`, 0, "app", "m9"))
+	vals, srcs := old.Traits()
+	if got, want := string(vals["color"])+" "+srcs["color"].MessageID, `"green" m9`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+// permutations yields every order of 0..n-1.
+func permutations(n int) func(func([]int) bool) {
+	return func(yield func([]int) bool) {
+		p := make([]int, n)
+		for i := range p {
+			p[i] = i
+		}
+		var gen func(k int) bool
+		gen = func(k int) bool {
+			if k == n {
+				return yield(slices.Clone(p))
+			}
+			for i := k; i < n; i++ {
+				p[k], p[i] = p[i], p[k]
+				if !gen(k + 1) {
+					return false
+				}
+				p[k], p[i] = p[i], p[k]
+			}
+			return true
+		}
+		gen(0)
 	}
 }
 
@@ -155,6 +277,32 @@ func TestSameEventTimeLaterReceiptWins(t *testing.T) {
 			if got := string(vals["first"]) + string(vals["fixed"]); got != `"1.234""1.234"` {
 				t.Errorf("messageIds %v: earliest and immutable kept %s, want the value received first", ids, got)
 			}
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cfg       traits.Config
+		wantField string // "" means valid
+	}{
+		{"empty", traits.Config{}, ""},
+		{"rules", traits.Config{Default: traits.Earliest, Rules: map[string]traits.Rule{"ltv": traits.Max}}, ""},
+		{"source priority with order", traits.Config{Rules: map[string]traits.Rule{"tier": traits.SourcePriority}, SourcePriority: []mosaic.SourceID{"src_a", "src_b"}}, ""},
+		{"unknown rule", traits.Config{Rules: map[string]traits.Rule{"ltv": "biggest"}}, "rules.ltv"},
+		{"unknown default", traits.Config{Default: "newest"}, "default"},
+		{"source priority without order", traits.Config{Rules: map[string]traits.Rule{"ltv": traits.Max, "tier": traits.SourcePriority}}, "rules.tier"},
+		{"default source priority without order", traits.Config{Default: traits.SourcePriority}, "default"},
+		{"empty source", traits.Config{SourcePriority: []mosaic.SourceID{"src_a", ""}}, "source_priority[1]"},
+		{"source twice", traits.Config{SourcePriority: []mosaic.SourceID{"src_a", "src_b", "src_a"}}, "source_priority[2]"},
+	} {
+		err := tc.cfg.Validate()
+		if got := mosaic.ErrorField(err); got != tc.wantField || (err == nil) != (tc.wantField == "") {
+			t.Errorf("%s: Validate()=%v (field %q), want field %q", tc.name, err, got, tc.wantField)
+		}
+		if err != nil && mosaic.ErrorCode(err) != mosaic.EINVALID {
+			t.Errorf("%s: code %s, want invalid", tc.name, mosaic.ErrorCode(err))
 		}
 	}
 }

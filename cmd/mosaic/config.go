@@ -22,8 +22,8 @@ import (
 //	    - {type: customer_number, priority: 4, limit: 1, paths: [traits.customer_number], normalize: [trim, digits]}
 //	traits:
 //	  default: latest
-//	  rules: {signup_source: earliest, lifetime_value: max, tags: union}
-//	  source_priority: [src_crm]
+//	  rules: {signup_source: earliest, lifetime_value: max, tags: union, tier: source_priority}
+//	  source_priority: [crm, web] # source names or ids, highest first; see resolveTraits
 //	matching:
 //	  auto_threshold: 0.95
 //	  review_threshold: 0.5

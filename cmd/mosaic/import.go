@@ -106,6 +106,10 @@ func (c *ImportCmd) Run(env *Env) error {
 	if src.Disabled {
 		return fmt.Errorf("source %q is disabled; enable it with: mosaic source enable %s", src.Name, src.Name)
 	}
+	stages, err := pipelineStages(env, store, norm, fileCfg)
+	if err != nil {
+		return err
+	}
 
 	log.Info("hashing the file", "file", c.File, "bytes", st.Size())
 	hash, size, err := importer.HashFile(ctx, file)
@@ -130,7 +134,7 @@ func (c *ImportCmd) Run(env *Env) error {
 	var appending atomic.Bool
 	if !c.NoWait {
 		lp := &leasedProcessor{Store: store, Logger: log, Proc: &processor.Processor{Store: store,
-			Stages: pipelineStages(store, norm, fileCfg), Poll: 200 * time.Millisecond, Logger: log.With("component", "processor"),
+			Stages: stages, Poll: 200 * time.Millisecond, Logger: log.With("component", "processor"),
 			Busy: appending.Load}}
 		switch err := lp.Open(ctx); {
 		case err == nil:

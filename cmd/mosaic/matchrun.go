@@ -93,8 +93,12 @@ func printMatchRun(w io.Writer, res *linkage.Result, dry bool) {
 // applyLinks runs the processor until the queued recomputes are done, unless a server holds
 // the processor lease (it applies them itself).
 func applyLinks(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig) error {
+	stages, err := pipelineStages(env, store, norm, cfg)
+	if err != nil {
+		return err
+	}
 	lp := &leasedProcessor{Store: store, Logger: env.Logger, Proc: &processor.Processor{Store: store,
-		Stages: pipelineStages(store, norm, cfg), Poll: 50 * time.Millisecond, Logger: env.Logger.With("component", "processor")}}
+		Stages: stages, Poll: 50 * time.Millisecond, Logger: env.Logger.With("component", "processor")}}
 	switch err := lp.Open(env.Ctx); {
 	case mosaic.ErrorCode(err) == mosaic.ECONFLICT:
 		fmt.Fprintln(env.Stdout, "a server is processing this store: it applies the links to the profiles")

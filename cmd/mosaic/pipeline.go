@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,20 +15,49 @@ import (
 	"github.com/mosaic-cdp/mosaic/identity"
 	"github.com/mosaic-cdp/mosaic/importer"
 	"github.com/mosaic-cdp/mosaic/processor"
+	"github.com/mosaic-cdp/mosaic/traits"
 )
 
 // pipelineStages returns the processor stages every processor of a store runs (mosaic serve,
 // and mosaic import when no server runs), so that imported and API data go through the same
-// pipeline.
-func pipelineStages(store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig) []processor.Stage {
+// pipeline. The sources of traits.source_priority are resolved here, by id or name.
+func pipelineStages(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig) ([]processor.Stage, error) {
+	tr, err := resolveTraits(env, store, cfg.Traits)
+	if err != nil {
+		return nil, err
+	}
 	var stages []processor.Stage
 	if ids, ok := store.(mosaic.IdentityService); ok {
 		stages = []processor.Stage{
 			&processor.Dedupe{Store: ids},
-			&processor.Identity{Store: ids, Normalizer: norm, Traits: &cfg.Traits},
+			&processor.Identity{Store: ids, Normalizer: norm, Traits: tr},
 		}
 	}
-	return stages
+	return stages, nil
+}
+
+// resolveTraits returns cfg with the sources of source_priority, given in the configuration
+// file by name (or id), as ids: observations carry only the id of their source.
+func resolveTraits(env *Env, store mosaic.Store, cfg traits.Config) (*traits.Config, error) {
+	if len(cfg.SourcePriority) == 0 {
+		return &cfg, nil
+	}
+	ids := make([]mosaic.SourceID, len(cfg.SourcePriority))
+	for i, ref := range cfg.SourcePriority {
+		src, err := findSource(env, store, string(ref))
+		if mosaic.ErrorCode(err) == mosaic.ENOTFOUND {
+			return nil, fmt.Errorf("%s: traits.source_priority[%d]: no source with id or name %q (see mosaic source list; create it with: mosaic source create %s)",
+				env.CLI.Config, i, ref, ref)
+		} else if err != nil {
+			return nil, err
+		}
+		if j := slices.Index(ids, src.ID); j >= 0 {
+			return nil, fmt.Errorf("%s: traits.source_priority[%d]: %q is the source of traits.source_priority[%d] again", env.CLI.Config, i, ref, j)
+		}
+		ids[i] = src.ID
+	}
+	cfg.SourcePriority = ids
+	return &cfg, nil
 }
 
 // leasedProcessor runs a processor only while this process holds the store's processor lease

@@ -175,3 +175,56 @@ func TestProfilesEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestTraitSourcePriority: traits.source_priority names sources (by name or id); the
+// source_priority rule keeps the value of the highest listed source over a later one, an
+// unknown source name and a source_priority rule without an order are configuration errors.
+func TestTraitSourcePriority(t *testing.T) {
+	dir := t.TempDir()
+	first := startServe(t, "--data", dir) // creates the source "default" and the owner token
+	out, err := runCLI(t, "source", "create", "crm", "--data", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crmKey := lastLine(out)
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig := func(body string) string {
+		path := filepath.Join(t.TempDir(), "mosaic.yaml")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	for _, tc := range []struct{ name, config, want string }{
+		{"unknown source", "traits: {source_priority: [crm, nosuch], rules: {tier: source_priority}}",
+			`traits.source_priority[1]: no source with id or name "nosuch"`},
+		{"no order", "traits: {rules: {tier: source_priority}}",
+			"traits.rules.tier: Rule source_priority needs the order of sources"},
+	} {
+		_, err := runCLI(t, "serve", "--addr", "127.0.0.1:0", "--data", dir, "--config", writeConfig(tc.config))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: serve error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+
+	inst := startServe(t, "--data", dir, "--config", writeConfig("traits: {source_priority: [crm, default], rules: {tier: source_priority}}"))
+	inst.Token, inst.WriteKey = first.Token, first.WriteKey
+	sendBatch(t, inst.URL, crmKey, `{"batch":[{"type":"identify","userId":"ada","traits":{"tier":"gold"},"timestamp":"2026-11-01T10:00:00Z"}]}`)
+	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[{"type":"identify","userId":"ada","traits":{"tier":"silver","plan":"pro"},"timestamp":"2026-11-02T10:00:00Z"}]}`)
+	waitProcessed(t, inst.URL, inst.Token)
+	st, prof := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=user_id&value=ada", inst.Token, nil)
+	if st != 200 {
+		t.Fatalf("lookup: %d %v", st, prof)
+	}
+	if got := prof["traits"].(map[string]any); got["tier"] != "gold" || got["plan"] != "pro" {
+		t.Fatalf("traits=%v, want tier gold (crm ranks first) and plan pro", got)
+	}
+	src := prof["trait_sources"].(map[string]any)["tier"].(map[string]any)
+	srcs, _ := runCLI(t, "source", "list", "--data", dir)
+	if id, _ := src["source_id"].(string); src["rule"] != "source_priority" || !strings.Contains(srcs, id+"  crm") {
+		t.Fatalf("tier provenance %v, want the crm source (sources:\n%s)", src, srcs)
+	}
+}

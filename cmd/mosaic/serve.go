@@ -40,7 +40,10 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	stages := pipelineStages(store, norm, fileCfg)
+	stages, err := pipelineStages(env, store, norm, fileCfg)
+	if err != nil {
+		return err
+	}
 	metrics := mhttp.NewMetrics(store)
 	committer := groupcommit.New(store.AppendInbox, 0)
 	proc := &processor.Processor{Store: store, Stages: stages, Logger: log.With("component", "processor"),
