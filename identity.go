@@ -122,7 +122,7 @@ type IdentityService interface {
 	// FindGroupStates returns the stored states of the given groups (missing ones are left out).
 	FindGroupStates(ctx context.Context, ids []string) ([]*GroupState, error)
 	// FindEventsByIdentity returns the stored events anchored on keys, of the given types
-	// (all when empty), in processing order.
+	// (all when empty), in processing order, each with the profile it belongs to now.
 	FindEventsByIdentity(ctx context.Context, keys []IdentifierKey, types []EventType) ([]*Event, error)
 	// FindStoredMessageIDs returns which of the messageIds are already stored for src.
 	FindStoredMessageIDs(ctx context.Context, src SourceID, ids []string) (map[string]bool, error)

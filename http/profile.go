@@ -160,9 +160,6 @@ func (s *Server) handleProfileEvents(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	for _, e := range evs {
-		e.ProfileID = p.ID
-	}
 	if evs == nil {
 		evs = []*mosaic.Event{}
 	}
