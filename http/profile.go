@@ -21,7 +21,7 @@ func (s *Server) registerProfileRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/profiles", s.authenticate(s.handleProfileList))
 	// GET /api/v1/profiles/{id}
 	mux.HandleFunc("GET /api/v1/profiles/{id}", s.authenticate(s.handleProfileGet))
-	// GET /api/v1/profiles/{id}/events?limit=&cursor=
+	// GET /api/v1/profiles/{id}/events?source=&user_id=&anonymous_id=&type=&event=&limit=&cursor= (as GET /api/v1/events)
 	mux.HandleFunc("GET /api/v1/profiles/{id}/events", s.authenticate(s.handleProfileEvents))
 	// GET /api/v1/profiles/{id}/graph
 	mux.HandleFunc("GET /api/v1/profiles/{id}/graph", s.authenticate(s.handleProfileGraph))
@@ -149,12 +149,12 @@ func (s *Server) handleProfileEvents(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	f := mosaic.EventFilter{ProfileID: p.ID, Cursor: q.Get("cursor")}
-	if f.Limit, err = queryLimit(r); err != nil {
+	f, err := s.eventFilter(r)
+	if err != nil {
 		Error(w, r, err)
 		return
 	}
+	f.ProfileID = p.ID
 	evs, next, err := s.Store.FindEvents(r.Context(), f)
 	if err != nil {
 		Error(w, r, err)

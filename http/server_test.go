@@ -13,8 +13,10 @@ import (
 
 	"github.com/mosaic-cdp/mosaic"
 	mhttp "github.com/mosaic-cdp/mosaic/http"
+	"github.com/mosaic-cdp/mosaic/identity"
 	"github.com/mosaic-cdp/mosaic/processor"
 	"github.com/mosaic-cdp/mosaic/sqlite"
+	"github.com/mosaic-cdp/mosaic/traits"
 )
 
 // testEnv is a running server on a fresh embedded store, with a processor.
@@ -28,6 +30,13 @@ type testEnv struct {
 }
 
 func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	return newIdentityEnv(t, nil)
+}
+
+// newIdentityEnv is newTestEnv with identity resolution by norm: the processor builds
+// profiles and the server answers the profile routes (without norm, neither).
+func newIdentityEnv(t *testing.T, norm *identity.Normalizer) *testEnv {
 	t.Helper()
 	db := sqlite.NewDB(t.TempDir())
 	if err := db.Open(); err != nil {
@@ -43,8 +52,12 @@ func newTestEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	proc := &processor.Processor{Store: db, Poll: 10 * time.Millisecond}
-	proc.Open()
 	srv := &mhttp.Server{Addr: "127.0.0.1:0", Store: db, Appended: proc.Notify}
+	if norm != nil {
+		proc.Stages = []processor.Stage{&processor.Dedupe{Store: db}, &processor.Identity{Store: db, Normalizer: norm, Traits: &traits.Config{}}}
+		srv.Identity = norm
+	}
+	proc.Open()
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}
