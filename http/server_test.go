@@ -406,3 +406,29 @@ func TestTrackingCallWithTheWrongMethod(t *testing.T) {
 		t.Fatalf("GET /v1/nothing/here: %d", code)
 	}
 }
+
+func TestAPICallWithTheWrongMethod(t *testing.T) {
+	e := newTestEnv(t)
+	for _, tc := range []struct {
+		method, path, allow string
+	}{
+		{"GET", "/api/v1/profiles/prof_x/split", "POST"},
+		{"DELETE", "/api/v1/profiles/prof_x", "GET, HEAD"},
+		{"POST", "/api/v1/events", "GET, HEAD"},
+		{"PUT", "/api/v1/sources/src_x", "GET, HEAD, PATCH"},
+		{"DELETE", "/api/v1/sources", "GET, HEAD, POST"},
+		{"POST", "/healthz", "GET, HEAD"},
+	} {
+		code, body, hdr := e.do(tc.method, tc.path, nil, map[string]string{"Authorization": "Bearer " + e.Owner})
+		if c, _ := errorCode(body); code != 405 || hdr.Get("Allow") != tc.allow || c != "method_not_allowed" {
+			t.Errorf("%s %s: %d Allow %q %v, want 405 Allow %q method_not_allowed", tc.method, tc.path, code, hdr.Get("Allow"), body, tc.allow)
+		}
+	}
+	for _, path := range []string{"/api/v1/nothing", "/api/v1/profiles/prof_x/nothing", "/nothing"} {
+		if code, body, _ := e.do("GET", path, nil, map[string]string{"Authorization": "Bearer " + e.Owner}); code != 404 {
+			t.Errorf("GET %s: %d %v, want 404", path, code, body)
+		} else if c, _ := errorCode(body); c != "not_found" {
+			t.Errorf("GET %s: code %q, want not_found", path, c)
+		}
+	}
+}
