@@ -127,3 +127,31 @@ func TestProfileTimelineFilters(t *testing.T) {
 		t.Errorf("timeline?type=bogus: code %q field %q", c, f)
 	}
 }
+
+func TestProfileSearchFindsWhatLookupFinds(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.DefaultRegion = "DK"
+	e := newIdentityEnv(t, mustNormalizer(t, cfg))
+	e.send(`{"type":"identify","userId":"carl","traits":{"phone":"20 12 34 56","email":"Carl@Example.com"},"timestamp":"2026-11-01T10:00:00Z"},
+		{"type":"identify","anonymousId":"a-9","traits":{"name":"Dora"},"timestamp":"2026-11-01T10:01:00Z"}`)
+	carl := e.profileOf("phone", "20123456")
+	dora := e.profileOf("anonymous_id", "a-9")
+	e.send(`{"type":"identify","userId":"carl","anonymousId":"a-9","timestamp":"2026-11-01T10:02:00Z"}`) // merges dora into carl, or carl into dora
+	live := e.profileOf("user_id", "carl")
+	merged := carl
+	if live == carl {
+		merged = dora
+	}
+	for _, q := range []string{"20123456", "20 12 34 56", "+45 20 12 34 56", "+4520", "carl", "CARL@example.com", live, merged, " " + merged + " "} {
+		st, out := e.api("GET", "/api/v1/profiles?q="+url.QueryEscape(q), nil)
+		ps, _ := out["profiles"].([]any)
+		if st != 200 || len(ps) != 1 || ps[0].(map[string]any)["id"] != live {
+			t.Errorf("search %q: %d %v, want the one profile %s", q, st, out, live)
+		}
+	}
+	for _, q := range []string{"2012345", "30123456", "prof_nope"} {
+		if st, out := e.api("GET", "/api/v1/profiles?q="+url.QueryEscape(q), nil); st != 200 || len(out["profiles"].([]any)) != 0 {
+			t.Errorf("search %q: %d %v, want none", q, st, out)
+		}
+	}
+}
