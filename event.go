@@ -65,8 +65,9 @@ type Event struct {
 	// event belongs to whichever profile holds that identifier, so events follow merges and
 	// splits without being rewritten.
 	Identity IdentifierKey `json:"-"`
-	// ProfileID is the profile the event resolved to when it was processed (read APIs fill
-	// in the current one).
+	// ProfileID is the profile the event belongs to: when it is processed, the one it resolved
+	// to; when it is read back (FindEvents, FindEventsByIdentity), the one that holds its
+	// Identity now, and none for an event without one.
 	ProfileID ProfileID `json:"profile_id,omitempty"`
 }
 
@@ -125,7 +126,8 @@ type EventService interface {
 	// ProcessorOffset returns the inbox sequence number processed through (0 before any).
 	ProcessorOffset(ctx context.Context) (int64, error)
 	// FindEvents returns events newest first (by processing order) and the cursor of the
-	// next page ("" on the last page). Returns invalid for a bad cursor or limit.
+	// next page ("" on the last page), each with the profile it belongs to now. Returns
+	// invalid for a bad cursor or limit.
 	FindEvents(ctx context.Context, filter EventFilter) ([]*Event, string, error)
 }
 

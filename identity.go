@@ -3,6 +3,8 @@ package mosaic
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -122,7 +124,7 @@ type IdentityService interface {
 	// FindGroupStates returns the stored states of the given groups (missing ones are left out).
 	FindGroupStates(ctx context.Context, ids []string) ([]*GroupState, error)
 	// FindEventsByIdentity returns the stored events anchored on keys, of the given types
-	// (all when empty), in processing order.
+	// (all when empty), in processing order, each with the profile it belongs to now.
 	FindEventsByIdentity(ctx context.Context, keys []IdentifierKey, types []EventType) ([]*Event, error)
 	// FindStoredMessageIDs returns which of the messageIds are already stored for src.
 	FindStoredMessageIDs(ctx context.Context, src SourceID, ids []string) (map[string]bool, error)
@@ -133,11 +135,29 @@ type IdentityService interface {
 	PendingRecomputes(ctx context.Context, limit int) ([]IdentifierKey, error)
 }
 
-// ProfileFilter selects profiles for FindProfiles.
+// ProfileFilter selects profiles for FindProfiles. Q, Terms and IDs search: a live profile
+// matching any of them is found; with none set, every live profile is.
 type ProfileFilter struct {
-	Q      string // prefix of an identifier value, a name or any string trait value, or of a word in one (case-insensitive)
+	Q string // prefix of an identifier value, a name or any string trait value, or of a word in one (case-insensitive)
+	// Terms are more prefixes searched like Q: the HTTP API adds Q normalised as each
+	// identifier type that accepts it (a phone number in E.164), as identifiers are stored so.
+	Terms []string
+	// IDs are profiles found by id (the HTTP API adds Q resolved to a live profile).
+	IDs    []ProfileID
 	Limit  int
 	Cursor string
+}
+
+// SearchPrefixes returns Q and Terms trimmed, lower-cased and de-duplicated, as the stores
+// search them (none when the filter does not search by prefix).
+func (f ProfileFilter) SearchPrefixes() []string {
+	var out []string
+	for _, t := range append([]string{f.Q}, f.Terms...) {
+		if t = strings.ToLower(strings.TrimSpace(t)); t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // ProfileService reads profiles and the groups (B2B accounts) they belong to.

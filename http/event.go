@@ -7,32 +7,15 @@ import (
 )
 
 func (s *Server) registerEventRoutes(mux *http.ServeMux) {
-	// GET /api/v1/events?source=&user_id=&anonymous_id=&type=&event=&limit=&cursor=
+	// GET /api/v1/events?source=&user_id=&anonymous_id=&type=&event=&limit=&cursor= (see eventFilter)
 	mux.HandleFunc("GET /api/v1/events", s.authenticate(s.handleEventList))
 	// GET /api/v1/stats
 	mux.HandleFunc("GET /api/v1/stats", s.authenticate(s.handleStats))
 }
 
 func (s *Server) handleEventList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f := mosaic.EventFilter{
-		SourceID: mosaic.SourceID(q.Get("source")), UserID: q.Get("user_id"), AnonymousID: q.Get("anonymous_id"),
-		Type: mosaic.EventType(q.Get("type")), Event: q.Get("event"), Cursor: q.Get("cursor"),
-	}
-	if f.Type != "" && !f.Type.Valid() {
-		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "type", "Unknown event type %q.", f.Type))
-		return
-	}
-	if f.SourceID != "" { // an id or a name
-		src, err := s.findSource(r, string(f.SourceID))
-		if err != nil {
-			Error(w, r, err)
-			return
-		}
-		f.SourceID = src.ID
-	}
-	var err error
-	if f.Limit, err = queryLimit(r); err != nil {
+	f, err := s.eventFilter(r)
+	if err != nil {
 		Error(w, r, err)
 		return
 	}
@@ -45,6 +28,30 @@ func (s *Server) handleEventList(w http.ResponseWriter, r *http.Request) {
 		evs = []*mosaic.Event{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": evs, "next_cursor": next})
+}
+
+// eventFilter reads and checks the filters every event listing accepts (the event list and a
+// profile's timeline): source (an id or a name), user_id, anonymous_id, type, event, limit
+// and cursor.
+func (s *Server) eventFilter(r *http.Request) (mosaic.EventFilter, error) {
+	q := r.URL.Query()
+	f := mosaic.EventFilter{
+		SourceID: mosaic.SourceID(q.Get("source")), UserID: q.Get("user_id"), AnonymousID: q.Get("anonymous_id"),
+		Type: mosaic.EventType(q.Get("type")), Event: q.Get("event"), Cursor: q.Get("cursor"),
+	}
+	if f.Type != "" && !f.Type.Valid() {
+		return f, mosaic.FieldErrorf(mosaic.EINVALID, "type", "Unknown event type %q.", f.Type)
+	}
+	if f.SourceID != "" { // an id or a name
+		src, err := s.findSource(r, string(f.SourceID))
+		if err != nil {
+			return f, err
+		}
+		f.SourceID = src.ID
+	}
+	var err error
+	f.Limit, err = queryLimit(r)
+	return f, err
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {

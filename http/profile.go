@@ -20,11 +20,11 @@ type profileStore interface {
 func (s *Server) registerProfileRoutes(mux *http.ServeMux) {
 	// GET /api/v1/profiles/lookup?type=email&value=Ada@Example.com
 	mux.HandleFunc("GET /api/v1/profiles/lookup", s.authenticate(s.handleProfileLookup))
-	// GET /api/v1/profiles?q=&limit=&cursor=
+	// GET /api/v1/profiles?q=&limit=&cursor= (q: a prefix, an identifier as lookup takes it, or a profile id)
 	mux.HandleFunc("GET /api/v1/profiles", s.authenticate(s.handleProfileList))
 	// GET /api/v1/profiles/{id}
 	mux.HandleFunc("GET /api/v1/profiles/{id}", s.authenticate(s.handleProfileGet))
-	// GET /api/v1/profiles/{id}/events?limit=&cursor=
+	// GET /api/v1/profiles/{id}/events?source=&user_id=&anonymous_id=&type=&event=&limit=&cursor= (as GET /api/v1/events)
 	mux.HandleFunc("GET /api/v1/profiles/{id}/events", s.authenticate(s.handleProfileEvents))
 	// GET /api/v1/profiles/{id}/graph
 	mux.HandleFunc("GET /api/v1/profiles/{id}/graph", s.authenticate(s.handleProfileGraph))
@@ -111,6 +111,10 @@ func (s *Server) handleProfileList(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
+	if err := s.searchAlso(r.Context(), ps, &f); err != nil {
+		Error(w, r, err)
+		return
+	}
 	list, next, err := ps.FindProfiles(r.Context(), f)
 	if err != nil {
 		Error(w, r, err)
@@ -120,6 +124,30 @@ func (s *Server) handleProfileList(w http.ResponseWriter, r *http.Request) {
 		list = []*mosaic.Profile{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"profiles": list, "next_cursor": next})
+}
+
+// searchAlso widens a profile search by f.Q to what lookup would find: identifiers are stored
+// normalised (a phone number in E.164), so Q is also searched normalised as each identifier
+// type whose normaliser accepts it; and Q naming a profile, live or merged away, finds the
+// live one.
+func (s *Server) searchAlso(ctx context.Context, ps profileStore, f *mosaic.ProfileFilter) error {
+	raw := strings.TrimSpace(f.Q)
+	if raw == "" {
+		return nil
+	}
+	for _, t := range s.Identity.Types() {
+		if v, err := s.Identity.Normalize(t, raw); err == nil {
+			f.Terms = append(f.Terms, v)
+		}
+	}
+	p, err := liveProfile(ctx, ps, mosaic.ProfileID(raw))
+	switch {
+	case err == nil:
+		f.IDs = append(f.IDs, p.ID)
+	case mosaic.ErrorCode(err) != mosaic.ENOTFOUND:
+		return err
+	}
+	return nil
 }
 
 // handleProfileGet answers with the live profile; a merged-away id resolves to the survivor,
@@ -157,19 +185,16 @@ func (s *Server) handleProfileEvents(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	f := mosaic.EventFilter{ProfileID: p.ID, Cursor: q.Get("cursor")}
-	if f.Limit, err = queryLimit(r); err != nil {
-		Error(w, r, err)
-		return
-	}
-	evs, next, err := s.Store.FindEvents(r.Context(), f)
+	f, err := s.eventFilter(r)
 	if err != nil {
 		Error(w, r, err)
 		return
 	}
-	for _, e := range evs {
-		e.ProfileID = p.ID
+	f.ProfileID = p.ID
+	evs, next, err := s.Store.FindEvents(r.Context(), f)
+	if err != nil {
+		Error(w, r, err)
+		return
 	}
 	if evs == nil {
 		evs = []*mosaic.Event{}

@@ -137,16 +137,44 @@ func (s *Server) Handler() http.Handler {
 	s.registerImportRoutes(mux)
 	s.registerMatchRoutes(mux)
 	s.registerHealthRoutes(mux)
+	// The catch-all matches every method, so ServeMux never answers 405 by itself: a path
+	// that a route serves with other methods is answered here.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if call := strings.TrimPrefix(r.URL.Path, "/v1/"); call != r.URL.Path && !strings.Contains(call, "/") && call != "" {
-			w.Header().Set("Allow", "POST, OPTIONS") // a tracking call sent with the wrong method
-			writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: "method_not_allowed",
-				Message: r.Method + " /v1/" + call + ": tracking calls are sent with POST."}})
+			methodNotAllowed(w, []string{"POST", "OPTIONS"}, r.Method+" /v1/"+call+": tracking calls are sent with POST.")
+			return
+		}
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			methodNotAllowed(w, allow, r.Method+" "+r.URL.Path+": this route answers "+strings.Join(allow, ", ")+".")
 			return
 		}
 		Error(w, r, mosaic.Errorf(mosaic.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))
 	})
 	return s.instrument(mux)
+}
+
+// probeMethods are the methods allowedMethods tries. Not OPTIONS: "OPTIONS /v1/" answers
+// CORS preflights for any path below it, so it does not say that a path exists.
+var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// allowedMethods returns the methods with which a route other than the catch-all serves
+// r's path (none for a path no route knows).
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range probeMethods {
+		probe := *r
+		probe.Method = m
+		if _, pattern := mux.Handler(&probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// methodNotAllowed answers 405 with the Allow header and the method_not_allowed error body.
+func methodNotAllowed(w http.ResponseWriter, allow []string, msg string) {
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: "method_not_allowed", Message: msg}})
 }
 
 type ctxKey int

@@ -13,8 +13,10 @@ import (
 
 	"github.com/mosaic-cdp/mosaic"
 	mhttp "github.com/mosaic-cdp/mosaic/http"
+	"github.com/mosaic-cdp/mosaic/identity"
 	"github.com/mosaic-cdp/mosaic/processor"
 	"github.com/mosaic-cdp/mosaic/sqlite"
+	"github.com/mosaic-cdp/mosaic/traits"
 )
 
 // testEnv is a running server on a fresh embedded store, with a processor.
@@ -28,6 +30,13 @@ type testEnv struct {
 }
 
 func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	return newIdentityEnv(t, nil)
+}
+
+// newIdentityEnv is newTestEnv with identity resolution by norm: the processor builds
+// profiles and the server answers the profile routes (without norm, neither).
+func newIdentityEnv(t *testing.T, norm *identity.Normalizer) *testEnv {
 	t.Helper()
 	db := sqlite.NewDB(t.TempDir())
 	if err := db.Open(); err != nil {
@@ -43,8 +52,12 @@ func newTestEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	proc := &processor.Processor{Store: db, Poll: 10 * time.Millisecond}
-	proc.Open()
 	srv := &mhttp.Server{Addr: "127.0.0.1:0", Store: db, Appended: proc.Notify}
+	if norm != nil {
+		proc.Stages = []processor.Stage{&processor.Dedupe{Store: db}, &processor.Identity{Store: db, Normalizer: norm, Traits: &traits.Config{}}}
+		srv.Identity = norm
+	}
+	proc.Open()
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -391,5 +404,31 @@ func TestTrackingCallWithTheWrongMethod(t *testing.T) {
 	}
 	if code, _, _ := e.do("GET", "/v1/nothing/here", nil, nil); code != 404 {
 		t.Fatalf("GET /v1/nothing/here: %d", code)
+	}
+}
+
+func TestAPICallWithTheWrongMethod(t *testing.T) {
+	e := newTestEnv(t)
+	for _, tc := range []struct {
+		method, path, allow string
+	}{
+		{"GET", "/api/v1/profiles/prof_x/split", "POST"},
+		{"DELETE", "/api/v1/profiles/prof_x", "GET, HEAD"},
+		{"POST", "/api/v1/events", "GET, HEAD"},
+		{"PUT", "/api/v1/sources/src_x", "GET, HEAD, PATCH"},
+		{"DELETE", "/api/v1/sources", "GET, HEAD, POST"},
+		{"POST", "/healthz", "GET, HEAD"},
+	} {
+		code, body, hdr := e.do(tc.method, tc.path, nil, map[string]string{"Authorization": "Bearer " + e.Owner})
+		if c, _ := errorCode(body); code != 405 || hdr.Get("Allow") != tc.allow || c != "method_not_allowed" {
+			t.Errorf("%s %s: %d Allow %q %v, want 405 Allow %q method_not_allowed", tc.method, tc.path, code, hdr.Get("Allow"), body, tc.allow)
+		}
+	}
+	for _, path := range []string{"/api/v1/nothing", "/api/v1/profiles/prof_x/nothing", "/nothing"} {
+		if code, body, _ := e.do("GET", path, nil, map[string]string{"Authorization": "Bearer " + e.Owner}); code != 404 {
+			t.Errorf("GET %s: %d %v, want 404", path, code, body)
+		} else if c, _ := errorCode(body); c != "not_found" {
+			t.Errorf("GET %s: code %q, want not_found", path, c)
+		}
 	}
 }

@@ -233,6 +233,15 @@ func (n *Normalizer) DefaultRegion() string {
 	return cmp.Or(strings.ToUpper(n.cfg.DefaultRegion), "US")
 }
 
+// Types returns the identifier types of the rules, in rule order.
+func (n *Normalizer) Types() []mosaic.IdentifierType {
+	out := make([]mosaic.IdentifierType, len(n.cfg.Rules))
+	for i, r := range n.cfg.Rules {
+		out[i] = r.Type
+	}
+	return out
+}
+
 // Rule returns the rule of a type.
 func (n *Normalizer) Rule(t mosaic.IdentifierType) (*Rule, bool) {
 	r, ok := n.rules[t]

@@ -132,29 +132,29 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 		where = append(where, strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1))
 	}
 	if f.SourceID != "" {
-		add("source_id = ?", f.SourceID)
+		add("e.source_id = ?", f.SourceID)
 	}
 	if f.UserID != "" {
-		add("user_id = ?", f.UserID)
+		add("e.user_id = ?", f.UserID)
 	}
 	if f.AnonymousID != "" {
-		add("anonymous_id = ?", f.AnonymousID)
+		add("e.anonymous_id = ?", f.AnonymousID)
 	}
 	if f.Type != "" {
-		add("type = ?", f.Type)
+		add("e.type = ?", f.Type)
 	}
 	if f.Event != "" {
-		add("event = ?", f.Event)
+		add("e.event = ?", f.Event)
 	}
 	if f.ProfileID != "" {
-		add("identity IN (SELECT key FROM identifiers WHERE profile_id = ?)", f.ProfileID)
+		add("e.identity IN (SELECT key FROM identifiers WHERE profile_id = ?)", f.ProfileID)
 	}
 	if before > 0 {
-		add("id < ?", before)
+		add("e.id < ?", before)
 	}
 	args = append(args, limit+1)
-	rows, err := db.pool.Query(ctx, `SELECT id, identity, payload FROM events WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN identifiers i ON i.key = e.identity WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY e.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return nil, "", storeErr(err)
 	}
@@ -165,21 +165,29 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 	return mosaic.TrimEventPage(evs, limit)
 }
 
-// scanEvent reads a row of (id, identity, payload).
+// eventColumns are the columns scanEvent reads, of events e LEFT JOIN identifiers i ON
+// i.key = e.identity: the profile an event belongs to is the one that holds its identity now
+// (none without one), not the one stored in its payload when it was processed.
+const eventColumns = `e.id, e.identity, e.payload, i.profile_id`
+
+// scanEvent reads a row of eventColumns.
 func scanEvent(row pgx.CollectableRow) (*mosaic.Event, error) {
 	var id int64
-	var identity *string
+	var identity, profile *string
 	var payload []byte
-	if err := row.Scan(&id, &identity, &payload); err != nil {
+	if err := row.Scan(&id, &identity, &payload, &profile); err != nil {
 		return nil, err
 	}
 	var e mosaic.Event
 	if err := json.Unmarshal(payload, &e); err != nil {
 		return nil, err
 	}
-	e.ID = id
+	e.ID, e.Identity, e.ProfileID = id, "", "" // the payload's profile is the one at processing time
 	if identity != nil {
 		e.Identity = mosaic.IdentifierKey(*identity)
+	}
+	if profile != nil {
+		e.ProfileID = mosaic.ProfileID(*profile)
 	}
 	return &e, nil
 }

@@ -167,11 +167,12 @@ func (db *DB) FindEventsByIdentity(ctx context.Context, keys []mosaic.Identifier
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	q, args := `SELECT id, identity, payload FROM events WHERE identity = ANY($1)`, []any{strs(keys)}
+	q, args := `SELECT `+eventColumns+` FROM events e LEFT JOIN identifiers i ON i.key = e.identity
+		WHERE e.identity = ANY($1)`, []any{strs(keys)}
 	if len(types) > 0 {
-		q, args = q+` AND type = ANY($2)`, append(args, strs(types))
+		q, args = q+` AND e.type = ANY($2)`, append(args, strs(types))
 	}
-	rows, err := db.pool.Query(ctx, q+` ORDER BY id`, args...)
+	rows, err := db.pool.Query(ctx, q+` ORDER BY e.id`, args...)
 	if err != nil {
 		return nil, storeErr(err)
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -74,20 +75,30 @@ func (db *DB) FindProfileByIdentifier(ctx context.Context, key mosaic.Identifier
 	return db.FindProfileByID(ctx, id)
 }
 
-// FindProfiles implements mosaic.ProfileService. A query matches profiles with a search
-// term or an identifier that starts with it, byte for byte: both are kept lower-cased as
-// bytea, and [q, q+U+10FFFF) is a range scan of an index on each.
+// FindProfiles implements mosaic.ProfileService. A query (Q or one of Terms) matches
+// profiles with a search term or an identifier that starts with it, byte for byte: both are
+// kept lower-cased as bytea, and [q, q+U+10FFFF) is a range scan of an index on each.
 func (db *DB) FindProfiles(ctx context.Context, f mosaic.ProfileFilter) ([]*mosaic.Profile, string, error) {
 	limit, after, err := mosaic.ParseProfilePage(f)
 	if err != nil {
 		return nil, "", err
 	}
 	var rows pgx.Rows
-	if q := strings.ToLower(strings.TrimSpace(f.Q)); q != "" {
+	if prefixes := f.SearchPrefixes(); len(prefixes) > 0 || len(f.IDs) > 0 {
+		var match []string
+		args := []any{after, limit + 1}
+		arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+		for _, q := range prefixes {
+			lo, hi := arg([]byte(q)), arg([]byte(q+"\U0010FFFF"))
+			match = append(match, `SELECT profile_id FROM profile_search WHERE term >= `+lo+` AND term < `+hi,
+				`SELECT profile_id FROM identifiers WHERE search >= `+lo+` AND search < `+hi)
+		}
+		if len(f.IDs) > 0 {
+			match = append(match, `SELECT id FROM profiles WHERE id = ANY(`+arg(strs(f.IDs))+`)`)
+		}
 		rows, err = db.pool.Query(ctx, `SELECT `+profileColumns+` FROM profiles
-			WHERE id IN (SELECT profile_id FROM profile_search WHERE term >= $1 AND term < $2
-				UNION ALL SELECT profile_id FROM identifiers WHERE search >= $1 AND search < $2)
-			AND merged_into IS NULL AND id > $3 ORDER BY id LIMIT $4`, []byte(q), []byte(q+"\U0010FFFF"), after, limit+1)
+			WHERE id IN (`+strings.Join(match, " UNION ALL ")+`)
+			AND merged_into IS NULL AND id > $1 ORDER BY id LIMIT $2`, args...)
 	} else {
 		rows, err = db.pool.Query(ctx, `SELECT `+profileColumns+` FROM profiles
 			WHERE merged_into IS NULL AND id > $1 ORDER BY id LIMIT $2`, after, limit+1)

@@ -108,29 +108,29 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 	where, args := []string{"1 = 1"}, []any{}
 	add := func(cond string, v any) { where, args = append(where, cond), append(args, v) }
 	if f.SourceID != "" {
-		add("source_id = ?", f.SourceID)
+		add("e.source_id = ?", f.SourceID)
 	}
 	if f.UserID != "" {
-		add("user_id = ?", f.UserID)
+		add("e.user_id = ?", f.UserID)
 	}
 	if f.AnonymousID != "" {
-		add("anonymous_id = ?", f.AnonymousID)
+		add("e.anonymous_id = ?", f.AnonymousID)
 	}
 	if f.Type != "" {
-		add("type = ?", f.Type)
+		add("e.type = ?", f.Type)
 	}
 	if f.Event != "" {
-		add("event = ?", f.Event)
+		add("e.event = ?", f.Event)
 	}
 	if f.ProfileID != "" {
-		add("identity IN (SELECT key FROM identifiers WHERE profile_id = ?)", f.ProfileID)
+		add("e.identity IN (SELECT key FROM identifiers WHERE profile_id = ?)", f.ProfileID)
 	}
 	if before > 0 {
-		add("id < ?", before)
+		add("e.id < ?", before)
 	}
 	args = append(args, limit+1)
-	rows, err := db.read.QueryContext(ctx, `SELECT id, identity, payload FROM events WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY id DESC LIMIT ?`, args...)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN identifiers i ON i.key = e.identity WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY e.id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, "", storeErr(err)
 	}
@@ -141,22 +141,27 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 	return mosaic.TrimEventPage(out, limit)
 }
 
-// scanEvents reads rows of (id, identity, payload).
+// eventColumns are the columns scanEvents reads, of events e LEFT JOIN identifiers i ON
+// i.key = e.identity: the profile an event belongs to is the one that holds its identity now
+// (none without one), not the one stored in its payload when it was processed.
+const eventColumns = `e.id, e.identity, e.payload, i.profile_id`
+
+// scanEvents reads rows of eventColumns.
 func scanEvents(rows *sql.Rows) ([]*mosaic.Event, error) {
 	defer rows.Close()
 	var out []*mosaic.Event
 	for rows.Next() {
 		var id int64
-		var identity sql.NullString
+		var identity, profile sql.NullString
 		var payload []byte
-		if err := rows.Scan(&id, &identity, &payload); err != nil {
+		if err := rows.Scan(&id, &identity, &payload, &profile); err != nil {
 			return nil, storeErr(err)
 		}
 		var e mosaic.Event
 		if err := json.Unmarshal(payload, &e); err != nil {
 			return nil, err
 		}
-		e.ID, e.Identity = id, mosaic.IdentifierKey(identity.String)
+		e.ID, e.Identity, e.ProfileID = id, mosaic.IdentifierKey(identity.String), mosaic.ProfileID(profile.String)
 		out = append(out, &e)
 	}
 	return out, storeErr(rows.Err())

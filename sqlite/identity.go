@@ -234,13 +234,14 @@ func (db *DB) FindProfileStates(ctx context.Context, ids []mosaic.ProfileID) ([]
 func (db *DB) FindEventsByIdentity(ctx context.Context, keys []mosaic.IdentifierKey, types []mosaic.EventType) ([]*mosaic.Event, error) {
 	var out []*mosaic.Event
 	err := chunks(keys, func(ks []mosaic.IdentifierKey) error {
-		q := `SELECT id, identity, payload FROM events WHERE identity IN (` + placeholders(len(ks)) + `)`
+		q := `SELECT ` + eventColumns + ` FROM events e LEFT JOIN identifiers i ON i.key = e.identity
+			WHERE e.identity IN (` + placeholders(len(ks)) + `)`
 		args := anys(ks)
 		if len(types) > 0 {
-			q += ` AND type IN (` + placeholders(len(types)) + `)`
+			q += ` AND e.type IN (` + placeholders(len(types)) + `)`
 			args = append(args, anys(types)...)
 		}
-		rows, err := db.read.QueryContext(ctx, q+` ORDER BY id`, args...)
+		rows, err := db.read.QueryContext(ctx, q+` ORDER BY e.id`, args...)
 		if err != nil {
 			return storeErr(err)
 		}

@@ -64,13 +64,21 @@ func (db *DB) FindProfiles(ctx context.Context, f mosaic.ProfileFilter) ([]*mosa
 		return nil, "", err
 	}
 	var rows *sql.Rows
-	if q := strings.ToLower(strings.TrimSpace(f.Q)); q != "" {
-		hi := q + "\U0010FFFF"
-		rows, err = db.read.QueryContext(ctx, `SELECT DISTINCT p.id FROM (
-				SELECT profile_id FROM profile_search WHERE term >= ? AND term < ?
-				UNION SELECT profile_id FROM identifiers WHERE search >= ? AND search < ?) m
+	if prefixes := f.SearchPrefixes(); len(prefixes) > 0 || len(f.IDs) > 0 {
+		var match []string
+		var args []any
+		for _, q := range prefixes {
+			match = append(match, `SELECT profile_id FROM profile_search WHERE term >= ? AND term < ?`,
+				`SELECT profile_id FROM identifiers WHERE search >= ? AND search < ?`)
+			args = append(args, q, q+"\U0010FFFF", q, q+"\U0010FFFF")
+		}
+		if len(f.IDs) > 0 {
+			match = append(match, `SELECT id AS profile_id FROM profiles WHERE id IN (`+placeholders(len(f.IDs))+`)`)
+			args = append(args, anys(f.IDs)...)
+		}
+		rows, err = db.read.QueryContext(ctx, `SELECT DISTINCT p.id FROM (`+strings.Join(match, " UNION ")+`) m
 			JOIN profiles p ON p.id = m.profile_id
-			WHERE p.merged_into IS NULL AND p.id > ? ORDER BY p.id LIMIT ?`, q, hi, q, hi, after, limit+1)
+			WHERE p.merged_into IS NULL AND p.id > ? ORDER BY p.id LIMIT ?`, append(args, after, limit+1)...)
 	} else {
 		rows, err = db.read.QueryContext(ctx, `SELECT id FROM profiles WHERE merged_into IS NULL AND id > ? ORDER BY id LIMIT ?`, after, limit+1)
 	}

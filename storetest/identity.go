@@ -331,6 +331,57 @@ func testIdentity(t *testing.T, open Opener) {
 			t.Fatalf("FindStoredMessageIDs(nil) = %v, want an empty map", stored)
 		}
 	})
+	t.Run("Events/CurrentProfile", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		src := MustCreateSource(t, s, "web")
+		ts := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+		ann := Identifier("k-ann", mosaic.IdentifierUserID, "ann", "prof_a", ts)
+		bob := Identifier("k-bob", mosaic.IdentifierUserID, "bob", "prof_b", ts)
+		ev := func(id, user string, key mosaic.IdentifierKey, profile mosaic.ProfileID) *mosaic.Event {
+			e := Event(src.ID, id, user, ts)
+			e.Identity, e.ProfileID = key, profile
+			return e
+		}
+		evs := []*mosaic.Event{
+			ev("m1", "ann", ann.Key, "prof_a"),
+			ev("m2", "bob", bob.Key, "prof_b"),
+			ev("m3", "bob", "", "prof_b"), // no identity: belongs to no profile, whatever it was processed with
+		}
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Identifiers: []*mosaic.IdentifierRecord{ann, bob}}, evs...)
+		// bob's profile is merged into ann's: bob's identifier moves, bob's events follow it.
+		bob.ProfileID = "prof_a"
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Identifiers: []*mosaic.IdentifierRecord{bob}})
+		profiles := func(evs []*mosaic.Event) map[string]mosaic.ProfileID {
+			out := map[string]mosaic.ProfileID{}
+			for _, e := range evs {
+				out[e.MessageID] = e.ProfileID
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			name string
+			f    mosaic.EventFilter
+			want map[string]mosaic.ProfileID
+		}{
+			{"user", mosaic.EventFilter{UserID: "bob"}, map[string]mosaic.ProfileID{"m2": "prof_a", "m3": ""}},
+			{"all", mosaic.EventFilter{}, map[string]mosaic.ProfileID{"m1": "prof_a", "m2": "prof_a", "m3": ""}},
+			{"type", mosaic.EventFilter{Type: mosaic.EventTrack, SourceID: src.ID}, map[string]mosaic.ProfileID{"m1": "prof_a", "m2": "prof_a", "m3": ""}},
+			{"profile", mosaic.EventFilter{ProfileID: "prof_a"}, map[string]mosaic.ProfileID{"m1": "prof_a", "m2": "prof_a"}},
+			{"old profile", mosaic.EventFilter{ProfileID: "prof_b"}, map[string]mosaic.ProfileID{}},
+		} {
+			got, _, err := s.FindEvents(ctx, tc.f)
+			must(t, err)
+			if diff := cmp.Diff(tc.want, profiles(got)); diff != "" {
+				t.Errorf("FindEvents %s: profiles (-want +got):\n%s", tc.name, diff)
+			}
+		}
+		got, err := s.FindEventsByIdentity(ctx, []mosaic.IdentifierKey{bob.Key}, nil)
+		must(t, err)
+		if diff := cmp.Diff(map[string]mosaic.ProfileID{"m2": "prof_a"}, profiles(got)); diff != "" {
+			t.Errorf("FindEventsByIdentity: profiles (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("ManyKeys", func(t *testing.T) {
 		// More keys than one statement's worth of parameters in the sqlite store: results are
 		// still sets (no edge twice) and events still come in processing order.

@@ -164,6 +164,28 @@ func testProfiles(t *testing.T, open Opener) {
 			}
 		}
 
+		// Terms are searched like Q, and IDs find profiles by id; a profile matching any is
+		// found, once.
+		for _, tc := range []struct {
+			name string
+			f    mosaic.ProfileFilter
+			want []mosaic.ProfileID
+		}{
+			{"term", mosaic.ProfileFilter{Q: "nothing", Terms: []string{" ZED-4"}}, []mosaic.ProfileID{"prof_d"}},
+			{"Q or a term", mosaic.ProfileFilter{Q: "lee", Terms: []string{"bob@", "", "lee"}}, []mosaic.ProfileID{"prof_B", "prof_a"}},
+			{"terms alone", mosaic.ProfileFilter{Terms: []string{"joa"}}, []mosaic.ProfileID{"prof_d"}},
+			{"id", mosaic.ProfileFilter{Q: "prof_e", IDs: []mosaic.ProfileID{"prof_e"}}, []mosaic.ProfileID{"prof_e"}},
+			{"ids alone", mosaic.ProfileFilter{IDs: []mosaic.ProfileID{"prof_e", "prof_C"}}, []mosaic.ProfileID{"prof_C", "prof_e"}},
+			{"id or Q", mosaic.ProfileFilter{Q: "ann", IDs: []mosaic.ProfileID{"prof_a", "prof_B"}}, []mosaic.ProfileID{"prof_B", "prof_C", "prof_a"}},
+			{"merged-away id left out", mosaic.ProfileFilter{IDs: []mosaic.ProfileID{"prof_m"}}, nil},
+			{"unknown id", mosaic.ProfileFilter{IDs: []mosaic.ProfileID{"prof_nope"}}, nil},
+			{"id page", mosaic.ProfileFilter{Q: "ann", IDs: []mosaic.ProfileID{"prof_B"}, Limit: 2, Cursor: mosaic.ProfileCursor("prof_B")}, []mosaic.ProfileID{"prof_C", "prof_a"}},
+		} {
+			if got, _ := find(tc.f); !cmp.Equal(got, tc.want) {
+				t.Errorf("FindProfiles %s finds %v, want %v", tc.name, got, tc.want)
+			}
+		}
+
 		// Pages by id, with cursors.
 		var pages [][]mosaic.ProfileID
 		cursor := ""

@@ -1,0 +1,157 @@
+package http_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic/identity"
+)
+
+func mustNormalizer(t *testing.T, cfg identity.Config) *identity.Normalizer {
+	t.Helper()
+	n, err := identity.NewNormalizer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// send posts a batch of calls with the source's write key and waits until it is processed.
+func (e *testEnv) send(batch string) {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", "/", nil)
+	req.SetBasicAuth(string(e.Source.WriteKey), "")
+	st, out, _ := e.do("POST", "/v1/batch", strings.NewReader(`{"batch":[`+batch+`]}`), map[string]string{"Authorization": req.Header.Get("Authorization")})
+	if st != 200 {
+		e.t.Fatalf("POST /v1/batch: %d %v", st, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.Proc.Drain(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// profileOf returns the id of the live profile holding an identifier.
+func (e *testEnv) profileOf(typ, value string) string {
+	e.t.Helper()
+	st, p := e.api("GET", "/api/v1/profiles/lookup?type="+typ+"&value="+url.QueryEscape(value), nil)
+	if st != 200 {
+		e.t.Fatalf("lookup %s %s: %d %v", typ, value, st, p)
+	}
+	return p["id"].(string)
+}
+
+func TestEventsShowTheCurrentProfile(t *testing.T) {
+	e := newIdentityEnv(t, mustNormalizer(t, identity.DefaultConfig()))
+	e.send(`{"type":"track","event":"Viewed","anonymousId":"a-1","timestamp":"2026-11-01T10:00:00Z"},
+		{"type":"identify","userId":"bob","traits":{"name":"Bob"},"timestamp":"2026-11-01T10:01:00Z"},
+		{"type":"track","event":"Ordered","userId":"bob","timestamp":"2026-11-01T10:02:00Z"}`)
+	if e.profileOf("user_id", "bob") == e.profileOf("anonymous_id", "a-1") {
+		t.Fatal("bob and a-1 are one profile before they are linked")
+	}
+	e.send(`{"type":"identify","userId":"bob","anonymousId":"a-1","timestamp":"2026-11-01T10:03:00Z"}`) // merges them
+	live := e.profileOf("user_id", "bob")
+	if got := e.profileOf("anonymous_id", "a-1"); got != live {
+		t.Fatalf("a-1 is on %s, bob on %s: not merged", got, live)
+	}
+	st, p := e.api("GET", "/api/v1/profiles/"+live, nil)
+	if st != 200 || len(p["merged_from"].([]any)) != 1 {
+		t.Fatalf("survivor: %d %v", st, p)
+	}
+	for _, path := range []string{"/api/v1/events?user_id=bob", "/api/v1/events", "/api/v1/events?type=track", "/api/v1/profiles/" + live + "/events"} {
+		st, out := e.api("GET", path, nil)
+		evs, _ := out["events"].([]any)
+		if st != 200 || len(evs) == 0 {
+			t.Fatalf("GET %s: %d %v", path, st, out)
+		}
+		for _, ev := range evs {
+			if ev := ev.(map[string]any); ev["profile_id"] != live {
+				t.Errorf("GET %s: event %v %v has profile_id %v, want the survivor %s", path, ev["type"], ev["event"], ev["profile_id"], live)
+			}
+		}
+	}
+}
+
+func TestProfileTimelineFilters(t *testing.T) {
+	e := newIdentityEnv(t, mustNormalizer(t, identity.DefaultConfig()))
+	e.send(`{"type":"identify","userId":"ada","traits":{"name":"Ada"},"timestamp":"2026-11-01T10:00:00Z"},
+		{"type":"track","event":"Viewed","userId":"ada","timestamp":"2026-11-01T10:01:00Z"},
+		{"type":"track","event":"Ordered","userId":"ada","timestamp":"2026-11-01T10:02:00Z"},
+		{"type":"page","name":"Home","userId":"ada","timestamp":"2026-11-01T10:03:00Z"}`)
+	id := e.profileOf("user_id", "ada")
+	count := func(path string) int {
+		t.Helper()
+		st, out := e.api("GET", path, nil)
+		if st != 200 {
+			t.Fatalf("GET %s: %d %v", path, st, out)
+		}
+		return len(out["events"].([]any))
+	}
+	timeline := "/api/v1/profiles/" + id + "/events"
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"", 4},
+		{"?type=track", 2},
+		{"?type=page", 1},
+		{"?type=track&event=Ordered", 1},
+		{"?event=Nothing", 0},
+		{"?source=web&type=identify", 1},
+		{"?limit=1", 1},
+	} {
+		if got := count(timeline + tc.query); got != tc.want {
+			t.Errorf("timeline%s: %d events, want %d", tc.query, got, tc.want)
+		}
+		if got := count("/api/v1/events" + tc.query); got != tc.want {
+			t.Errorf("events%s: %d events, want %d", tc.query, got, tc.want)
+		}
+	}
+	for _, q := range []string{"?type=bogus", "?limit=0", "?cursor=garbage", "?source=nope"} {
+		st1, want := e.api("GET", "/api/v1/events"+q, nil)
+		st2, got := e.api("GET", timeline+q, nil)
+		c1, f1 := errorCode(want)
+		c2, f2 := errorCode(got)
+		if st1 < 400 || st2 != st1 || c2 != c1 || f2 != f1 {
+			t.Errorf("%s: timeline answers %d %s %s, events %d %s %s", q, st2, c2, f2, st1, c1, f1)
+		}
+	}
+	if st, out := e.api("GET", timeline+"?type=bogus", nil); st != 400 {
+		t.Errorf("timeline?type=bogus: %d %v", st, out)
+	} else if c, f := errorCode(out); c != "invalid" || f != "type" {
+		t.Errorf("timeline?type=bogus: code %q field %q", c, f)
+	}
+}
+
+func TestProfileSearchFindsWhatLookupFinds(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.DefaultRegion = "DK"
+	e := newIdentityEnv(t, mustNormalizer(t, cfg))
+	e.send(`{"type":"identify","userId":"carl","traits":{"phone":"20 12 34 56","email":"Carl@Example.com"},"timestamp":"2026-11-01T10:00:00Z"},
+		{"type":"identify","anonymousId":"a-9","traits":{"name":"Dora"},"timestamp":"2026-11-01T10:01:00Z"}`)
+	carl := e.profileOf("phone", "20123456")
+	dora := e.profileOf("anonymous_id", "a-9")
+	e.send(`{"type":"identify","userId":"carl","anonymousId":"a-9","timestamp":"2026-11-01T10:02:00Z"}`) // merges dora into carl, or carl into dora
+	live := e.profileOf("user_id", "carl")
+	merged := carl
+	if live == carl {
+		merged = dora
+	}
+	for _, q := range []string{"20123456", "20 12 34 56", "+45 20 12 34 56", "+4520", "carl", "CARL@example.com", live, merged, " " + merged + " "} {
+		st, out := e.api("GET", "/api/v1/profiles?q="+url.QueryEscape(q), nil)
+		ps, _ := out["profiles"].([]any)
+		if st != 200 || len(ps) != 1 || ps[0].(map[string]any)["id"] != live {
+			t.Errorf("search %q: %d %v, want the one profile %s", q, st, out, live)
+		}
+	}
+	for _, q := range []string{"2012345", "30123456", "prof_nope"} {
+		if st, out := e.api("GET", "/api/v1/profiles?q="+url.QueryEscape(q), nil); st != 200 || len(out["profiles"].([]any)) != 0 {
+			t.Errorf("search %q: %d %v, want none", q, st, out)
+		}
+	}
+}
