@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +44,11 @@ type DB struct {
 	Dir    string           // data directory, created if missing
 	Now    func() time.Time // clock; time.Now if nil
 	Logger *slog.Logger
+	// WriteCacheMB is the page cache of the connection that writes mosaic.db, in MiB; 0
+	// keeps SQLite's 2 MiB. The processor's commits touch index pages all over the store, and
+	// with a small cache SQLite spills and rereads them within each commit. Readers keep
+	// the default.
+	WriteCacheMB int
 
 	write, read           *sql.DB // mosaic.db
 	inboxWrite, inboxRead *sql.DB // inbox.db
@@ -75,8 +81,8 @@ func (db *DB) Open() error {
 	if err := os.MkdirAll(db.Dir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	open := func(name, sync string, conns int) (*sql.DB, error) {
-		d, err := sql.Open("sqlite", dsn(filepath.Join(db.Dir, name), sync))
+	open := func(name, sync string, conns int, extra ...string) (*sql.DB, error) {
+		d, err := sql.Open("sqlite", dsn(filepath.Join(db.Dir, name), sync)+strings.Join(extra, ""))
 		if err != nil {
 			return nil, err
 		}
@@ -86,7 +92,11 @@ func (db *DB) Open() error {
 		return d, nil
 	}
 	var err error
-	if db.write, err = open("mosaic.db", "NORMAL", 1); err != nil {
+	var cache []string
+	if db.WriteCacheMB > 0 {
+		cache = append(cache, fmt.Sprintf("&_pragma=cache_size(-%d)", db.WriteCacheMB*1024))
+	}
+	if db.write, err = open("mosaic.db", "NORMAL", 1, cache...); err != nil {
 		return err
 	}
 	if db.read, err = open("mosaic.db", "NORMAL", 4); err != nil {

@@ -70,6 +70,7 @@ type CLI struct {
 	LogFormat string `help:"Log format: text or json." default:"text" enum:"text,json" env:"MOSAIC_LOG_FORMAT"`
 	LogLevel  string `help:"Log level: debug, info, warn, error." default:"info" enum:"debug,info,warn,error" env:"MOSAIC_LOG_LEVEL"`
 	Config    string `help:"Configuration file (YAML or JSON): identity rules, trait survivorship and matching thresholds." env:"MOSAIC_CONFIG" placeholder:"FILE" type:"existingfile"`
+	CacheMB   int    `help:"Memory for the processor's caches, in MiB: a quarter for the embedded store's write page cache, the rest for identifiers and links kept in memory." default:"256" env:"MOSAIC_CACHE_MB" placeholder:"MIB"`
 
 	Serve    ServeCmd    `cmd:"" help:"Run the API, ingestion gateway and processor."`
 	Source   SourceCmd   `cmd:"" help:"Manage sources (works on the store directly)."`
@@ -145,6 +146,7 @@ func (e *Env) OpenStore() (mosaic.Store, string, error) {
 	}
 	db := sqlite.NewDB(e.CLI.Data)
 	db.Logger = e.Logger
+	db.WriteCacheMB = e.CLI.CacheMB / 4
 	if err := db.Open(); err != nil {
 		return nil, "", fmt.Errorf("open embedded store in %s: %w", e.CLI.Data, err)
 	}
