@@ -106,8 +106,13 @@ type EventFilter struct {
 	Type        EventType
 	Event       string
 	ProfileID   ProfileID // events of this profile's identifiers (its timeline)
-	Limit       int       // 1..MaxEventPage; 0 means DefaultEventPage
-	Cursor      string    // opaque, from a previous page
+	// UserKey and AnonymousKey are UserID and AnonymousID as identifier keys, set when they
+	// are usable identifiers under the workspace's rules: a store may then find the events
+	// through the identity graph (an event is filed under an identifier its userId and
+	// anonymousId are linked to) instead of an index of every event's ids.
+	UserKey, AnonymousKey IdentifierKey
+	Limit                 int    // 1..MaxEventPage; 0 means DefaultEventPage
+	Cursor                string // opaque, from a previous page
 }
 
 // Page sizes for FindEvents.

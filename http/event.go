@@ -50,8 +50,28 @@ func (s *Server) eventFilter(r *http.Request) (mosaic.EventFilter, error) {
 		f.SourceID = src.ID
 	}
 	var err error
-	f.Limit, err = queryLimit(r)
-	return f, err
+	if f.Limit, err = queryLimit(r); err != nil {
+		return f, err
+	}
+	if ps, ok := s.Store.(profileStore); ok && s.Identity != nil {
+		key := func(typ mosaic.IdentifierType, v string) (mosaic.IdentifierKey, error) {
+			if v == "" {
+				return "", nil
+			}
+			k, _, err := s.identifierKey(r.Context(), ps, string(typ), v, "")
+			if mosaic.ErrorCode(err) == mosaic.EINVALID {
+				return "", nil // not an identifier: the store looks at every event
+			}
+			return k, err
+		}
+		if f.UserKey, err = key(mosaic.IdentifierUserID, f.UserID); err != nil {
+			return f, err
+		}
+		if f.AnonymousKey, err = key(mosaic.IdentifierAnonymousID, f.AnonymousID); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {

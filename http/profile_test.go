@@ -2,12 +2,15 @@ package http_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/identity"
 )
 
@@ -154,4 +157,95 @@ func TestProfileSearchFindsWhatLookupFinds(t *testing.T) {
 			t.Errorf("search %q: %d %v, want none", q, st, out)
 		}
 	}
+}
+
+// TestEventsByUserAndAnonymousIDThroughTheGraph: the embedded store finds events by userId
+// and anonymousId through the identity graph (no index of every event's ids). The API's
+// answers must be exactly what looking at every event gives (the store's path without
+// identifier keys), for events filed under another identifier: an anonymous id seen with a
+// user id, alias calls (previousId filed as a user id), a kiosk whose links were refused, a
+// userId that is no identifier, padded values, pages of two.
+func TestEventsByUserAndAnonymousIDThroughTheGraph(t *testing.T) {
+	e := newIdentityEnv(t, mustNormalizer(t, identity.DefaultConfig()))
+	var b strings.Builder
+	add := func(body string) {
+		if b.Len() > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(body)
+	}
+	add(`{"type":"track","event":"Viewed","anonymousId":"a-1","timestamp":"2026-11-01T10:00:00Z"}`)
+	add(`{"type":"identify","userId":"bob","anonymousId":"a-1","timestamp":"2026-11-01T10:01:00Z"}`)
+	add(`{"type":"track","event":"Ordered","userId":"bob","anonymousId":"a-2","timestamp":"2026-11-01T10:02:00Z"}`)
+	add(`{"type":"alias","previousId":"a-3","userId":"bob","timestamp":"2026-11-01T10:03:00Z"}`)
+	add(`{"type":"alias","previousId":"old-bob","userId":"bob","timestamp":"2026-11-01T10:04:00Z"}`)
+	add(`{"type":"track","event":"Old","userId":"old-bob","timestamp":"2026-10-01T10:00:00Z"}`)
+	for i := range 14 { // a kiosk: more user ids than the hub threshold
+		add(fmt.Sprintf(`{"type":"track","event":"Kiosk","userId":"k-user-%d","anonymousId":"kiosk","timestamp":"2026-11-01T11:%02d:00Z"}`, i, i))
+	}
+	add(`{"type":"track","event":"Junk","userId":"null","anonymousId":"a-9","timestamp":"2026-11-01T12:00:00Z"}`)
+	add(`{"type":"track","event":"Padded","userId":" bob ","timestamp":"2026-11-01T12:01:00Z"}`)
+	add(`{"type":"page","name":"Home","userId":"carol","timestamp":"2026-11-01T12:02:00Z"}`)
+	e.send(b.String())
+
+	ids := func(evs []*mosaic.Event) []string {
+		var out []string
+		for _, ev := range evs {
+			out = append(out, ev.MessageID)
+		}
+		return out
+	}
+	for _, f := range []mosaic.EventFilter{
+		{UserID: "bob"}, {UserID: " bob "}, {UserID: "old-bob"}, {UserID: "a-3"}, {UserID: "null"}, {UserID: "carol"}, {UserID: "k-user-3"}, {UserID: "k-user-13"},
+		{AnonymousID: "a-1"}, {AnonymousID: "a-2"}, {AnonymousID: "a-3"}, {AnonymousID: "kiosk"}, {AnonymousID: "a-9"}, {AnonymousID: "nobody"},
+		{UserID: "bob", AnonymousID: "a-2"}, {UserID: "bob", Type: mosaic.EventTrack},
+	} {
+		f.Limit = mosaic.MaxEventPage
+		want, _, err := e.Store.FindEvents(context.Background(), f) // no keys: every event looked at
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := url.Values{}
+		if f.UserID != "" {
+			q.Set("user_id", f.UserID)
+		}
+		if f.AnonymousID != "" {
+			q.Set("anonymous_id", f.AnonymousID)
+		}
+		if f.Type != "" {
+			q.Set("type", string(f.Type))
+		}
+		q.Set("limit", "2")
+		var got []string
+		for path := "/api/v1/events?" + q.Encode(); ; {
+			st, out := e.api("GET", path, nil)
+			if st != 200 {
+				t.Fatalf("GET %s: %d %v", path, st, out)
+			}
+			for _, ev := range out["events"].([]any) {
+				got = append(got, ev.(map[string]any)["messageId"].(string))
+			}
+			next, _ := out["next_cursor"].(string)
+			if next == "" {
+				break
+			}
+			q.Set("cursor", next)
+			path = "/api/v1/events?" + q.Encode()
+		}
+		if !slices.Equal(got, ids(want)) {
+			t.Errorf("%+v: the API found %v, every event holds %v", f, got, ids(want))
+		}
+	}
+	if len(ids(mustFind(t, e, mosaic.EventFilter{AnonymousID: "kiosk", Limit: 50}))) != 14 {
+		t.Error("kiosk: not every event found")
+	}
+}
+
+func mustFind(t *testing.T, e *testEnv, f mosaic.EventFilter) []*mosaic.Event {
+	t.Helper()
+	evs, _, err := e.Store.FindEvents(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
 }

@@ -110,11 +110,27 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 	if f.SourceID != "" {
 		add("e.source_id = ?", f.SourceID)
 	}
+	// Events are not indexed by userId or anonymousId (two index entries an event cost a
+	// third of the processor's speed, migration 0010): an event is filed under its anchor
+	// identifier, which its own identifiers are linked to, so the events with a userId are
+	// among those filed under that user id or its neighbours in the graph; events filed under
+	// none (no usable identifier) have their own small indexes. Without a key (a value that is
+	// no identifier) every event is looked at.
+	byID := func(col string, v string, key mosaic.IdentifierKey) {
+		if key == "" {
+			add("e."+col+" = ?", v)
+			return
+		}
+		where = append(where, `e.id IN (SELECT id FROM events WHERE identity IN
+			(SELECT ? UNION SELECT b FROM identity_edges WHERE a = ? UNION SELECT a FROM identity_edges WHERE b = ?) AND `+col+` = ?
+			UNION ALL SELECT id FROM events WHERE identity IS NULL AND `+col+` = ?)`)
+		args = append(args, key, key, key, v, v)
+	}
 	if f.UserID != "" {
-		add("e.user_id = ?", f.UserID)
+		byID("user_id", f.UserID, f.UserKey)
 	}
 	if f.AnonymousID != "" {
-		add("e.anonymous_id = ?", f.AnonymousID)
+		byID("anonymous_id", f.AnonymousID, f.AnonymousKey)
 	}
 	if f.Type != "" {
 		add("e.type = ?", f.Type)
