@@ -98,6 +98,7 @@ func BenchmarkPipeline(b *testing.B) {
 				db = pgtest.Open(b)
 			} else {
 				sq := sqlite.NewDB(b.TempDir())
+				sq.WriteCacheMB = 64 // as mosaic serve's default --cache-mb 256
 				if err := sq.Open(); err != nil {
 					b.Fatal(err)
 				}
