@@ -292,6 +292,10 @@ func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, err
 	return v, nil
 }
 
+// localSeparators drops the separators people put in placeholder mailboxes (no-reply,
+// do.not.reply).
+var localSeparators = strings.NewReplacer("-", "", "_", "", ".", "")
+
 // placeholder reports whether a normalised email has the shape of a value typed to get past
 // a form rather than a customer's: a local part that repeats the domain (a@a.com,
 // asdf@asdf.com, email@email.com) or a no-reply or no-email mailbox. Such values would merge
@@ -300,7 +304,7 @@ func placeholder(r *Rule, v string) bool {
 	if slices.Contains(r.Normalize, StepEmail) {
 		local, domain, _ := strings.Cut(v, "@")
 		label, _, _ := strings.Cut(domain, ".")
-		switch strings.NewReplacer("-", "", "_", "", ".", "").Replace(local) {
+		switch localSeparators.Replace(local) {
 		case "noreply", "donotreply", "noemail", "nomail", "none", "null", "test", "email", "asdf", "qwerty":
 			return true
 		}

@@ -470,28 +470,10 @@ func (st States) AppendJSON(b []byte) []byte {
 		b = append(b, `,"s":`...)
 		b = s.Source.AppendJSON(b)
 		if len(s.Counts) > 0 {
-			b = append(b, `,"c":{`...)
-			for j, v := range slices.Sorted(maps.Keys(s.Counts)) {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = mosaic.AppendJSONString(b, v)
-				b = append(b, ':')
-				b = strconv.AppendInt(b, int64(s.Counts[v]), 10)
-			}
-			b = append(b, '}')
+			b = appendObject(append(b, `,"c":`...), s.Counts, func(b []byte, n int) []byte { return strconv.AppendInt(b, int64(n), 10) })
 		}
 		if len(s.Seen) > 0 {
-			b = append(b, `,"l":{`...)
-			for j, v := range slices.Sorted(maps.Keys(s.Seen)) {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = mosaic.AppendJSONString(b, v)
-				b = append(b, ':')
-				b = s.Seen[v].AppendJSON(b)
-			}
-			b = append(b, '}')
+			b = appendObject(append(b, `,"l":`...), s.Seen, func(b []byte, src mosaic.TraitSource) []byte { return src.AppendJSON(b) })
 		}
 		if len(s.Items) > 0 {
 			b = append(b, `,"u":[`...)
@@ -504,6 +486,21 @@ func (st States) AppendJSON(b []byte) []byte {
 			b = append(b, ']')
 		}
 		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendObject appends m as a JSON object, keys in order (as json.Marshal writes a map), each
+// value by appendValue.
+func appendObject[V any](b []byte, m map[string]V, appendValue func([]byte, V) []byte) []byte {
+	b = append(b, '{')
+	for j, k := range slices.Sorted(maps.Keys(m)) {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = mosaic.AppendJSONString(b, k)
+		b = append(b, ':')
+		b = appendValue(b, m[k])
 	}
 	return append(b, '}')
 }
