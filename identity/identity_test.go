@@ -1,10 +1,14 @@
 package identity_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -339,6 +343,29 @@ func TestResolveOrderIndependent(t *testing.T) {
 			if !slices.EqualFunc(want.Groups, got.Groups, slices.Equal) || !cmp.Equal(want.Hubs, got.Hubs) || len(want.Refused) != len(got.Refused) {
 				t.Fatalf("seed %d permutation %d: partition differs:\nwant %v\ngot  %v", seed, p, groupsOf(want), groupsOf(got))
 			}
+		}
+	}
+}
+
+// A Keyer gives the documented HMAC-SHA256 key, whatever it computed before.
+func TestKeyerMatchesHMAC(t *testing.T) {
+	secret := []byte("workspace-secret")
+	kr := identity.NewKeyer(secret)
+	for _, id := range []mosaic.Identifier{
+		{Type: "email", Value: "ada@example.com"},
+		{Type: "user_id", Value: "u1"},
+		{Type: "phone", Value: "+4520123456"},
+		{Type: "email", Value: "ada@example.com"}, // again, after others
+		{Type: "customer_number", Value: strings.Repeat("9", 300)},
+	} {
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte(string(id.Type) + ":" + id.Value))
+		want := mosaic.IdentifierKey(base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16]))
+		if got := kr.Key(id); got != want {
+			t.Errorf("Keyer.Key(%v) = %s, want %s", id, got, want)
+		}
+		if got := identity.Key(secret, id); got != want {
+			t.Errorf("Key(%v) = %s, want %s", id, got, want)
 		}
 	}
 }

@@ -34,6 +34,7 @@ type Identity struct {
 	Now       func() time.Time
 
 	secret    []byte
+	keyer     *identity.Keyer
 	keyCache  genCache[mosaic.Identifier, mosaic.IdentifierKey] // HMACs are ~2 µs each
 	idCache   genCache[mosaic.IdentifierKey, *mosaic.IdentifierRecord]
 	edgeCache genCache[edgeKey, *mosaic.IdentityEdge]
@@ -46,9 +47,14 @@ func (s *Identity) Name() string { return "identity" }
 // eventIDs is what one event contributes to the graph.
 type eventIDs struct {
 	ev     *mosaic.Event
-	ids    []mosaic.Identifier
 	anchor mosaic.IdentifierKey
-	edges  []identity.Edge
+	edges  []*mosaic.IdentityEdge // in stored form
+}
+
+// seenID is an identifier of a batch and the earliest event time it has there.
+type seenID struct {
+	id        mosaic.Identifier
+	firstSeen time.Time
 }
 
 // component is the part of the graph a batch recomputes.
@@ -87,35 +93,42 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	ch := &mosaic.IdentityChanges{}
 	comp := &component{records: map[mosaic.IdentifierKey]*mosaic.IdentifierRecord{}, edges: map[edgeKey]*mosaic.IdentityEdge{}, dirty: map[edgeKey]bool{}}
 
-	// 1. Identifiers and links of every event.
+	// 1. Identifiers and links of every event. Each identifier's key is computed once, and
+	// each link is put in its stored form (keys, ends ordered) once.
 	infos := make([]eventIDs, 0, len(b.Events))
-	valueOf := map[mosaic.IdentifierKey]mosaic.Identifier{}
-	firstSeen := map[mosaic.IdentifierKey]time.Time{}
+	seen := make(map[mosaic.IdentifierKey]seenID, len(b.Events))
 	for _, e := range b.Events {
 		ext := s.Normalizer.Extract(e)
 		ch.InvalidIdentifiers += int64(ext.Invalid)
-		info := eventIDs{ev: e, ids: ext.Identifiers}
-		info.edges = s.Normalizer.EventEdges(ext.Identifiers, identity.EdgeImplicit, e.Timestamp, e.MessageID, e.SourceID)
+		ids := ext.Identifiers
+		edges := s.Normalizer.EventEdges(ids, identity.EdgeImplicit, e.Timestamp, e.MessageID, e.SourceID)
 		for _, a := range s.Normalizer.AliasEdges(e) {
-			info.ids = appendUnique(info.ids, a.B)
-			info.edges = append(info.edges, a)
+			ids = appendUnique(ids, a.B)
+			edges = append(edges, a)
 		}
-		if anchor, ok := s.Normalizer.Anchor(info.ids); ok {
+		info := eventIDs{ev: e}
+		if anchor, ok := s.Normalizer.Anchor(ids); ok {
 			info.anchor = s.key(anchor)
 		}
 		e.Identity = info.anchor
-		for _, id := range info.ids {
+		for _, id := range ids {
 			k := s.key(id)
-			valueOf[k] = id
-			if t, ok := firstSeen[k]; !ok || e.Timestamp.Before(t) {
-				firstSeen[k] = e.Timestamp
+			if sid, ok := seen[k]; !ok || e.Timestamp.Before(sid.firstSeen) {
+				seen[k] = seenID{id, e.Timestamp}
+			}
+		}
+		if len(edges) > 0 {
+			info.edges = make([]*mosaic.IdentityEdge, len(edges))
+			for i, ed := range edges {
+				info.edges[i] = s.storedEdge(ed)
 			}
 		}
 		infos = append(infos, info)
 	}
 	// 2. What is already stored about these identifiers and links: from the cache (which holds
 	// only committed state), else from the store.
-	batchKeys := slices.Sorted(maps.Keys(valueOf))
+	batchKeys := slices.Sorted(maps.Keys(seen))
+	comp.records = make(map[mosaic.IdentifierKey]*mosaic.IdentifierRecord, len(batchKeys))
 	var missIDs []mosaic.IdentifierKey
 	for _, k := range batchKeys {
 		if r, ok := s.cachedRecord(k); ok {
@@ -143,13 +156,16 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	}
 	missEdgeEnds := map[mosaic.IdentifierKey]bool{}
 	for _, info := range infos {
-		for _, e := range info.edges {
-			se := s.storedEdge(e)
+		for _, se := range info.edges {
 			if fresh[se.A] || fresh[se.B] {
 				continue
 			}
-			if cached, ok := s.cachedEdge(keyOf(se)); ok {
-				comp.edges[keyOf(se)] = cached
+			k := keyOf(se)
+			if _, ok := comp.edges[k]; ok {
+				continue
+			}
+			if cached, ok := s.cachedEdge(k); ok {
+				comp.edges[k] = cached
 			} else {
 				missEdgeEnds[se.A], missEdgeEnds[se.B] = true, true
 			}
@@ -165,24 +181,24 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		}
 	}
 	seeds := map[mosaic.IdentifierKey]bool{}
-	for k, id := range valueOf {
+	for k, sid := range seen {
 		if _, ok := comp.records[k]; !ok {
-			comp.records[k] = &mosaic.IdentifierRecord{Key: k, Identifier: id, FirstSeen: firstSeen[k]}
+			comp.records[k] = &mosaic.IdentifierRecord{Key: k, Identifier: sid.id, FirstSeen: sid.firstSeen}
 			seeds[k] = true
 		}
 	}
 	for _, info := range infos {
-		for _, e := range info.edges {
-			se := s.storedEdge(e)
-			old, ok := comp.edges[keyOf(se)]
+		for _, se := range info.edges {
+			k := keyOf(se)
+			old, ok := comp.edges[k]
 			if ok && !earlier(se, old) {
 				continue
 			}
 			if ok {
 				se.Refused = old.Refused
 			}
-			comp.edges[keyOf(se)] = se
-			comp.dirty[keyOf(se)] = true
+			comp.edges[k] = se
+			comp.dirty[k] = true
 			seeds[se.A], seeds[se.B] = true, true
 		}
 	}
@@ -196,21 +212,23 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	ch.Recomputed = pending
 
 	// 3. Recompute the components the batch changed.
-	profileOf := map[mosaic.IdentifierKey]mosaic.ProfileID{}
 	states := map[mosaic.ProfileID]*mosaic.ProfileState{}
 	if len(seeds) > 0 {
 		if err := s.recompute(ctx, comp, seeds, fresh, states, ch, now); err != nil {
 			return err
 		}
 	}
-	for k, r := range comp.records {
-		profileOf[k] = r.ProfileID
+	profileOf := func(k mosaic.IdentifierKey) mosaic.ProfileID {
+		if r := comp.records[k]; r != nil {
+			return r.ProfileID
+		}
+		return ""
 	}
 
 	// 4. File events and fold their traits into their profiles.
 	var need []mosaic.ProfileID
 	for _, info := range infos {
-		if p := profileOf[info.anchor]; p != "" && states[p] == nil && observes(info.ev) {
+		if p := profileOf(info.anchor); p != "" && states[p] == nil && observes(info.ev) {
 			need = append(need, p)
 		}
 	}
@@ -241,7 +259,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	}
 	trStates := map[mosaic.ProfileID]traits.States{}
 	for _, info := range infos {
-		pid := profileOf[info.anchor]
+		pid := profileOf(info.anchor)
 		info.ev.ProfileID = pid
 		st := states[pid]
 		if st == nil || !observes(info.ev) {
@@ -367,7 +385,10 @@ func (s *Identity) key(id mosaic.Identifier) mosaic.IdentifierKey {
 	if k, ok := s.keyCache.get(id); ok {
 		return k
 	}
-	k := identity.Key(s.secret, id)
+	if s.keyer == nil {
+		s.keyer = identity.NewKeyer(s.secret)
+	}
+	k := s.keyer.Key(id)
 	s.keyCache.put(id, k)
 	return k
 }
