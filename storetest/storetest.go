@@ -356,6 +356,58 @@ func testEvents(t *testing.T, open Opener) {
 			t.Fatalf("source a counts: events=%d duplicates=%d, want 2 and 2", sa.Events, sa.Duplicates)
 		}
 	})
+	t.Run("Commit/ManyWithDuplicates", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		a := MustCreateSource(t, s, "a")
+		// Stores may write events many to a statement: duplicates of earlier commits and of
+		// the same commit, anywhere in a long commit, are still told apart and the others get
+		// their stored ids.
+		_, err := s.CommitEvents(ctx, &mosaic.EventCommit{Through: 1, Events: []*mosaic.Event{
+			Event(a.ID, "m007", "u1", ts), Event(a.ID, "m150", "u1", ts)}})
+		must(t, err)
+		var evs []*mosaic.Event
+		dups := map[int]bool{}
+		for i := 0; i < 300; i++ {
+			msg := fmt.Sprintf("m%03d", i)
+			switch {
+			case i == 7 || i == 150: // stored by the first commit
+				dups[i] = true
+			case i == 100 || i == 299: // copies of earlier events of this commit
+				msg, dups[i] = fmt.Sprintf("m%03d", i-40), true
+			}
+			evs = append(evs, Event(a.ID, msg, "u1", ts.Add(time.Duration(i)*time.Millisecond)))
+		}
+		res, err := s.CommitEvents(ctx, &mosaic.EventCommit{From: 1, Through: 2, Events: evs})
+		must(t, err)
+		if res.Inserted != 296 || res.Duplicates != 4 {
+			t.Fatalf("result=%+v, want 296 inserted and 4 duplicates", res)
+		}
+		stored := map[string]int64{}
+		for cursor := ""; ; {
+			got, next, err := s.FindEvents(ctx, mosaic.EventFilter{SourceID: a.ID, Limit: 100, Cursor: cursor})
+			must(t, err)
+			for _, e := range got {
+				stored[e.MessageID] = e.ID
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if len(stored) != 298 {
+			t.Fatalf("%d events stored, want 298", len(stored))
+		}
+		for i, e := range evs {
+			if dups[i] {
+				if e.ID != 0 {
+					t.Errorf("duplicate %d (%s) got id %d", i, e.MessageID, e.ID)
+				}
+			} else if e.ID == 0 || e.ID != stored[e.MessageID] {
+				t.Errorf("event %d (%s): id %d, stored as %d", i, e.MessageID, e.ID, stored[e.MessageID])
+			}
+		}
+	})
 	t.Run("Commit/ErrConflict", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
