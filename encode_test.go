@@ -22,8 +22,25 @@ func randString(rng *rand.Rand) string {
 	return b.String()
 }
 
+// randTime returns times from year 0 to 9999: whole seconds, milli- and microseconds, any
+// nanosecond; mostly UTC, some in other zones.
 func randTime(rng *rand.Rand) time.Time {
-	return time.Unix(rng.Int64N(4e10)-1e10, rng.Int64N(1e9)).UTC()
+	t := time.Unix(rng.Int64N(315537897600)-62167219200, rng.Int64N(1e9)).UTC()
+	switch rng.IntN(5) {
+	case 0:
+		t = t.Truncate(time.Second)
+	case 1:
+		t = t.Truncate(time.Millisecond)
+	case 2:
+		t = t.Truncate(time.Microsecond)
+	}
+	if rng.IntN(8) == 0 {
+		t = t.In(time.FixedZone("", (rng.IntN(49)-24)*1800))
+		if y := t.Year(); y < 0 || y > 9999 {
+			t = t.UTC()
+		}
+	}
+	return t
 }
 
 func TestEventAppendJSONDecodesAsEncodingJSON(t *testing.T) {
