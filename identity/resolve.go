@@ -121,15 +121,14 @@ func (n *Normalizer) Resolve(nodes []mosaic.Identifier, edges []Edge, c Constrai
 	maxIDs := cmp.Or(n.cfg.MaxIdentifiers, DefaultMaxIdentifiers)
 	maxMerges := cmp.Or(n.cfg.MaxMerges, DefaultMaxMerges)
 
-	// Hubs: values seen with too many distinct user_ids.
-	users := map[mosaic.Identifier]map[string]bool{}
+	// Hubs: values seen with too many distinct user_ids (counted up to one past the threshold).
+	users := map[mosaic.Identifier][]string{}
 	for _, e := range edges {
 		for _, p := range [2][2]mosaic.Identifier{{e.A, e.B}, {e.B, e.A}} {
 			if p[1].Type == mosaic.IdentifierUserID && p[0].Type != mosaic.IdentifierUserID {
-				if users[p[0]] == nil {
-					users[p[0]] = map[string]bool{}
+				if us := users[p[0]]; len(us) <= hubThreshold && !slices.Contains(us, p[1].Value) {
+					users[p[0]] = append(us, p[1].Value)
 				}
-				users[p[0]][p[1].Value] = true
 			}
 		}
 	}
@@ -169,15 +168,18 @@ func (n *Normalizer) Resolve(nodes []mosaic.Identifier, edges []Edge, c Constrai
 	})
 	type group struct {
 		members []int
-		counts  map[mosaic.IdentifierType]int
+		counts  typeCounts
 		merges  int
 		capped  bool
 	}
 	parent := make([]int, len(ids))
 	groups := make([]*group, len(ids))
+	all := make([]group, len(ids)) // one allocation for the groups, one for their first members
+	first := make([]int, len(ids))
 	for i, id := range ids {
-		parent[i] = i
-		groups[i] = &group{members: []int{i}, counts: map[mosaic.IdentifierType]int{id.Type: 1}}
+		parent[i], first[i] = i, i
+		all[i] = group{members: first[i : i+1 : i+1], counts: typeCounts{{id.Type, 1}}}
+		groups[i] = &all[i]
 	}
 	var find func(int) int
 	find = func(i int) int {
@@ -260,8 +262,8 @@ func (n *Normalizer) Resolve(nodes []mosaic.Identifier, edges []Edge, c Constrai
 		}
 		parent[rb] = ra
 		ga.members = append(ga.members, gb.members...)
-		for t, k := range gb.counts {
-			ga.counts[t] += k
+		for _, tc := range gb.counts {
+			ga.counts = ga.counts.add(tc.t, tc.n)
 		}
 		ga.merges += gb.merges + 1
 		ga.capped = ga.capped || gb.capped
@@ -296,11 +298,42 @@ func (n *Normalizer) Resolve(nodes []mosaic.Identifier, edges []Edge, c Constrai
 // overLimit reports the first limited type (by priority) that two groups together would hold
 // more of than the limit allows. A group may already be over a limit through explicit (alias)
 // links; an implicit link may join it as long as it adds no further values of that type.
-func (n *Normalizer) overLimit(a, b map[mosaic.IdentifierType]int) (mosaic.IdentifierType, bool) {
+func (n *Normalizer) overLimit(a, b typeCounts) (mosaic.IdentifierType, bool) {
 	for _, r := range n.cfg.Rules {
-		if r.Limit > 0 && a[r.Type]+b[r.Type] > max(r.Limit, a[r.Type], b[r.Type]) {
-			return r.Type, true
+		if r.Limit > 0 {
+			ka, kb := a.get(r.Type), b.get(r.Type)
+			if ka+kb > max(r.Limit, ka, kb) {
+				return r.Type, true
+			}
 		}
 	}
 	return "", false
+}
+
+// typeCounts counts a group's identifiers by type: a handful of types, so a list.
+type typeCounts []struct {
+	t mosaic.IdentifierType
+	n int
+}
+
+func (c typeCounts) get(t mosaic.IdentifierType) int {
+	for _, x := range c {
+		if x.t == t {
+			return x.n
+		}
+	}
+	return 0
+}
+
+func (c typeCounts) add(t mosaic.IdentifierType, n int) typeCounts {
+	for i := range c {
+		if c[i].t == t {
+			c[i].n += n
+			return c
+		}
+	}
+	return append(c, struct {
+		t mosaic.IdentifierType
+		n int
+	}{t, n})
 }

@@ -403,6 +403,11 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 	states map[mosaic.ProfileID]*mosaic.ProfileState, ch *mosaic.IdentityChanges, now time.Time) error {
 	maxNodes := cmp.Or(s.MaxComponent, DefaultMaxComponent)
 	visited := map[mosaic.IdentifierKey]bool{}
+	// The links of each identifier: those of the batch, and those loaded on the way.
+	adj := make(map[mosaic.IdentifierKey][]*mosaic.IdentityEdge, len(comp.records))
+	for _, e := range comp.edges {
+		adj[e.A], adj[e.B] = append(adj[e.A], e), append(adj[e.B], e)
+	}
 	frontier := slices.Sorted(maps.Keys(seeds))
 	for len(frontier) > 0 && len(visited) < maxNodes {
 		var load []mosaic.IdentifierKey
@@ -431,17 +436,22 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			for _, e := range edges {
 				if _, ok := comp.edges[keyOf(e)]; !ok {
 					comp.edges[keyOf(e)] = e
+					adj[e.A], adj[e.B] = append(adj[e.A], e), append(adj[e.B], e)
 				}
 			}
 		}
 		next := map[mosaic.IdentifierKey]bool{}
-		for _, e := range comp.edges {
-			for _, pair := range [2][2]mosaic.IdentifierKey{{e.A, e.B}, {e.B, e.A}} {
-				if visited[pair[0]] && !visited[pair[1]] {
-					if r := comp.records[pair[0]]; r != nil && r.Hub {
-						continue // a hub links nothing, so its neighbours are not this component
-					}
-					next[pair[1]] = true
+		for _, k := range frontier {
+			if r := comp.records[k]; r != nil && r.Hub {
+				continue // a hub links nothing, so its neighbours are not this component
+			}
+			for _, e := range adj[k] {
+				other := e.A
+				if other == k {
+					other = e.B
+				}
+				if !visited[other] {
+					next[other] = true
 				}
 			}
 		}
