@@ -111,7 +111,7 @@ func BenchmarkPipeline(b *testing.B) {
 			norm, _ := identity.NewNormalizer(identity.DefaultConfig())
 			var stages []processor.Stage
 			if withIdentity {
-				stages = []processor.Stage{&processor.Dedupe{Store: db}, &processor.Identity{Store: db, Normalizer: norm, Traits: &traits.Config{}, CacheSize: benchEnv("MOSAIC_BENCH_CACHE")}}
+				stages = []processor.Stage{&processor.Dedupe{Store: db}, &processor.Identity{Store: db, Normalizer: norm, Traits: &traits.Config{}, CacheSize: cmp.Or(benchEnv("MOSAIC_BENCH_CACHE"), serveCacheEntries)}}
 			}
 			perRound := cmp.Or(benchEnv("MOSAIC_BENCH_ROUND"), 20000)
 			var total int
@@ -148,8 +148,12 @@ func BenchmarkPipeline(b *testing.B) {
 // benchEnv reads a benchmark setting: MOSAIC_BENCH_ROUND, events appended before each drain
 // (20000; rounds of 100000 let the two-stage pipeline overlap as under steady load, where
 // 20000 is only two batches); MOSAIC_BENCH_BATCH, the processor's batch size;
-// MOSAIC_BENCH_CACHE, the identity stage's cache size.
+// MOSAIC_BENCH_CACHE, the identity stage's cache size (default: mosaic serve's).
 func benchEnv(name string) int {
 	n, _ := strconv.Atoi(os.Getenv(name))
 	return n
 }
+
+// serveCacheEntries is the identity cache of mosaic serve's default --cache-mb 256 (three
+// quarters of it at ~470 bytes an identifier and link, cmd/mosaic identityCacheEntries).
+const serveCacheEntries = 256 * 3 / 4 << 20 / 470
