@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/identity"
@@ -55,22 +59,216 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 	// would read userId).
 	defaults := cfg.Identity.Rules
 	cfg.Identity.Rules = nil
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// at names the place of a setting in the file: "FILE:LINE: field".
+	at := func(field string) string {
+		if line := lineOf(&root, field); line > 0 {
+			return fmt.Sprintf("%s:%d: %s", path, line, field)
+		}
+		return path + ": " + field
+	}
 	if err := decodeYAML(raw, cfg); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			return nil, fmt.Errorf("%s: a %s is not a valid value here (want %s)", at(typeErrorField(&root, te)), te.Value, jsonKind(te.Type))
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return nil, fmt.Errorf("%s: unknown setting (see the configuration section of the README)", at(findKey(&root, name, "")))
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	switch {
 	case cfg.Identity.Rules == nil:
 		cfg.Identity.Rules = defaults
 	case len(cfg.Identity.Rules) == 0:
-		return nil, fmt.Errorf("%s: identity.rules: the list is empty; leave it out to keep the default rules", path)
+		return nil, fmt.Errorf("%s: the list is empty; leave it out to keep the default rules", at("identity.rules"))
 	}
 	if _, err := identity.NewNormalizer(cfg.Identity); err != nil {
-		return nil, fmt.Errorf("%s: identity.%s: %s", path, mosaic.ErrorField(err), mosaic.ErrorMessage(err))
+		return nil, fmt.Errorf("%s: %s", at("identity."+mosaic.ErrorField(err)), mosaic.ErrorMessage(err))
 	}
 	if err := cfg.Traits.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: traits.%s: %s", path, mosaic.ErrorField(err), mosaic.ErrorMessage(err))
+		return nil, fmt.Errorf("%s: %s", at("traits."+mosaic.ErrorField(err)), mosaic.ErrorMessage(err))
 	}
 	return cfg, nil
+}
+
+// lineOf returns the line of the setting at field ("identity.rules[1].type") in a parsed
+// file, or of the nearest enclosing one the file has; 0 if none.
+func lineOf(root *yaml.Node, field string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, part := range strings.Split(field, ".") {
+		name, idx := part, -1
+		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
+			name = part[:i]
+			if k, err := strconv.Atoi(part[i+1 : len(part)-1]); err == nil {
+				idx = k
+			}
+		}
+		if name != "" {
+			next := mappingValue(n, name)
+			if next == nil {
+				return line
+			}
+			line, n = next.key.Line, next.value
+		}
+		if idx >= 0 {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+type keyValue struct{ key, value *yaml.Node }
+
+func mappingValue(n *yaml.Node, name string) *keyValue {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == name {
+			return &keyValue{n.Content[i], n.Content[i+1]}
+		}
+	}
+	return nil
+}
+
+// findKey returns the path ("traits.rules") of the first key called name in the file, below
+// prefix; name itself if there is none.
+func findKey(n *yaml.Node, name, prefix string) string {
+	if p, ok := findKeyPath(n, name, prefix); ok {
+		return p
+	}
+	return name
+}
+
+func findKeyPath(n *yaml.Node, name, prefix string) (string, bool) {
+	join := func(k string) string {
+		if prefix == "" {
+			return k
+		}
+		return prefix + "." + k
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p, ok := findKeyPath(c, name, prefix); ok {
+				return p, true
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == name {
+				return join(name), true
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if p, ok := findKeyPath(n.Content[i+1], name, join(n.Content[i].Value)); ok {
+				return p, true
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if p, ok := findKeyPath(c, name, fmt.Sprintf("%s[%d]", prefix, i)); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
+}
+
+// typeErrorField returns the path, with list positions, of the value a type error is about:
+// encoding/json names the field without them ("identity.rules.priority"), so the first
+// value at that path whose kind is the one the error names is taken.
+func typeErrorField(root *yaml.Node, te *json.UnmarshalTypeError) string {
+	want := strings.Fields(te.Value) // "string", "number 1.5", "array", "object", "bool"
+	kind := ""
+	if len(want) > 0 {
+		kind = want[0]
+	}
+	var walk func(n *yaml.Node, parts []string, prefix string) (string, bool)
+	walk = func(n *yaml.Node, parts []string, prefix string) (string, bool) {
+		if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+			return walk(n.Content[0], parts, prefix)
+		}
+		if n.Kind == yaml.SequenceNode && len(parts) > 0 {
+			for i, c := range n.Content {
+				if p, ok := walk(c, parts, fmt.Sprintf("%s[%d]", prefix, i)); ok {
+					return p, true
+				}
+			}
+			return "", false
+		}
+		if len(parts) == 0 {
+			return prefix, yamlKind(n) == kind
+		}
+		kv := mappingValue(n, parts[0])
+		if kv == nil {
+			return "", false
+		}
+		if prefix != "" {
+			prefix += "."
+		}
+		return walk(kv.value, parts[1:], prefix+parts[0])
+	}
+	if p, ok := walk(root, strings.Split(te.Field, "."), ""); ok {
+		return p
+	}
+	return te.Field
+}
+
+// yamlKind is the JSON kind a YAML value decodes to.
+func yamlKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "array"
+	case yaml.MappingNode:
+		return "object"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!int", "!!float":
+			return "number"
+		case "!!bool":
+			return "bool"
+		case "!!null":
+			return "null"
+		}
+		return "string"
+	}
+	return ""
+}
+
+// jsonKind names what a Go type takes in a file.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another kind of value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "text"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping of settings"
+	}
+	return t.String()
 }
 
 // Config loads the configuration file the command was given (--config) and the identity

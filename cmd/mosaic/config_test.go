@@ -42,3 +42,32 @@ func TestConfigRulesReplaceTheDefaults(t *testing.T) {
 		t.Errorf("without a rules list: %d rules, want the defaults", len(cfg.Identity.Rules))
 	}
 }
+
+// TestConfigErrorsNameLineAndField: every mistake in the file is reported with the line it is
+// on and the setting's path.
+func TestConfigErrorsNameLineAndField(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{"identity:\n  default_region: DK\n  rules:\n    - {type: user_id, priority: 1, limit: 1, paths: [userId]}\n    - type: Customer-No\n      paths: [traits.customer_number]\n",
+			`:5: identity.rules[1].type: Identifier type "Customer-No" must be lower_snake_case.`},
+		{"identity:\n  rules:\n    - {type: user_id, priority: 1, limit: 1, paths: [userId]}\n    - {type: email, priority: high, paths: [traits.email]}\n",
+			":4: identity.rules[1].priority: a string is not a valid value here (want a whole number)"},
+		{"identity:\n  default_region: DK\ntraits:\n  default: latest\n  rulez: {plan: earliest}\n",
+			":5: traits.rulez: unknown setting"},
+		{"traits:\n  default: latest\n  rules:\n    plan: earliest\n    tier: best\n",
+			`:5: traits.rules.tier: Unknown survivorship rule "best".`},
+		{"traits:\n  source_priority: [crm, web, crm]\n  rules: {tier: source_priority}\n",
+			`:2: traits.source_priority[2]: Source "crm" is listed twice.`},
+		{"identity:\n  default_region: XX\n", ":2: identity.default_region: default_region"},
+		{"identity:\n  rules: []\n", ":2: identity.rules: the list is empty"},
+		{"identity:\n  rules:\n  - type: user_id\n   paths: [userId]\n", "yaml: line "},
+	} {
+		p := filepath.Join(t.TempDir(), "mosaic.yaml")
+		if err := os.WriteFile(p, []byte(tc.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadFileConfig(p)
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\n err = %v\nwant %q", tc.body, err, tc.want)
+		}
+	}
+}
