@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -223,6 +225,34 @@ func TestServeFirstStartAndRestart(t *testing.T) {
 	evs := allEvents(t, again.URL, inst.Token, "user_id=ada")
 	if len(evs) != 1 || evs[0].Event != "Signed Up" {
 		t.Fatalf("after restart: %+v", evs)
+	}
+}
+
+// TestFirstStartWithConfig: a configuration naming the source the first start creates
+// (source_priority: [default]) works on an empty store, and the first start's credentials
+// are shown even when the server then cannot listen (they are shown only once).
+func TestFirstStartWithConfig(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "mosaic.yaml")
+	if err := os.WriteFile(cfg, []byte("traits: {source_priority: [default], rules: {tier: source_priority}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := startServe(t, "--data", t.TempDir(), "--config", cfg)
+	if inst.WriteKey == "" || inst.Token == "" {
+		t.Fatalf("first start printed no write key or token:\n%s", inst.Stdout)
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var out, errOut bytes.Buffer
+	err = (&Main{Stdout: &out, Stderr: &errOut}).Run(context.Background(), []string{"serve", "--addr", busy.Addr().String(), "--data", t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "listen on") {
+		t.Fatalf("serve on a busy port: err = %v", err)
+	}
+	if !writeKeyRE.MatchString(out.String()) || !tokenRE.MatchString(out.String()) {
+		t.Fatalf("a first start that could not listen did not show its credentials:\n%s", out.String())
 	}
 }
 

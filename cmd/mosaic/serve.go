@@ -40,7 +40,17 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	// The first start's source exists before the configuration's source names are resolved
+	// (traits.source_priority may name it); it is shown once the server listens.
+	first, err := firstStart(env, store)
+	if err != nil {
+		log.Error("first-start set-up failed", "err", err)
+	}
 	stages, err := pipelineStages(env, store, norm, fileCfg)
+	if err != nil {
+		first.print(env, "http://"+c.Addr)
+		return err
+	}
 	if err != nil {
 		return err
 	}
@@ -82,12 +92,11 @@ func (c *ServeCmd) Run(env *Env) error {
 		imports.Close()
 		leased.Close()
 		committer.Close()
+		first.print(env, "http://"+c.Addr) // the token is shown once: even now
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	url := srv.URL()
-	if err := bootstrap(env, store, url); err != nil {
-		log.Error("first-start set-up failed", "err", err)
-	}
+	first.print(env, url)
 	log.Info("mosaic listening", "url", url, "store", kind, "data", dataLocation(env, kind))
 	if env.OnServe != nil {
 		env.OnServe(url)
@@ -146,32 +155,47 @@ func dataLocation(env *Env, kind string) string {
 	return env.CLI.Data
 }
 
-// bootstrap creates the default source and an owner token on first start with an empty
-// store, and prints them once with ready-to-paste examples.
-func bootstrap(env *Env, store mosaic.Store, url string) error {
+// firstStartInfo is what the first start created.
+type firstStartInfo struct {
+	src    *mosaic.Source
+	secret string
+}
+
+// firstStart creates the default source and an owner token on the first start with an empty
+// store (nil otherwise), for print to show once with ready-to-paste examples.
+func firstStart(env *Env, store mosaic.Store) (*firstStartInfo, error) {
 	ctx := env.Ctx
 	srcs, err := store.FindSources(ctx, mosaic.SourceFilter{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n, err := store.CountTokens(ctx)
 	if err != nil || len(srcs) > 0 || n > 0 {
-		return err
+		return nil, err
 	}
 	src := &mosaic.Source{Name: mosaic.DefaultSourceName}
 	if err := store.CreateSource(ctx, src); err != nil {
-		return err
+		return nil, err
 	}
 	secret, err := store.CreateToken(ctx, &mosaic.Token{Name: "first owner", Role: mosaic.RoleOwner})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return &firstStartInfo{src: src, secret: secret}, nil
+}
+
+// print shows what the first start created (nothing if it created nothing), once.
+func (f *firstStartInfo) print(env *Env, url string) {
+	if f == nil || f.src == nil {
+		return
+	}
+	src, secret := f.src, f.secret
+	f.src = nil
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nMosaic is ready. This is the first start, so it created:\n\n")
 	fmt.Fprintf(&b, "  source %q   write key: %s\n", src.Name, src.WriteKey)
 	fmt.Fprintf(&b, "  owner API token:     %s   (shown once; keep it)\n\n", secret)
 	fmt.Fprintf(&b, "Send an event:\n  curl -u %s: %s/v1/track -H 'Content-Type: application/json' \\\n    -d '{\"userId\":\"ada\",\"event\":\"Signed Up\",\"properties\":{\"plan\":\"pro\"}}'\n\n", src.WriteKey, url)
 	fmt.Fprintf(&b, "Read it back:\n  curl -H 'Authorization: Bearer %s' '%s/api/v1/events?user_id=ada'\n\n", secret, url)
-	_, err = fmt.Fprint(env.Stdout, b.String())
-	return err
+	fmt.Fprint(env.Stdout, b.String())
 }
