@@ -30,6 +30,9 @@ var Roles = []Role{RoleOwner, RoleSteward, RoleAnalyst, RoleMarketer, RoleSuppor
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool { return slices.Contains(Roles, r) }
 
+// CanManageTokens reports whether the role may list, create and revoke API tokens.
+func (r Role) CanManageTokens() bool { return r == RoleOwner }
+
 // CanManageSources reports whether the role may create and change sources.
 func (r Role) CanManageSources() bool { return r == RoleOwner || r == RoleSteward }
 
@@ -70,4 +73,9 @@ type TokenService interface {
 	FindTokenBySecret(ctx context.Context, secret string) (*Token, error)
 	// CountTokens returns how many tokens exist.
 	CountTokens(ctx context.Context) (int, error)
+	// FindTokens returns every token, oldest first (never their secrets).
+	FindTokens(ctx context.Context) ([]*Token, error)
+	// RevokeToken deletes a token: its secret stops working at once. Returns not found for
+	// an unknown id and conflict for the last owner token (nobody could manage tokens).
+	RevokeToken(ctx context.Context, id string) error
 }

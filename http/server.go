@@ -132,6 +132,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.registerIngestRoutes(mux)
 	s.registerSourceRoutes(mux)
+	s.registerTokenRoutes(mux)
 	s.registerEventRoutes(mux)
 	s.registerProfileRoutes(mux)
 	s.registerImportRoutes(mux)

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -371,6 +372,47 @@ func TestManagementAPI(t *testing.T) {
 	st, out = env.api("GET", "/api/v1/events?cursor=zzz", nil)
 	if code, field := errorCode(out); st != 400 || field != "cursor" || code != "invalid" {
 		t.Fatalf("bad cursor: %d %v", st, out)
+	}
+}
+
+// TestTokenAPI: owners list, create and revoke API tokens; a revoked secret stops working at
+// once; the last owner token cannot be revoked; other roles may do none of it.
+func TestTokenAPI(t *testing.T) {
+	env := newTestEnv(t)
+	st, out := env.api("POST", "/api/v1/tokens", map[string]any{"role": "support", "name": "helpdesk"})
+	if st != 201 || out["secret"] == nil || out["id"] == nil || out["role"] != "support" {
+		t.Fatalf("create: %d %v", st, out)
+	}
+	id, secret := out["id"].(string), out["secret"].(string)
+	bearer := map[string]string{"Authorization": "Bearer " + secret}
+	if st, out, _ := env.do("GET", "/api/v1/sources", nil, bearer); st != 200 {
+		t.Fatalf("the new token: %d %v", st, out)
+	}
+	if st, out, _ := env.do("GET", "/api/v1/tokens", nil, bearer); st != 403 {
+		t.Fatalf("support lists tokens: %d %v", st, out)
+	}
+	st, out = env.api("GET", "/api/v1/tokens", nil)
+	if toks, _ := out["tokens"].([]any); st != 200 || len(toks) != 2 || strings.Contains(fmt.Sprint(out), secret) {
+		t.Fatalf("list: %d %v", st, out)
+	}
+	for _, bad := range []map[string]any{{"role": "king"}, {"name": "no role"}, {"role": "owner", "scope": "all"}} {
+		if st, out := env.api("POST", "/api/v1/tokens", bad); st != 400 {
+			t.Errorf("create %v: %d %v", bad, st, out)
+		}
+	}
+	if st, out := env.api("DELETE", "/api/v1/tokens/"+id, nil); st != 204 {
+		t.Fatalf("revoke: %d %v", st, out)
+	}
+	if st, out, _ := env.do("GET", "/api/v1/sources", nil, bearer); st != 401 {
+		t.Fatalf("a revoked token: %d %v", st, out)
+	}
+	if st, out := env.api("DELETE", "/api/v1/tokens/"+id, nil); st != 404 {
+		t.Fatalf("revoke again: %d %v", st, out)
+	}
+	st, out = env.api("GET", "/api/v1/tokens", nil)
+	ownerID := out["tokens"].([]any)[0].(map[string]any)["id"].(string)
+	if st, out := env.api("DELETE", "/api/v1/tokens/"+ownerID, nil); st != 409 {
+		t.Fatalf("revoke the last owner token: %d %v", st, out)
 	}
 }
 

@@ -46,3 +46,61 @@ func (db *DB) CountTokens(ctx context.Context) (int, error) {
 	err := db.pool.QueryRow(ctx, `SELECT COUNT(*) FROM tokens`).Scan(&n)
 	return n, storeErr(err)
 }
+
+// FindTokens implements mosaic.TokenService.
+func (db *DB) FindTokens(ctx context.Context) ([]*mosaic.Token, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, name, role, created_at FROM tokens ORDER BY created_at, id`)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	defer rows.Close()
+	out := []*mosaic.Token{}
+	for rows.Next() {
+		var t mosaic.Token
+		var created time.Time
+		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &created); err != nil {
+			return nil, storeErr(err)
+		}
+		t.CreatedAt = created.UTC()
+		out = append(out, &t)
+	}
+	return out, storeErr(rows.Err())
+}
+
+// RevokeToken implements mosaic.TokenService.
+func (db *DB) RevokeToken(ctx context.Context, id string) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return storeErr(err)
+	}
+	defer tx.Rollback(ctx)
+	// The owner tokens are locked so two revocations cannot each leave the other as the last.
+	var role mosaic.Role
+	err = tx.QueryRow(ctx, `SELECT role FROM tokens WHERE id = $1 FOR UPDATE`, id).Scan(&role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return mosaic.Errorf(mosaic.ENOTFOUND, "No API token %q.", id)
+	} else if err != nil {
+		return storeErr(err)
+	}
+	if role == mosaic.RoleOwner {
+		rows, err := tx.Query(ctx, `SELECT id FROM tokens WHERE role = $1 FOR UPDATE`, mosaic.RoleOwner)
+		if err != nil {
+			return storeErr(err)
+		}
+		owners := 0
+		for rows.Next() {
+			owners++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return storeErr(err)
+		}
+		if owners <= 1 {
+			return mosaic.Errorf(mosaic.ECONFLICT, "%s is the last owner token: create another owner token first (mosaic token create --role owner).", id)
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM tokens WHERE id = $1`, id); err != nil {
+		return storeErr(err)
+	}
+	return storeErr(tx.Commit(ctx))
+}

@@ -47,3 +47,47 @@ func (db *DB) CountTokens(ctx context.Context) (int, error) {
 	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens`).Scan(&n)
 	return n, storeErr(err)
 }
+
+// FindTokens implements mosaic.TokenService.
+func (db *DB) FindTokens(ctx context.Context) ([]*mosaic.Token, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, name, role, created_at FROM tokens ORDER BY created_at, id`)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	defer rows.Close()
+	out := []*mosaic.Token{}
+	for rows.Next() {
+		var t mosaic.Token
+		var created int64
+		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &created); err != nil {
+			return nil, storeErr(err)
+		}
+		t.CreatedAt = fromMicros(created)
+		out = append(out, &t)
+	}
+	return out, storeErr(rows.Err())
+}
+
+// RevokeToken implements mosaic.TokenService.
+func (db *DB) RevokeToken(ctx context.Context, id string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var role mosaic.Role
+		err := tx.QueryRowContext(ctx, `SELECT role FROM tokens WHERE id = ?`, id).Scan(&role)
+		if errors.Is(err, sql.ErrNoRows) {
+			return mosaic.Errorf(mosaic.ENOTFOUND, "No API token %q.", id)
+		} else if err != nil {
+			return storeErr(err)
+		}
+		if role == mosaic.RoleOwner {
+			var owners int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens WHERE role = ?`, mosaic.RoleOwner).Scan(&owners); err != nil {
+				return storeErr(err)
+			}
+			if owners <= 1 {
+				return mosaic.Errorf(mosaic.ECONFLICT, "%s is the last owner token: create another owner token first (mosaic token create --role owner).", id)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = ?`, id)
+		return storeErr(err)
+	})
+}

@@ -10,6 +10,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,6 +201,47 @@ func testTokens(t *testing.T, open Opener) {
 		must(t, err)
 		if n != 1 {
 			t.Fatalf("CountTokens=%d, want 1", n)
+		}
+	})
+	t.Run("ListRevoke", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		owner := &mosaic.Token{Name: "first owner", Role: mosaic.RoleOwner}
+		ownerSecret, err := s.CreateToken(ctx, owner)
+		must(t, err)
+		support := &mosaic.Token{Name: "helpdesk", Role: mosaic.RoleSupport}
+		supportSecret, err := s.CreateToken(ctx, support)
+		must(t, err)
+		got, err := s.FindTokens(ctx)
+		must(t, err)
+		want := []*mosaic.Token{owner, support} // oldest first (ties, in one microsecond, by id)
+		slices.SortStableFunc(want, func(a, b *mosaic.Token) int {
+			if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("FindTokens (-want +got):\n%s", diff)
+		}
+		must(t, s.RevokeToken(ctx, support.ID))
+		_, err = s.FindTokenBySecret(ctx, supportSecret)
+		wantCode(t, err, mosaic.EUNAUTHORIZED) // at once
+		wantCode(t, s.RevokeToken(ctx, support.ID), mosaic.ENOTFOUND)
+		wantCode(t, s.RevokeToken(ctx, "tok_nope"), mosaic.ENOTFOUND)
+		// The last owner token stays: without it nobody could manage tokens over the API.
+		wantCode(t, s.RevokeToken(ctx, owner.ID), mosaic.ECONFLICT)
+		if _, err := s.FindTokenBySecret(ctx, ownerSecret); err != nil {
+			t.Fatalf("the refused revocation revoked: %v", err)
+		}
+		second := &mosaic.Token{Name: "second owner", Role: mosaic.RoleOwner}
+		_, err = s.CreateToken(ctx, second)
+		must(t, err)
+		must(t, s.RevokeToken(ctx, owner.ID))
+		got, err = s.FindTokens(ctx)
+		must(t, err)
+		if diff := cmp.Diff([]*mosaic.Token{second}, got); diff != "" {
+			t.Fatalf("FindTokens after revoking (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("ErrUnauthorized", func(t *testing.T) {

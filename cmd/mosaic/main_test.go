@@ -280,6 +280,30 @@ func TestCLI(t *testing.T) {
 	if _, err := runCLI(t, "token", "create", "--role", "king", "--data", dir); err == nil {
 		t.Fatal("unknown role accepted")
 	}
+	out, err = runCLI(t, "token", "create", "--role", "support", "--name", "helpdesk", "--data", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	support := lastLine(out)
+	out, err = runCLI(t, "token", "list", "--data", dir)
+	if err != nil || !strings.Contains(out, "helpdesk") || !strings.Contains(out, "owner") || strings.Contains(out, support) || strings.Contains(out, token) {
+		t.Fatalf("token list: %v\n%s", err, out)
+	}
+	var supportID string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "helpdesk") {
+			supportID = strings.Fields(line)[0]
+		}
+	}
+	if out, err := runCLI(t, "token", "revoke", supportID, "--data", dir); err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("token revoke: %v %s", err, out)
+	}
+	if _, err := runCLI(t, "token", "revoke", supportID, "--data", dir); err == nil || !strings.Contains(cliMessage(err), "No API token") {
+		t.Fatalf("revoking twice: err=%v", err)
+	}
+	if out, _ := runCLI(t, "token", "list", "--data", dir); strings.Contains(out, "helpdesk") {
+		t.Fatalf("a revoked token is listed:\n%s", out)
+	}
 	for _, args := range [][]string{
 		{"source", "rename", "web", "website"},
 		{"source", "disable", "website"},

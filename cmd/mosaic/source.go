@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/mosaic-cdp/mosaic"
 )
@@ -163,6 +164,49 @@ func (c *SourceRotateKeyCmd) Run(env *Env) error {
 // TokenCmd groups the token subcommands.
 type TokenCmd struct {
 	Create TokenCreateCmd `cmd:"" help:"Create an API token; prints it as the last line (shown once)."`
+	List   TokenListCmd   `cmd:"" help:"List the API tokens (ids, roles, names; never the secrets)."`
+	Revoke TokenRevokeCmd `cmd:"" help:"Revoke an API token: it stops working at once."`
+}
+
+// TokenListCmd lists the API tokens.
+type TokenListCmd struct{}
+
+// Run implements the command.
+func (c *TokenListCmd) Run(env *Env) error {
+	store, _, err := env.OpenStore()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	toks, err := store.FindTokens(env.Ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tROLE\tNAME\tCREATED")
+	for _, t := range toks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.ID, t.Role, t.Name, t.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// TokenRevokeCmd revokes an API token.
+type TokenRevokeCmd struct {
+	ID string `arg:"" help:"Token id (mosaic token list)."`
+}
+
+// Run implements the command.
+func (c *TokenRevokeCmd) Run(env *Env) error {
+	store, _, err := env.OpenStore()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.RevokeToken(env.Ctx, c.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "revoked token %s; it no longer works\n", c.ID)
+	return nil
 }
 
 // TokenCreateCmd creates an API token.
