@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/identity"
+	"github.com/mosaic-cdp/mosaic/linkage"
 	"github.com/mosaic-cdp/mosaic/traits"
 	"go.yaml.in/yaml/v3"
 )
@@ -35,6 +37,9 @@ type FileConfig struct {
 	Identity identity.Config `json:"identity"`
 	Traits   traits.Config   `json:"traits"`
 	Matching MatchingConfig  `json:"matching"`
+
+	path string     // the file it was read from
+	root *yaml.Node // the file parsed, to name the line of a setting
 }
 
 // DefaultFileConfig is what Mosaic uses without a file.
@@ -93,7 +98,40 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 	if err := cfg.Traits.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %s", at("traits."+mosaic.ErrorField(err)), mosaic.ErrorMessage(err))
 	}
+	if err := cfg.Matching.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %s", at("matching."+mosaic.ErrorField(err)), mosaic.ErrorMessage(err))
+	}
+	cfg.root = &root
+	cfg.path = path
 	return cfg, nil
+}
+
+// At returns "FILE:LINE: field" for a setting of the file cfg was loaded from (see lineOf).
+func (cfg *FileConfig) At(field string) string {
+	if cfg.root == nil {
+		return cfg.path + ": " + field
+	}
+	if line := lineOf(cfg.root, field); line > 0 {
+		return fmt.Sprintf("%s:%d: %s", cfg.path, line, field)
+	}
+	return cfg.path + ": " + field
+}
+
+// validate checks the thresholds as a match run would (0 < review <= auto <= 1, unset ones
+// taking their defaults), so a mistake stops the start rather than every later run.
+func (m MatchingConfig) validate() error {
+	auto, review := cmp.Or(m.AutoThreshold, linkage.DefaultAutoThreshold), cmp.Or(m.ReviewThreshold, linkage.DefaultReviewThreshold)
+	switch {
+	case auto <= 0 || auto > 1:
+		return mosaic.FieldErrorf(mosaic.EINVALID, "auto_threshold", "A match probability is above 0 and at most 1, not %g.", auto)
+	case review <= 0 || review > 1:
+		return mosaic.FieldErrorf(mosaic.EINVALID, "review_threshold", "A match probability is above 0 and at most 1, not %g.", review)
+	case review > auto:
+		return mosaic.FieldErrorf(mosaic.EINVALID, "review_threshold", "review_threshold (%g) must not be above auto_threshold (%g): pairs between them wait for review.", review, auto)
+	case m.MaxClusterSize < 0:
+		return mosaic.FieldErrorf(mosaic.EINVALID, "max_cluster_size", "max_cluster_size must be 0 (the default) or more.")
+	}
+	return nil
 }
 
 // lineOf returns the line of the setting at field ("identity.rules[1].type") in a parsed

@@ -59,6 +59,9 @@ func TestConfigErrorsNameLineAndField(t *testing.T) {
 			`:2: traits.source_priority[2]: Source "crm" is listed twice.`},
 		{"identity:\n  default_region: XX\n", ":2: identity.default_region: default_region"},
 		{"identity:\n  rules: []\n", ":2: identity.rules: the list is empty"},
+		{"matching:\n  review_threshold: 0.4\n  auto_threshold: 1.5\n", ":3: matching.auto_threshold: A match probability is above 0 and at most 1, not 1.5."},
+		{"matching:\n  auto_threshold: 0.6\n  review_threshold: 0.8\n", ":3: matching.review_threshold: review_threshold (0.8) must not be above auto_threshold (0.6)"},
+		{"matching:\n  review_threshold: -1\n", ":2: matching.review_threshold: A match probability is above 0"},
 		{"identity:\n  rules:\n  - type: user_id\n   paths: [userId]\n", "yaml: line "},
 	} {
 		p := filepath.Join(t.TempDir(), "mosaic.yaml")

@@ -22,7 +22,7 @@ import (
 // and mosaic import when no server runs), so that imported and API data go through the same
 // pipeline. The sources of traits.source_priority are resolved here, by id or name.
 func pipelineStages(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig) ([]processor.Stage, error) {
-	tr, err := resolveTraits(env, store, cfg.Traits)
+	tr, err := resolveTraits(env, store, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,8 @@ func identityCacheEntries(cacheMB int) int {
 
 // resolveTraits returns cfg with the sources of source_priority, given in the configuration
 // file by name (or id), as ids: observations carry only the id of their source.
-func resolveTraits(env *Env, store mosaic.Store, cfg traits.Config) (*traits.Config, error) {
+func resolveTraits(env *Env, store mosaic.Store, file *FileConfig) (*traits.Config, error) {
+	cfg := file.Traits
 	if len(cfg.SourcePriority) == 0 {
 		return &cfg, nil
 	}
@@ -53,13 +54,13 @@ func resolveTraits(env *Env, store mosaic.Store, cfg traits.Config) (*traits.Con
 	for i, ref := range cfg.SourcePriority {
 		src, err := findSource(env, store, string(ref))
 		if mosaic.ErrorCode(err) == mosaic.ENOTFOUND {
-			return nil, fmt.Errorf("%s: traits.source_priority[%d]: no source with id or name %q (see mosaic source list; create it with: mosaic source create %s)",
-				env.CLI.Config, i, ref, ref)
+			return nil, fmt.Errorf("%s: no source with id or name %q (see mosaic source list; create it with: mosaic source create %s)",
+				file.At(fmt.Sprintf("traits.source_priority[%d]", i)), ref, ref)
 		} else if err != nil {
 			return nil, err
 		}
 		if j := slices.Index(ids, src.ID); j >= 0 {
-			return nil, fmt.Errorf("%s: traits.source_priority[%d]: %q is the source of traits.source_priority[%d] again", env.CLI.Config, i, ref, j)
+			return nil, fmt.Errorf("%s: %q is the source of traits.source_priority[%d] again", file.At(fmt.Sprintf("traits.source_priority[%d]", i)), ref, j)
 		}
 		ids[i] = src.ID
 	}

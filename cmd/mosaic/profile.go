@@ -159,6 +159,17 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	if len(proposed.Traits.SourcePriority) > 0 { // its source names must exist, as serve would check
+		store, _, err := env.OpenStore()
+		if err != nil {
+			return err
+		}
+		_, err = resolveTraits(env, store, proposed)
+		store.Close()
+		if err != nil {
+			return err
+		}
+	}
 	norm, err := identity.NewNormalizer(proposed.Identity)
 	if err != nil {
 		return err
@@ -302,11 +313,13 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 			splits = append(splits, fmt.Sprintf("  %s would split into %d profiles", p, len(slices.Compact(slices.Sorted(slices.Values(groups))))))
 		}
 	}
-	allCurrent := map[mosaic.ProfileID]bool{}
-	for _, r := range current {
-		allCurrent[r.ProfileID] = true
+	// The profiles there are now, whatever the proposal reads (a profile of identifier types
+	// only the current rules know still counts).
+	st, err := ps.Stats(ctx)
+	if err != nil {
+		return err
 	}
-	rep.ProfilesBefore = len(allCurrent)
+	rep.ProfilesBefore = int(st.Profiles)
 	slices.Sort(merges)
 	slices.Sort(splits)
 	w := env.Stdout

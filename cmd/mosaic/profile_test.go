@@ -140,6 +140,22 @@ func TestProfilesEndToEnd(t *testing.T) {
 	if rep.Splits != 1 || rep.Merges != 0 || rep.ProfilesBefore != 2 || rep.ProfilesAfter != 3 || rep.Dropped != 2 {
 		t.Errorf("dry-run report: %+v", rep)
 	}
+	// "Now" is the profiles there are, whatever the proposal reads: rules that read only
+	// emails still start from two profiles.
+	os.WriteFile(rules, []byte("identity:\n  rules:\n    - {type: email, priority: 1, paths: [traits.email], normalize: [trim, lower]}\n"), 0o600)
+	buf.Reset()
+	if err := (&Main{Stdout: &buf}).Run(t.Context(), []string{"identity", "dry-run", rules, "--data", dir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(lastLine(buf.String())), &rep); err != nil || rep.ProfilesBefore != 2 {
+		t.Errorf("dry-run of email-only rules: %v %+v", err, rep)
+	}
+	// A proposal naming a source that does not exist is refused as serve would refuse it.
+	os.WriteFile(rules, []byte("traits:\n  rules: {plan: source_priority}\n  source_priority: [default, nosuch]\n"), 0o600)
+	if err := (&Main{Stdout: &buf}).Run(t.Context(), []string{"identity", "dry-run", rules, "--data", dir}); err == nil ||
+		!strings.Contains(err.Error(), rules+`:3: traits.source_priority[1]: no source with id or name "nosuch"`) {
+		t.Errorf("dry-run with an unknown source: %v", err)
+	}
 
 	// Split: remove the email from Ada's profile; the till purchase leaves her.
 	st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+id+"/split", inst.Token, map[string]any{
