@@ -709,12 +709,16 @@ func seedNew(r *mosaic.IdentifierRecord) bool { return r.ProfileID == "" }
 // another customer's email. The survivorship state keeps the observation, so the trait
 // shows again if the identifier joins the profile later; which traits show is a function of
 // the state and the partition only, so arrival order does not matter.
+// traitCheck is a trait of a profile that holds an identifier.
+type traitCheck struct {
+	p    *mosaic.ProfileState
+	name string
+	key  mosaic.IdentifierKey
+	typ  mosaic.IdentifierType
+}
+
 func (s *Identity) hideForeignIdentifiers(ctx context.Context, profiles []*mosaic.ProfileState, comp *component) error {
-	type check struct {
-		p    *mosaic.ProfileState
-		name string
-		key  mosaic.IdentifierKey
-	}
+	type check = traitCheck
 	var checks []check
 	var unknown []mosaic.IdentifierKey
 	owner := map[mosaic.IdentifierKey]mosaic.ProfileID{}
@@ -745,7 +749,7 @@ func (s *Identity) hideForeignIdentifiers(ctx context.Context, profiles []*mosai
 				continue // not an identifier (junk, malformed): an ordinary trait
 			}
 			k := s.key(mosaic.Identifier{Type: typ, Value: norm})
-			checks = append(checks, check{p, name, k})
+			checks = append(checks, check{p, name, k, typ})
 			if r, ok := comp.records[k]; ok {
 				owner[k] = r.ProfileID
 			} else if r, ok := s.cachedRecord(k); ok {
@@ -764,13 +768,95 @@ func (s *Identity) hideForeignIdentifiers(ctx context.Context, profiles []*mosai
 			owner[r.Key] = r.ProfileID
 		}
 	}
+	var foreign []check
 	for _, c := range checks {
 		if o, ok := owner[c.key]; ok && o != c.p.ID {
+			foreign = append(foreign, c)
+		}
+	}
+	if len(foreign) == 0 {
+		return nil
+	}
+	// A value the profile could not link only because it holds as many of that type as the
+	// rules allow (a sixth email) is still its own latest value: it stays. Any other reason
+	// (the value is another customer's, a hub's, or a steward took it away) hides it.
+	overLimit, err := s.overLimitLinks(ctx, foreign, comp)
+	if err != nil {
+		return err
+	}
+	for _, c := range foreign {
+		if !overLimit[[2]string{string(c.key), string(c.p.ID)}] {
 			delete(c.p.Traits, c.name)
 			delete(c.p.TraitSources, c.name)
 		}
 	}
 	return nil
+}
+
+// overLimitLinks reports, for each check, whether a link between its identifier and an
+// identifier of its profile was refused for the limit of the identifier's own type
+// (limit:email for an email), keyed by identifier and profile. Links are looked for in the
+// batch's component, then among pending and stored ones.
+func (s *Identity) overLimitLinks(ctx context.Context, checks []traitCheck, comp *component) (map[[2]string]bool, error) {
+	want := map[mosaic.IdentifierKey][]traitCheck{}
+	for _, c := range checks {
+		want[c.key] = append(want[c.key], c)
+	}
+	edgesOf := map[mosaic.IdentifierKey][]*mosaic.IdentityEdge{}
+	add := func(e *mosaic.IdentityEdge) {
+		for _, k := range []mosaic.IdentifierKey{e.A, e.B} {
+			if _, ok := want[k]; ok {
+				edgesOf[k] = append(edgesOf[k], e)
+			}
+		}
+	}
+	for _, e := range comp.edges {
+		add(e)
+	}
+	stored, err := s.findEdges(ctx, slices.Sorted(maps.Keys(want)))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range stored {
+		if _, ok := comp.edges[keyOf(e)]; !ok { // the component's version is newer
+			add(e)
+		}
+	}
+	profileOf := func(k mosaic.IdentifierKey) (mosaic.ProfileID, error) {
+		if r, ok := comp.records[k]; ok {
+			return r.ProfileID, nil
+		}
+		if r, ok := s.cachedRecord(k); ok {
+			return r.ProfileID, nil
+		}
+		recs, err := s.Store.FindIdentifiers(ctx, []mosaic.IdentifierKey{k})
+		if err != nil || len(recs) == 0 {
+			return "", err
+		}
+		return recs[0].ProfileID, nil
+	}
+	out := map[[2]string]bool{}
+	for k, cs := range want {
+		for _, e := range edgesOf[k] {
+			other := e.A
+			if other == k {
+				other = e.B
+			}
+			for _, c := range cs {
+				if e.Refused != "limit:"+string(c.typ) {
+					continue
+				}
+				p, err := profileOf(other)
+				if err != nil {
+					return nil, err
+				}
+				if p == c.p.ID {
+					out[[2]string{string(k), string(p)}] = true
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // observes reports whether an event carries profile traits or group membership.

@@ -487,3 +487,40 @@ func TestSearchFindsNestedTraits(t *testing.T) {
 		}
 	}
 }
+
+// TestEmailOverTheLimitIsStillShown: a customer's sixth email cannot be linked (five is the
+// limit), but it is still the email they gave last: the profile shows it, in any order and
+// batch size. (Another customer's email stays hidden: TestAnotherCustomersEmailIsNotShown.)
+func TestEmailOverTheLimitIsStillShown(t *testing.T) {
+	var evs []sent
+	for i := 1; i <= 7; i++ {
+		evs = append(evs, sent{"web", fmt.Sprintf("m%d", i), fmt.Sprintf(`{"type":"identify","userId":"multi","traits":{"email":"m%d@example.org","name":"Multi"},"timestamp":"2026-11-0%dT10:00:00Z"}`, i, i)})
+	}
+	for _, tc := range []struct {
+		order []int
+		batch int
+	}{{[]int{0, 1, 2, 3, 4, 5, 6}, 7}, {[]int{6, 5, 4, 3, 2, 1, 0}, 1}, {[]int{3, 6, 0, 5, 1, 4, 2}, 2}} {
+		p := newPipeline(t, identity.DefaultConfig())
+		var in []sent
+		for _, i := range tc.order {
+			in = append(in, evs[i])
+		}
+		p.send(tc.batch, in...)
+		multi := p.lookup("user_id", "multi")
+		if got := string(multi.Traits["email"]); got != `"m7@example.org"` {
+			t.Errorf("order %v: email trait %s, want the latest, m7 (traits %s)", tc.order, got, mustJSON(multi.Traits))
+		}
+		if src, ok := multi.TraitSources["email"]; !ok || src.MessageID != "m7" {
+			t.Errorf("order %v: email source %+v", tc.order, src)
+		}
+		emails := 0
+		for _, id := range multi.Identifiers {
+			if id.Type == mosaic.IdentifierEmail {
+				emails++
+			}
+		}
+		if emails != 5 {
+			t.Errorf("order %v: %d emails linked, want the limit, 5", tc.order, emails)
+		}
+	}
+}
