@@ -395,10 +395,39 @@ func TestTokenAPI(t *testing.T) {
 	if toks, _ := out["tokens"].([]any); st != 200 || len(toks) != 2 || strings.Contains(fmt.Sprint(out), secret) {
 		t.Fatalf("list: %d %v", st, out)
 	}
-	for _, bad := range []map[string]any{{"role": "king"}, {"name": "no role"}, {"role": "owner", "scope": "all"}} {
-		if st, out := env.api("POST", "/api/v1/tokens", bad); st != 400 {
-			t.Errorf("create %v: %d %v", bad, st, out)
+	for _, tc := range []struct {
+		body  any
+		field string
+		msg   string
+	}{
+		{map[string]any{"role": "king"}, "role", "Unknown role"},
+		{map[string]any{"name": "no role"}, "role", "A role is required"},
+		{map[string]any{"role": "owner", "scope": "all"}, "scope", `Unknown field "scope".`},
+		{map[string]any{"role": 5}, "role", "role: a JSON number is not a valid value here (want a string)."},
+		{[]string{"role"}, "", "The body is a JSON array; it must be an object."},
+	} {
+		st, out := env.api("POST", "/api/v1/tokens", tc.body)
+		e, _ := out["error"].(map[string]any)
+		if code, field := errorCode(out); st != 400 || code != "invalid" || field != tc.field || !strings.Contains(fmt.Sprint(e["message"]), tc.msg) {
+			t.Errorf("create %v: %d %v, want field %q and %q", tc.body, st, out, tc.field, tc.msg)
 		}
+	}
+	if st, out, _ := env.do("POST", "/api/v1/tokens", nil, map[string]string{"Authorization": "Bearer " + env.Owner}); st != 400 ||
+		!strings.Contains(fmt.Sprint(out), "needs a JSON object") {
+		t.Errorf("create without a body: %d %v", st, out)
+	}
+	// Roles that may not manage sources do not see write keys (they could send data with them).
+	_, listed, _ := env.do("GET", "/api/v1/sources", nil, bearer)
+	for _, src := range listed["sources"].([]any) {
+		if k := src.(map[string]any)["write_key"]; k != "" {
+			t.Errorf("a support token sees write key %v", k)
+		}
+	}
+	if _, one, _ := env.do("GET", "/api/v1/sources/"+string(env.Source.ID), nil, bearer); one["write_key"] != "" {
+		t.Errorf("a support token sees write key %v", one["write_key"])
+	}
+	if _, owned := env.api("GET", "/api/v1/sources/"+string(env.Source.ID), nil); owned["write_key"] != string(env.Source.WriteKey) {
+		t.Errorf("the owner sees write key %v", owned["write_key"])
 	}
 	if st, out := env.api("DELETE", "/api/v1/tokens/"+id, nil); st != 204 {
 		t.Fatalf("revoke: %d %v", st, out)

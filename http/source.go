@@ -2,8 +2,12 @@ package http
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
 )
@@ -30,7 +34,18 @@ func (s *Server) handleSourceList(w http.ResponseWriter, r *http.Request) {
 	if srcs == nil {
 		srcs = []*mosaic.Source{}
 	}
+	for _, src := range srcs {
+		maskWriteKey(r, src)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"sources": srcs})
+}
+
+// maskWriteKey blanks a source's write key for roles that may not manage sources: with it
+// anyone could send data as the source.
+func maskWriteKey(r *http.Request, src *mosaic.Source) {
+	if t := tokenFrom(r); t == nil || !t.Role.CanManageSources() {
+		src.WriteKey = ""
+	}
 }
 
 func (s *Server) handleSourceGet(w http.ResponseWriter, r *http.Request) {
@@ -39,6 +54,7 @@ func (s *Server) handleSourceGet(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
+	maskWriteKey(r, src)
 	writeJSON(w, http.StatusOK, src)
 }
 
@@ -100,10 +116,50 @@ func (s *Server) handleSourceRotate(w http.ResponseWriter, r *http.Request) {
 func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &mosaic.Error{Code: mosaic.EINVALID, Message: "Invalid JSON body: " + err.Error() + ".", Err: err}
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
 	}
-	return nil
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF):
+		return &mosaic.Error{Code: mosaic.EINVALID, Message: "The request needs a JSON object as its body.", Err: err}
+	case errors.As(err, &te) && te.Field != "":
+		return &mosaic.Error{Code: mosaic.EINVALID, Field: te.Field, Message: fmt.Sprintf("%s: a JSON %s is not a valid value here (want %s).", te.Field, te.Value, jsonWant(te.Type)), Err: err}
+	case errors.As(err, &te):
+		return &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("The body is a JSON %s; it must be %s.", te.Value, jsonWant(te.Type)), Err: err}
+	case errors.As(err, &se):
+		return &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("Invalid JSON body at byte %d: %s.", se.Offset, se.Error()), Err: err}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &mosaic.Error{Code: mosaic.EINVALID, Field: name, Message: fmt.Sprintf("Unknown field %q.", name), Err: err}
+	}
+	return &mosaic.Error{Code: mosaic.EINVALID, Message: "Invalid JSON body: " + err.Error() + ".", Err: err}
+}
+
+// jsonWant names what a Go type takes in JSON.
+func jsonWant(t reflect.Type) string {
+	if t == nil {
+		return "another kind of value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return jsonWant(t.Elem())
+	}
+	return "another kind of value"
 }
 
 // findSource resolves a source by id or name.

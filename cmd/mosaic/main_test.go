@@ -241,6 +241,19 @@ func TestFirstStartWithConfig(t *testing.T) {
 		t.Fatalf("first start printed no write key or token:\n%s", inst.Stdout)
 	}
 
+	// Sources made before the first start: the store still gets its owner token.
+	dir := t.TempDir()
+	if _, err := runCLI(t, "source", "create", "crm", "--data", dir); err != nil {
+		t.Fatal(err)
+	}
+	pre := startServe(t, "--data", dir)
+	if pre.Token == "" || pre.WriteKey != "" {
+		t.Fatalf("a store with a source but no token: want an owner token and no new source:\n%s", pre.Stdout)
+	}
+	if st, out := apiCall(t, "GET", pre.URL+"/api/v1/sources", pre.Token, nil); st != 200 || len(out["sources"].([]any)) != 1 {
+		t.Fatalf("sources with the printed token: %d %v", st, out)
+	}
+
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -157,41 +157,52 @@ func dataLocation(env *Env, kind string) string {
 
 // firstStartInfo is what the first start created.
 type firstStartInfo struct {
-	src    *mosaic.Source
+	src    *mosaic.Source // nil if sources existed already
 	secret string
+	shown  bool
 }
 
-// firstStart creates the default source and an owner token on the first start with an empty
-// store (nil otherwise), for print to show once with ready-to-paste examples.
+// firstStart creates, on a store without API tokens, an owner token and (if the store has no
+// source yet either) the default source, for print to show once with ready-to-paste
+// examples. A store that has tokens gets nothing (nil).
 func firstStart(env *Env, store mosaic.Store) (*firstStartInfo, error) {
 	ctx := env.Ctx
+	n, err := store.CountTokens(ctx)
+	if err != nil || n > 0 {
+		return nil, err
+	}
 	srcs, err := store.FindSources(ctx, mosaic.SourceFilter{})
 	if err != nil {
 		return nil, err
 	}
-	n, err := store.CountTokens(ctx)
-	if err != nil || len(srcs) > 0 || n > 0 {
+	f := &firstStartInfo{}
+	if len(srcs) == 0 {
+		f.src = &mosaic.Source{Name: mosaic.DefaultSourceName}
+		if err := store.CreateSource(ctx, f.src); err != nil {
+			return nil, err
+		}
+	}
+	if f.secret, err = store.CreateToken(ctx, &mosaic.Token{Name: "first owner", Role: mosaic.RoleOwner}); err != nil {
 		return nil, err
 	}
-	src := &mosaic.Source{Name: mosaic.DefaultSourceName}
-	if err := store.CreateSource(ctx, src); err != nil {
-		return nil, err
-	}
-	secret, err := store.CreateToken(ctx, &mosaic.Token{Name: "first owner", Role: mosaic.RoleOwner})
-	if err != nil {
-		return nil, err
-	}
-	return &firstStartInfo{src: src, secret: secret}, nil
+	return f, nil
 }
 
 // print shows what the first start created (nothing if it created nothing), once.
 func (f *firstStartInfo) print(env *Env, url string) {
-	if f == nil || f.src == nil {
+	if f == nil || f.shown {
+		return
+	}
+	f.shown = true
+	var b strings.Builder
+	if f.src == nil {
+		fmt.Fprintf(&b, "\nMosaic is ready. The store had no API token, so it created one:\n\n")
+		fmt.Fprintf(&b, "  owner API token:     %s   (shown once; keep it)\n\n", f.secret)
+		fmt.Fprintf(&b, "See the sources and their write keys:\n  curl -H 'Authorization: Bearer %s' '%s/api/v1/sources'\n\n", f.secret, url)
+		fmt.Fprint(env.Stdout, b.String())
 		return
 	}
 	src, secret := f.src, f.secret
-	f.src = nil
-	var b strings.Builder
 	fmt.Fprintf(&b, "\nMosaic is ready. This is the first start, so it created:\n\n")
 	fmt.Fprintf(&b, "  source %q   write key: %s\n", src.Name, src.WriteKey)
 	fmt.Fprintf(&b, "  owner API token:     %s   (shown once; keep it)\n\n", secret)

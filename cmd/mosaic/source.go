@@ -222,10 +222,11 @@ func (c *TokenCreateCmd) Run(env *Env) error {
 		return err
 	}
 	defer store.Close()
-	secret, err := store.CreateToken(env.Ctx, &mosaic.Token{Name: c.Name, Role: mosaic.Role(c.Role)})
+	tok := &mosaic.Token{Name: c.Name, Role: mosaic.Role(c.Role)}
+	secret, err := store.CreateToken(env.Ctx, tok)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "created %s token (shown once):\n%s\n", c.Role, secret)
+	fmt.Fprintf(env.Stdout, "created %s token %s (revoke it with: mosaic token revoke %s); the token, shown once:\n%s\n", c.Role, tok.ID, tok.ID, secret)
 	return nil
 }
