@@ -2,9 +2,7 @@ package http
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -52,10 +50,9 @@ func (s *Server) identifierKey(ctx context.Context, ps profileStore, typ, value,
 		if mosaic.ErrorField(err) == "type" {
 			return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, field+".type", "Unknown identifier type %q.", typ)
 		}
-		hint := ""
-		if r, ok := s.Identity.Rule(mosaic.IdentifierType(typ)); ok && slices.Contains(r.Normalize, identity.StepPhone) &&
-			!strings.HasPrefix(strings.TrimSpace(value), "+") && !strings.HasPrefix(strings.TrimSpace(value), "00") {
-			hint = fmt.Sprintf(" A number without a country code is read as a %s number; write it with one (+45 …), or set identity.default_region in the configuration.", s.Identity.DefaultRegion())
+		hint := s.Identity.Hint(mosaic.IdentifierType(typ), value)
+		if hint != "" {
+			hint = " " + hint
 		}
 		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, field+".value", "%q is not a usable %s.%s", value, typ, hint)
 	}

@@ -229,6 +229,16 @@ func NewNormalizer(cfg Config) (*Normalizer, error) {
 	return n, nil
 }
 
+// Hint returns advice for a value of typ that did not normalise, or "": a phone number
+// without a country code is read in the default region, which may not be the caller's.
+func (n *Normalizer) Hint(typ mosaic.IdentifierType, value string) string {
+	v := strings.TrimSpace(value)
+	if r, ok := n.Rule(typ); ok && slices.Contains(r.Normalize, StepPhone) && !strings.HasPrefix(v, "+") && !strings.HasPrefix(v, "00") {
+		return fmt.Sprintf("A number without a country code is read as a %s number; write it with one (+45 …), or set identity.default_region in the configuration.", n.DefaultRegion())
+	}
+	return ""
+}
+
 // DefaultRegion returns the country phone numbers without a country code are read in.
 func (n *Normalizer) DefaultRegion() string {
 	return cmp.Or(strings.ToUpper(n.cfg.DefaultRegion), "US")

@@ -59,6 +59,9 @@ func (c *ProfileExplainCmd) Run(env *Env) error {
 	if typ, val, ok := strings.Cut(c.Ref, ":"); ok && !strings.HasPrefix(c.Ref, "prof_") {
 		v, err := norm.Normalize(mosaic.IdentifierType(typ), val)
 		if err != nil {
+			if hint := norm.Hint(mosaic.IdentifierType(typ), val); hint != "" {
+				return fmt.Errorf("%s: %s %s", c.Ref, mosaic.ErrorMessage(err), hint)
+			}
 			return fmt.Errorf("%s: %s", c.Ref, mosaic.ErrorMessage(err))
 		}
 		secret, err := ps.IdentitySecret(ctx)
@@ -80,6 +83,20 @@ func (c *ProfileExplainCmd) Run(env *Env) error {
 	g, err := mhttp.ExplainProfile(ctx, ps, p.ID)
 	if err != nil {
 		return err
+	}
+	srcs, err := ps.FindSources(ctx, mosaic.SourceFilter{})
+	if err != nil {
+		return err
+	}
+	names := map[mosaic.SourceID]string{}
+	for _, s := range srcs {
+		names[s.ID] = s.Name
+	}
+	source := func(id mosaic.SourceID) string { // its name, else the id (a source since deleted)
+		if n, ok := names[id]; ok {
+			return n
+		}
+		return string(id)
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "profile %s: %d identifiers", p.ID, len(g.Identifiers))
@@ -111,12 +128,12 @@ func (c *ProfileExplainCmd) Run(env *Env) error {
 		if e.OtherProfile != "" {
 			result += " → other profile " + string(e.OtherProfile)
 		}
-		fmt.Fprintf(tw, "%s — %s\t%s\tevent %s from %s at %s\t%s\n", e.From, e.To, e.Kind, e.Evidence, e.SourceID, e.EventTime, result)
+		fmt.Fprintf(tw, "%s — %s\t%s\tevent %s from %s at %s\t%s\n", e.From, e.To, e.Kind, e.Evidence, source(e.SourceID), e.EventTime, result)
 	}
 	fmt.Fprintln(tw, "\nTRAIT\tVALUE\tWHY")
 	for _, name := range slices.Sorted(maps.Keys(p.Traits)) {
 		src := p.TraitSources[name]
-		fmt.Fprintf(tw, "%s\t%s\t%s: event %s from %s at %s\n", name, p.Traits[name], src.Rule, src.MessageID, src.SourceID, src.EventTime.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s: event %s from %s at %s\n", name, p.Traits[name], src.Rule, src.MessageID, source(src.SourceID), src.EventTime.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

@@ -115,10 +115,14 @@ func TestProfilesEndToEnd(t *testing.T) {
 	if err := (&Main{Stdout: &buf}).Run(t.Context(), []string{"profile", "explain", "email:ADA@example.com", "--data", dir}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"profile " + id, "user_id:ada", "anonymous_id:till-9", "linked", "plan", "latest"} {
+	for _, want := range []string{"profile " + id, "user_id:ada", "anonymous_id:till-9", "linked", "plan", "latest", "from default at"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("explain output lacks %q:\n%s", want, buf.String())
 		}
+	}
+
+	if err := (&Main{Stdout: &buf}).Run(t.Context(), []string{"profile", "explain", "phone:12", "--data", dir}); err == nil || !strings.Contains(err.Error(), "default_region") {
+		t.Errorf("explain of a national number: %v, want the default_region hint", err)
 	}
 
 	// Dry run: without email as an identifier the till purchase would no longer join Ada.
