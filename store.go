@@ -31,9 +31,19 @@ type Store interface {
 	EventService
 	IdentityService
 	ProfileService
+	SettingService
 	// Stats returns the current counts.
 	Stats(ctx context.Context) (*Stats, error)
 	// Ping returns unavailable if the store cannot be reached or written.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// SettingService keeps small named values about the workspace, such as what the process
+// that holds the processor lease reads (so a command can tell it runs with other rules).
+type SettingService interface {
+	// Setting returns the value stored under key, and false if there is none.
+	Setting(ctx context.Context, key string) (string, bool, error)
+	// PutSetting stores value under key, replacing any value there.
+	PutSetting(ctx context.Context, key, value string) error
 }

@@ -104,3 +104,19 @@ func (db *DB) RevokeToken(ctx context.Context, id string) error {
 	}
 	return storeErr(tx.Commit(ctx))
 }
+
+// Setting implements mosaic.SettingService.
+func (db *DB) Setting(ctx context.Context, key string) (string, bool, error) {
+	var v []byte
+	err := db.pool.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	return string(v), err == nil, storeErr(err)
+}
+
+// PutSetting implements mosaic.SettingService.
+func (db *DB) PutSetting(ctx context.Context, key, value string) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, []byte(value))
+	return storeErr(err)
+}

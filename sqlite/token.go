@@ -91,3 +91,21 @@ func (db *DB) RevokeToken(ctx context.Context, id string) error {
 		return storeErr(err)
 	})
 }
+
+// Setting implements mosaic.SettingService.
+func (db *DB) Setting(ctx context.Context, key string) (string, bool, error) {
+	var v []byte
+	err := db.read.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return string(v), err == nil, storeErr(err)
+}
+
+// PutSetting implements mosaic.SettingService.
+func (db *DB) PutSetting(ctx context.Context, key, value string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, []byte(value))
+		return storeErr(err)
+	})
+}

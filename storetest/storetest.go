@@ -244,6 +244,21 @@ func testTokens(t *testing.T, open Opener) {
 			t.Fatalf("FindTokens after revoking (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("Settings", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		if _, ok, err := s.Setting(ctx, "processor_identity_paths"); err != nil || ok {
+			t.Fatalf("a setting never put: ok=%v err=%v", ok, err)
+		}
+		must(t, s.PutSetting(ctx, "processor_identity_paths", `["userId"]`))
+		must(t, s.PutSetting(ctx, "processor_identity_paths", `["userId","traits.customer_number"]`))
+		if v, ok, err := s.Setting(ctx, "processor_identity_paths"); err != nil || !ok || v != `["userId","traits.customer_number"]` {
+			t.Fatalf("setting = %q %v %v, want the last value put", v, ok, err)
+		}
+		if _, err := s.IdentitySecret(ctx); err != nil { // settings of other keys are left alone
+			t.Fatal(err)
+		}
+	})
 	t.Run("ErrUnauthorized", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

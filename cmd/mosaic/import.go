@@ -111,6 +111,30 @@ func (c *ImportCmd) Run(env *Env) error {
 		return err
 	}
 
+	// Process here unless a server (or another import) holds the processor lease.
+	// While rows are being appended, the processor yields half of its time to the import, as
+	// it yields to a busy gateway in a server: rows are durable (and checkpointed) sooner, and
+	// the processor catches up at full speed afterwards.
+	var proc *leasedProcessor
+	var appending atomic.Bool
+	if !c.NoWait {
+		lp := &leasedProcessor{Store: store, Logger: log, Identity: &fileCfg.Identity, Proc: &processor.Processor{Store: store,
+			Stages: stages, Poll: 200 * time.Millisecond, Logger: log.With("component", "processor"),
+			Busy: appending.Load}}
+		switch err := lp.Open(ctx); {
+		case err == nil:
+			proc = lp
+			defer proc.Close()
+		case mosaic.ErrorCode(err) == mosaic.ECONFLICT:
+			if err := checkProcessorReads(ctx, store, m); err != nil {
+				return err
+			}
+			log.Info("a server is processing this store; the import appends and waits for it")
+		default:
+			return err
+		}
+	}
+
 	log.Info("hashing the file", "file", c.File, "bytes", st.Size())
 	hash, size, err := importer.HashFile(ctx, file)
 	if err != nil {
@@ -125,27 +149,6 @@ func (c *ImportCmd) Run(env *Env) error {
 		return err
 	}
 	alreadyDone := !created && imp.Status == mosaic.ImportDone
-
-	// Process here unless a server (or another import) holds the processor lease.
-	// While rows are being appended, the processor yields half of its time to the import, as
-	// it yields to a busy gateway in a server: rows are durable (and checkpointed) sooner, and
-	// the processor catches up at full speed afterwards.
-	var proc *leasedProcessor
-	var appending atomic.Bool
-	if !c.NoWait {
-		lp := &leasedProcessor{Store: store, Logger: log, Proc: &processor.Processor{Store: store,
-			Stages: stages, Poll: 200 * time.Millisecond, Logger: log.With("component", "processor"),
-			Busy: appending.Load}}
-		switch err := lp.Open(ctx); {
-		case err == nil:
-			proc = lp
-			defer proc.Close()
-		case mosaic.ErrorCode(err) == mosaic.ECONFLICT:
-			log.Info("a server is processing this store; the import appends and waits for it")
-		default:
-			return err
-		}
-	}
 
 	prog := newProgress(env, c.Progress, c.Every, imp)
 	sum := importSummary{w: env.Stdout, store: store, call: m.Type}

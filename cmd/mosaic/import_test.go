@@ -561,6 +561,36 @@ func TestImportLease(t *testing.T) {
 	}
 }
 
+// TestImportRefusesIdentifiersTheServerDoesNotRead: an import run with a --config that
+// declares an identifier the server processing the store does not read is refused before it
+// appends anything (its rows would identify no one, and a re-run would find nothing to add);
+// with the server's configuration it goes ahead.
+func TestImportRefusesIdentifiersTheServerDoesNotRead(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	inst := startServe(t, "--data", dir) // default rules: no customer_number
+	mustCLI(t, "source", "create", "crm", "--data", dir)
+	cfg := writeFile(t, files, "mine.yaml", `identity:
+  rules:
+    - {type: user_id, priority: 1, limit: 1, paths: [userId]}
+    - {type: email, priority: 2, limit: 5, paths: [traits.email], normalize: [trim, lower]}
+    - {type: customer_number, priority: 3, limit: 1, paths: [traits.customer_number], normalize: [trim]}
+`)
+	data := writeFile(t, files, "c.csv", "no,email\n1001,a@b.io\n")
+	m := writeFile(t, files, "m.yaml", "identifiers: {customer_number: no, email: email}\n")
+	_, _, err := runImport(t, t.Context(), "--source", "crm", "--file", data, "--mapping", m, "--data", dir, "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "reads no identifier from traits.customer_number") {
+		t.Fatalf("import with other identity rules than the server's: %v", err)
+	}
+	if st := waitProcessed(t, inst.URL, inst.Token); st.Events != 0 {
+		t.Fatalf("the refused import stored %d events", st.Events)
+	}
+	m2 := writeFile(t, files, "m2.yaml", "identifiers: {userId: no, email: email}\n")
+	out, _, err := runImport(t, t.Context(), "--source", "crm", "--file", data, "--mapping", m2, "--data", dir, "--config", cfg)
+	if err != nil || summary(t, out)["imported"] != 1 {
+		t.Fatalf("an import of identifiers the server reads: %v\n%s", err, out)
+	}
+}
+
 func jsonDecode(t *testing.T, r io.Reader, v any) {
 	t.Helper()
 	if err := json.NewDecoder(r).Decode(v); err != nil {

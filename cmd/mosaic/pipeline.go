@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/bulk"
 	"github.com/mosaic-cdp/mosaic/groupcommit"
 	"github.com/mosaic-cdp/mosaic/identity"
 	"github.com/mosaic-cdp/mosaic/importer"
@@ -81,6 +83,10 @@ type leasedProcessor struct {
 	// Wait makes Open keep trying for a held lease in the background; without it Open
 	// returns conflict.
 	Wait bool
+	// Identity, if set, is recorded in the store once the lease is taken: the identifier paths
+	// its rules read, so a command that appends while this process processes can tell it
+	// declares identifiers this process would not read (checkProcessorReads).
+	Identity *identity.Config
 
 	mu      sync.Mutex
 	running bool
@@ -134,6 +140,14 @@ func (l *leasedProcessor) try(ctx context.Context) (bool, error) {
 		if release, err = lk.LockProcessor(ctx); mosaic.ErrorCode(err) == mosaic.ECONFLICT {
 			return false, nil
 		} else if err != nil {
+			return false, err
+		}
+	}
+	if l.Identity != nil {
+		if err := l.Store.PutSetting(ctx, processorPathsSetting, identityPaths(*l.Identity)); err != nil {
+			if release != nil {
+				release()
+			}
 			return false, err
 		}
 	}
@@ -212,4 +226,43 @@ func (c *ServeCmd) openImports(env *Env, store mosaic.Store, kind string, commit
 		Identity: &importer.Identity{Config: cfg.Identity, Normalizer: norm},
 	}}
 	return q, dir, q.Open()
+}
+
+// processorPathsSetting names the setting with the identifier paths the processing process's
+// rules read (a JSON list).
+const processorPathsSetting = "processor_identity_paths"
+
+// identityPaths returns the event paths cfg's rules read identifiers from, as a JSON list.
+func identityPaths(cfg identity.Config) string {
+	var paths []string
+	for _, r := range cfg.Rules {
+		for _, p := range r.Paths {
+			if !slices.Contains(paths, p) {
+				paths = append(paths, p)
+			}
+		}
+	}
+	slices.Sort(paths)
+	b, _ := json.Marshal(paths)
+	return string(b)
+}
+
+// checkProcessorReads refuses to append rows whose identifiers the process that holds the
+// processor lease (a server started with another --config) would not read: they would be
+// stored but identify no one, and running the import again would find nothing to add.
+func checkProcessorReads(ctx context.Context, store mosaic.Store, m *bulk.Mapping) error {
+	raw, ok, err := store.Setting(ctx, processorPathsSetting)
+	if err != nil || !ok {
+		return err
+	}
+	var paths []string
+	if json.Unmarshal([]byte(raw), &paths) != nil {
+		return nil
+	}
+	for _, f := range m.Identifiers {
+		if !slices.Contains(paths, f.Path) {
+			return fmt.Errorf("the server processing this store reads no identifier from %s (mapping line %d: %s): it runs with other identity rules than this command's --config. Start the import with the server's --config, or restart the server with this one", f.Path, f.Line, f.Setting)
+		}
+	}
+	return nil
 }

@@ -70,7 +70,7 @@ func (c *ServeCmd) Run(env *Env) error {
 			metrics.Processed.WithLabelValues("rejected").Add(float64(rej))
 		}}
 	// The processor runs only while this process holds the store's processor lease.
-	leased := &leasedProcessor{Proc: proc, Store: store, Logger: log.With("component", "processor"), Wait: true}
+	leased := &leasedProcessor{Proc: proc, Store: store, Logger: log.With("component", "processor"), Wait: true, Identity: &fileCfg.Identity}
 	if err := leased.Open(env.Ctx); err != nil {
 		committer.Close()
 		return err
