@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
 	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -126,9 +125,9 @@ func decodeJSON(r *http.Request, v any) error {
 	case errors.Is(err, io.EOF):
 		return &mosaic.Error{Code: mosaic.EINVALID, Message: "The request needs a JSON object as its body.", Err: err}
 	case errors.As(err, &te) && te.Field != "":
-		return &mosaic.Error{Code: mosaic.EINVALID, Field: te.Field, Message: fmt.Sprintf("%s: a JSON %s is not a valid value here (want %s).", te.Field, te.Value, jsonWant(te.Type)), Err: err}
+		return &mosaic.Error{Code: mosaic.EINVALID, Field: te.Field, Message: fmt.Sprintf("%s: a JSON %s is not a valid value here (want %s).", te.Field, te.Value, mosaic.JSONKind(te.Type)), Err: err}
 	case errors.As(err, &te):
-		return &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("The body is a JSON %s; it must be %s.", te.Value, jsonWant(te.Type)), Err: err}
+		return &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("The body is a JSON %s; it must be %s.", te.Value, mosaic.JSONKind(te.Type)), Err: err}
 	case errors.As(err, &se):
 		return &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("Invalid JSON body at byte %d: %s.", se.Offset, se.Error()), Err: err}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -136,30 +135,6 @@ func decodeJSON(r *http.Request, v any) error {
 		return &mosaic.Error{Code: mosaic.EINVALID, Field: name, Message: fmt.Sprintf("Unknown field %q.", name), Err: err}
 	}
 	return &mosaic.Error{Code: mosaic.EINVALID, Message: "Invalid JSON body: " + err.Error() + ".", Err: err}
-}
-
-// jsonWant names what a Go type takes in JSON.
-func jsonWant(t reflect.Type) string {
-	if t == nil {
-		return "another kind of value"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a whole number"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	case reflect.Pointer:
-		return jsonWant(t.Elem())
-	}
-	return "another kind of value"
 }
 
 // findSource resolves a source by id or name.

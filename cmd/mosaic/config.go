@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 	"strconv"
 	"strings"
 
@@ -79,7 +78,7 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &te) && te.Field != "":
-			return nil, fmt.Errorf("%s: a %s is not a valid value here (want %s)", at(typeErrorField(&root, te)), te.Value, jsonKind(te.Type))
+			return nil, fmt.Errorf("%s: a %s is not a valid value here (want %s)", at(typeErrorField(&root, te)), te.Value, mosaic.JSONKind(te.Type))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return nil, fmt.Errorf("%s: unknown setting (see the configuration section of the README)", at(findKey(&root, name, "")))
@@ -285,28 +284,6 @@ func yamlKind(n *yaml.Node) string {
 		return "string"
 	}
 	return ""
-}
-
-// jsonKind names what a Go type takes in a file.
-func jsonKind(t reflect.Type) string {
-	if t == nil {
-		return "another kind of value"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "text"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a whole number"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Slice, reflect.Array:
-		return "a list"
-	case reflect.Map, reflect.Struct:
-		return "a mapping of settings"
-	}
-	return t.String()
 }
 
 // Config loads the configuration file the command was given (--config) and the identity
