@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -65,6 +66,9 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 	cfg.Identity.Rules = nil
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
+		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+			return nil, fmt.Errorf("%s:%s: %s (not valid YAML or JSON: the mistake is on this line or in the block it starts)", path, m[1], m[2])
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	// at names the place of a setting in the file: "FILE:LINE: field".
@@ -132,6 +136,9 @@ func (m MatchingConfig) validate() error {
 	}
 	return nil
 }
+
+// yamlLineRE takes a YAML syntax error apart: "yaml: line 3: did not find expected key".
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // lineOf returns the line of the setting at field ("identity.rules[1].type") in a parsed
 // file, or of the nearest enclosing one the file has; 0 if none.

@@ -62,7 +62,8 @@ func TestConfigErrorsNameLineAndField(t *testing.T) {
 		{"matching:\n  review_threshold: 0.4\n  auto_threshold: 1.5\n", ":3: matching.auto_threshold: A match probability is above 0 and at most 1, not 1.5."},
 		{"matching:\n  auto_threshold: 0.6\n  review_threshold: 0.8\n", ":3: matching.review_threshold: review_threshold (0.8) must not be above auto_threshold (0.6)"},
 		{"matching:\n  review_threshold: -1\n", ":2: matching.review_threshold: A match probability is above 0"},
-		{"identity:\n  rules:\n  - type: user_id\n   paths: [userId]\n", "yaml: line "},
+		{"identity:\n  rules:\n  - type: user_id\n   paths: [userId]\n", ":1: did not find expected key (not valid YAML or JSON: the mistake is on this line or in the block it starts)"},
+		{"identity:\n\tdefault_region: DK\n", ":2: found character that cannot start any token"},
 	} {
 		p := filepath.Join(t.TempDir(), "mosaic.yaml")
 		if err := os.WriteFile(p, []byte(tc.body), 0o600); err != nil {
