@@ -103,6 +103,7 @@ type IdentityChanges struct {
 	Profiles    []*ProfileState     // inserted or updated; a profile's groups are its memberships
 	Groups      []*GroupState       // inserted or updated
 	Recomputed  []IdentifierKey     // steward recompute requests now done
+	Rebuilt     []IdentifierKey     // profile rebuild requests now done (QueueProfileRebuild)
 	// Counter increments.
 	Merges             int64
 	InvalidIdentifiers int64
@@ -133,6 +134,13 @@ type IdentityService interface {
 	AddIdentityConstraint(ctx context.Context, c *IdentityConstraint) error
 	// PendingRecomputes returns identifiers queued for recomputation.
 	PendingRecomputes(ctx context.Context, limit int) ([]IdentifierKey, error)
+	// QueueProfileRebuild queues live profiles to be rebuilt from their stored events under
+	// the rules in force (every live profile when ids is empty), one identifier of each, and
+	// returns how many were queued; ids that are not live profiles are left out. The
+	// processor applies the queue and commits Rebuilt.
+	QueueProfileRebuild(ctx context.Context, ids []ProfileID) (int64, error)
+	// PendingRebuilds returns identifiers whose profiles are queued for a rebuild, in key order.
+	PendingRebuilds(ctx context.Context, limit int) ([]IdentifierKey, error)
 }
 
 // ProfileFilter selects profiles for FindProfiles. Q, Terms and IDs search: a live profile

@@ -17,6 +17,7 @@ type Stats struct {
 	Merges             int64 `json:"merges"`
 	RefusedLinks       int64 `json:"refused_links"`
 	InvalidIdentifiers int64 `json:"invalid_identifiers"`
+	PendingRebuilds    int64 `json:"pending_rebuilds"` // profiles queued for a rebuild from their events
 }
 
 // Store is everything a Mosaic store keeps. The embedded store (package sqlite) and the

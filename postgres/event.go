@@ -201,10 +201,11 @@ func (db *DB) Stats(ctx context.Context) (*mosaic.Stats, error) {
 		(SELECT COUNT(*) FROM profiles) - (SELECT COUNT(*) FROM profiles WHERE merged_into IS NOT NULL), (SELECT COUNT(*) FROM identifiers),
 		(SELECT COALESCE(SUM(value), 0)::bigint FROM counters WHERE name = 'merges'),
 		(SELECT COUNT(*) FROM identity_edges WHERE refused <> ''),
-		(SELECT COALESCE(SUM(value), 0)::bigint FROM counters WHERE name = 'invalid_identifiers')
+		(SELECT COALESCE(SUM(value), 0)::bigint FROM counters WHERE name = 'invalid_identifiers'),
+		(SELECT COUNT(*) FROM profile_rebuild)
 		FROM sources`).
 		Scan(&s.Sources, &s.Events, &s.Duplicates, &s.Rejected, &s.Processed, &s.InboxHead,
-			&s.Profiles, &s.Identifiers, &s.Merges, &s.RefusedLinks, &s.InvalidIdentifiers); err != nil {
+			&s.Profiles, &s.Identifiers, &s.Merges, &s.RefusedLinks, &s.InvalidIdentifiers, &s.PendingRebuilds); err != nil {
 		return nil, storeErr(err)
 	}
 	s.InboxLag = s.InboxHead - s.Processed

@@ -223,6 +223,38 @@ func (db *DB) AddIdentityConstraint(ctx context.Context, c *mosaic.IdentityConst
 	})
 }
 
+// QueueProfileRebuild implements mosaic.IdentityService. Each profile is queued by the least
+// of its identifier keys, so queueing a profile twice queues it once.
+func (db *DB) QueueProfileRebuild(ctx context.Context, ids []mosaic.ProfileID) (int64, error) {
+	q := `INSERT INTO profile_rebuild (key)
+		SELECT MIN(i.key) FROM identifiers i JOIN profiles p ON p.id = i.profile_id
+		WHERE p.merged_into IS NULL`
+	var args []any
+	if len(ids) > 0 {
+		q += ` AND i.profile_id = ANY($1)`
+		args = append(args, strs(ids))
+	}
+	tag, err := db.pool.Exec(ctx, q+` GROUP BY i.profile_id ON CONFLICT (key) DO NOTHING`, args...)
+	if err != nil {
+		return 0, storeErr(err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// PendingRebuilds implements mosaic.IdentityService.
+func (db *DB) PendingRebuilds(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
+	var lim *int // a negative limit means none, as in SQLite
+	if limit >= 0 {
+		lim = &limit
+	}
+	rows, err := db.pool.Query(ctx, `SELECT key FROM profile_rebuild ORDER BY key LIMIT $1`, lim)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out, err := pgx.AppendRows([]mosaic.IdentifierKey(nil), rows, pgx.RowTo[mosaic.IdentifierKey])
+	return out, storeErr(err)
+}
+
 // PendingRecomputes implements mosaic.IdentityService.
 func (db *DB) PendingRecomputes(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
 	var lim *int // a negative limit means none, as in SQLite
@@ -294,6 +326,9 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 	}
 	if len(ch.Recomputed) > 0 {
 		b.Queue(`DELETE FROM identity_recompute WHERE key = ANY($1)`, strs(ch.Recomputed))
+	}
+	if len(ch.Rebuilt) > 0 {
+		b.Queue(`DELETE FROM profile_rebuild WHERE key = ANY($1)`, strs(ch.Rebuilt))
 	}
 	for _, c := range []struct {
 		name string

@@ -61,6 +61,8 @@ type component struct {
 	records map[mosaic.IdentifierKey]*mosaic.IdentifierRecord // stored or new
 	edges   map[edgeKey]*mosaic.IdentityEdge
 	dirty   map[edgeKey]bool // edges to write
+	// rebuild are identifiers whose profiles are rebuilt from their events (QueueProfileRebuild).
+	rebuild map[mosaic.IdentifierKey]bool
 }
 
 type edgeKey struct {
@@ -209,6 +211,17 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		seeds[k] = true
 	}
 	ch.Recomputed = pending
+	rebuild, err := s.pendingRebuilds(ctx)
+	if err != nil {
+		return err
+	}
+	if len(rebuild) > 0 {
+		comp.rebuild = make(map[mosaic.IdentifierKey]bool, len(rebuild))
+		for _, k := range rebuild {
+			seeds[k], comp.rebuild[k] = true, true
+		}
+	}
+	ch.Rebuilt = rebuild
 
 	// 3. Recompute the components the batch changed.
 	states := map[mosaic.ProfileID]*mosaic.ProfileState{}
@@ -610,10 +623,15 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 		}
 		taken[survivor.ID] = survivor.ID
 		// Whole old profiles fold in by combining states; a profile that lost members
-		// (a split) is rebuilt from its events.
+		// (a split), or one queued for a rebuild, is rebuilt from its events.
 		split := inGroup[survivor.ID] > 0 && inGroup[survivor.ID] < oldMembers[survivor.ID]
 		for pid := range inGroup {
 			if pid != survivor.ID && inGroup[pid] < oldMembers[pid] {
+				split = true
+			}
+		}
+		for _, id := range g {
+			if comp.rebuild[byIdent[id]] {
 				split = true
 			}
 		}

@@ -1,6 +1,7 @@
 package processor_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/identity"
 	"github.com/mosaic-cdp/mosaic/processor"
@@ -26,6 +27,8 @@ type pipeline struct {
 	norm *identity.Normalizer
 	src  map[string]mosaic.SourceID
 	seq  int
+	// traits are the survivorship rules the processor runs with (signup_source earliest if nil).
+	traits *traits.Config
 }
 
 func newPipeline(t *testing.T, cfg identity.Config) *pipeline {
@@ -68,7 +71,7 @@ func (p *pipeline) send(batchSize int, evs ...sent) {
 	}
 	proc := &processor.Processor{Store: p.db, BatchSize: batchSize, Poll: time.Millisecond, Stages: []processor.Stage{
 		&processor.Dedupe{Store: p.db},
-		&processor.Identity{Store: p.db, Normalizer: p.norm, Traits: &traits.Config{Rules: map[string]traits.Rule{"signup_source": traits.Earliest}}},
+		&processor.Identity{Store: p.db, Normalizer: p.norm, Traits: cmp.Or(p.traits, &traits.Config{Rules: map[string]traits.Rule{"signup_source": traits.Earliest}})},
 	}}
 	proc.Open()
 	defer proc.Close()
@@ -262,7 +265,7 @@ func TestOrderIndependence(t *testing.T) {
 				want = got
 				continue
 			}
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := gocmp.Diff(want, got); diff != "" {
 				t.Fatalf("seed %d run %d: profiles differ by arrival order (-first +this):\n%s", seed, run, diff)
 			}
 		}
@@ -422,7 +425,7 @@ func TestFailedCommitsRedoTheirBatches(t *testing.T) {
 	if fs.commits < 20 {
 		t.Fatalf("only %d commits: the failures were not exercised", fs.commits)
 	}
-	if diff := cmp.Diff(clean.partition(), p.partition()); diff != "" {
+	if diff := gocmp.Diff(clean.partition(), p.partition()); diff != "" {
 		t.Errorf("profiles after failed commits differ (-clean +flaky):\n%s", diff)
 	}
 	want, _ := clean.db.Stats(ctx)
@@ -464,7 +467,7 @@ func TestAnotherCustomersEmailIsNotShown(t *testing.T) {
 		got := p.partition()
 		if run == 0 {
 			want = got
-		} else if diff := cmp.Diff(want, got); diff != "" {
+		} else if diff := gocmp.Diff(want, got); diff != "" {
 			t.Errorf("order %v: profiles differ (-first +this):\n%s", order, diff)
 		}
 	}
@@ -522,5 +525,87 @@ func TestEmailOverTheLimitIsStillShown(t *testing.T) {
 		if emails != 5 {
 			t.Errorf("order %v: %d emails linked, want the limit, 5", tc.order, emails)
 		}
+	}
+}
+
+// TestRebuildAppliesChangedRules: profiles built under one survivorship rule keep their values
+// when the rule changes (a rule applies from the next observation) until they are rebuilt
+// from their events, which a queued rebuild does: for every profile, or for one, alongside
+// new events, and whatever the batch size.
+func TestRebuildAppliesChangedRules(t *testing.T) {
+	for _, batch := range []int{1, 3, 100} {
+		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
+			ctx := context.Background()
+			p := newPipeline(t, identity.DefaultConfig())
+			p.traits = &traits.Config{}
+			p.send(batch,
+				sent{"crm", "crm-1", `{"type":"identify","userId":"u1","traits":{"plan":"free","email":"ada@example.com"},"timestamp":"2026-01-01T10:00:00Z"}`},
+				sent{"web", "", `{"type":"identify","anonymousId":"a1","traits":{"email":"ada@example.com","city":"Oslo"},"timestamp":"2026-02-01T10:00:00Z"}`},
+				sent{"app", "", `{"type":"identify","userId":"u1","traits":{"plan":"pro"},"timestamp":"2026-03-01T10:00:00Z"}`},
+				sent{"crm", "crm-2", `{"type":"identify","userId":"u2","traits":{"plan":"basic"},"timestamp":"2026-01-01T10:00:00Z"}`},
+				sent{"app", "", `{"type":"identify","userId":"u2","traits":{"plan":"team"},"timestamp":"2026-04-01T10:00:00Z"}`},
+			)
+			u1 := p.lookup("user_id", "u1")
+			if p.lookup("anonymous_id", "a1").ID != u1.ID || string(u1.Traits["plan"]) != `"pro"` {
+				t.Fatalf("setup: %s %s", u1.ID, mustJSON(u1.Traits))
+			}
+			// The rule changes; new events follow it, the stored profiles do not yet.
+			p.traits = &traits.Config{Rules: map[string]traits.Rule{"plan": traits.Earliest}}
+			p.send(batch, sent{"web", "", `{"type":"identify","userId":"u3","traits":{"plan":"x"},"timestamp":"2026-01-01T10:00:00Z"}`})
+			if got := p.lookup("user_id", "u1").Traits["plan"]; string(got) != `"pro"` {
+				t.Fatalf("u1's plan changed without a rebuild: %s", got)
+			}
+			n, err := p.db.QueueProfileRebuild(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 3 {
+				t.Fatalf("queued %d profiles, want 3 (u1 with a1, u2, u3)", n)
+			}
+			if again, _ := p.db.QueueProfileRebuild(ctx, nil); again != 0 {
+				t.Errorf("queueing again queued %d more", again)
+			}
+			if st, _ := p.db.Stats(ctx); st.PendingRebuilds != 3 {
+				t.Errorf("stats pending_rebuilds %d, want 3", st.PendingRebuilds)
+			}
+			before := p.partition()
+			p.send(batch)
+			u1 = p.lookup("user_id", "u1")
+			if string(u1.Traits["plan"]) != `"free"` || string(u1.Traits["city"]) != `"Oslo"` || string(u1.Traits["email"]) != `"ada@example.com"` {
+				t.Errorf("u1 after the rebuild: %s, want the earliest plan and the other traits kept", mustJSON(u1.Traits))
+			}
+			if src := u1.TraitSources["plan"]; src.MessageID != "crm-1" || src.SourceID != p.source("crm") {
+				t.Errorf("u1's plan cites %+v, want crm-1 from crm", src)
+			}
+			if p.lookup("anonymous_id", "a1").ID != u1.ID {
+				t.Error("the rebuild split u1 from a1")
+			}
+			if got := p.lookup("user_id", "u2").Traits["plan"]; string(got) != `"basic"` {
+				t.Errorf("u2's plan after the rebuild: %s", got)
+			}
+			if st, _ := p.db.Stats(ctx); st.PendingRebuilds != 0 || st.Profiles != 3 {
+				t.Errorf("after the rebuild: pending %d, profiles %d", st.PendingRebuilds, st.Profiles)
+			}
+			after := p.partition()
+			if diff := gocmp.Diff(len(before), len(after)); diff != "" {
+				t.Errorf("profiles changed in number: %s", diff)
+			}
+
+			// One profile, queued beside new events for it: the rebuild reads the stored
+			// events and the batch's own are folded in after.
+			p.traits = &traits.Config{} // back to latest
+			u2 := p.lookup("user_id", "u2")
+			if n, err := p.db.QueueProfileRebuild(ctx, []mosaic.ProfileID{u2.ID, "prof_none"}); err != nil || n != 1 {
+				t.Fatalf("queue one: %d, %v", n, err)
+			}
+			p.send(batch, sent{"web", "", `{"type":"identify","userId":"u2","traits":{"city":"Bergen"},"timestamp":"2026-05-01T10:00:00Z"}`})
+			u2 = p.lookup("user_id", "u2")
+			if string(u2.Traits["plan"]) != `"team"` || string(u2.Traits["city"]) != `"Bergen"` {
+				t.Errorf("u2 after its rebuild: %s, want the latest plan and the new city", mustJSON(u2.Traits))
+			}
+			if got := p.lookup("user_id", "u1").Traits["plan"]; string(got) != `"free"` {
+				t.Errorf("u1 was not queued but changed: %s", got)
+			}
+		})
 	}
 }

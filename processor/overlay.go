@@ -184,6 +184,28 @@ func (s *Identity) pendingGroup(id string) *mosaic.GroupState {
 	return nil
 }
 
+// rebuildsPerBatch is how many queued profile rebuilds a batch takes: each reads the
+// profile's identify and group events.
+const rebuildsPerBatch = 200
+
+// pendingRebuilds returns queued profile rebuilds that no pending batch is applying already.
+func (s *Identity) pendingRebuilds(ctx context.Context) ([]mosaic.IdentifierKey, error) {
+	if len(s.pending) == 0 {
+		return s.Store.PendingRebuilds(ctx, rebuildsPerBatch)
+	}
+	inFlight := map[mosaic.IdentifierKey]bool{}
+	for _, pb := range s.pending {
+		if pb.b.Identity != nil {
+			for _, k := range pb.b.Identity.Rebuilt {
+				inFlight[k] = true
+			}
+		}
+	}
+	keys, err := s.Store.PendingRebuilds(ctx, rebuildsPerBatch+len(inFlight))
+	keys = slices.DeleteFunc(keys, func(k mosaic.IdentifierKey) bool { return inFlight[k] })
+	return keys[:min(len(keys), rebuildsPerBatch)], err
+}
+
 // findEventsByIdentity reads stored events, which needs every earlier batch committed.
 func (s *Identity) findEventsByIdentity(ctx context.Context, keys []mosaic.IdentifierKey, types []mosaic.EventType) ([]*mosaic.Event, error) {
 	if len(s.pending) > 0 {

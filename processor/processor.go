@@ -352,11 +352,12 @@ func (p *Processor) afterCommit(b *Batch, err error) {
 	}
 }
 
-// pendingWork reports whether a steward's change waits to be applied (identity recomputes),
-// which the processor runs even when the inbox is empty.
+// pendingWork reports whether a steward's change waits to be applied (identity recomputes,
+// profile rebuilds), which the processor runs even when the inbox is empty.
 func (p *Processor) pendingWork(ctx context.Context) (bool, error) {
 	var pr interface {
 		PendingRecomputes(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error)
+		PendingRebuilds(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error)
 	}
 	for _, s := range p.Stages {
 		if id, ok := s.(*Identity); ok {
@@ -367,6 +368,10 @@ func (p *Processor) pendingWork(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	keys, err := pr.PendingRecomputes(ctx, 1)
+	if err != nil || len(keys) > 0 {
+		return len(keys) > 0, err
+	}
+	keys, err = pr.PendingRebuilds(ctx, 1)
 	return len(keys) > 0, err
 }
 

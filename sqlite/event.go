@@ -194,8 +194,9 @@ func (db *DB) Stats(ctx context.Context) (*mosaic.Stats, error) {
 	if err := db.read.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM profiles) - (SELECT COUNT(*) FROM profiles WHERE merged_into IS NOT NULL),
 		(SELECT COUNT(*) FROM identifiers), (SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'merges'),
 		(SELECT COUNT(*) FROM identity_edges WHERE refused != ''),
-		(SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'invalid_identifiers')`).
-		Scan(&s.Profiles, &s.Identifiers, &s.Merges, &s.RefusedLinks, &s.InvalidIdentifiers); err != nil {
+		(SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'invalid_identifiers'),
+		(SELECT COUNT(*) FROM profile_rebuild)`).
+		Scan(&s.Profiles, &s.Identifiers, &s.Merges, &s.RefusedLinks, &s.InvalidIdentifiers, &s.PendingRebuilds); err != nil {
 		return nil, storeErr(err)
 	}
 	head, err := db.InboxHead(ctx)

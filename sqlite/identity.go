@@ -303,6 +303,55 @@ func (db *DB) AddIdentityConstraint(ctx context.Context, c *mosaic.IdentityConst
 	})
 }
 
+// QueueProfileRebuild implements mosaic.IdentityService. Each profile is queued by the least
+// of its identifier keys, so queueing a profile twice queues it once.
+func (db *DB) QueueProfileRebuild(ctx context.Context, ids []mosaic.ProfileID) (int64, error) {
+	const q = `INSERT INTO profile_rebuild (key)
+		SELECT MIN(i.key) FROM identifiers i JOIN profiles p ON p.id = i.profile_id
+		WHERE p.merged_into IS NULL`
+	var n int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		run := func(query string, args ...any) error {
+			res, err := tx.ExecContext(ctx, query+` GROUP BY i.profile_id ON CONFLICT (key) DO NOTHING`, args...)
+			if err != nil {
+				return storeErr(err)
+			}
+			added, err := res.RowsAffected()
+			n += added
+			return storeErr(err)
+		}
+		if len(ids) == 0 {
+			return run(q)
+		}
+		return chunks(ids, func(part []mosaic.ProfileID) error {
+			args := make([]any, len(part))
+			for i, id := range part {
+				args[i] = id
+			}
+			return run(q+` AND i.profile_id IN (`+placeholders(len(part))+`)`, args...)
+		})
+	})
+	return n, err
+}
+
+// PendingRebuilds implements mosaic.IdentityService.
+func (db *DB) PendingRebuilds(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT key FROM profile_rebuild ORDER BY key LIMIT ?`, limit)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	defer rows.Close()
+	var out []mosaic.IdentifierKey
+	for rows.Next() {
+		var k mosaic.IdentifierKey
+		if err := rows.Scan(&k); err != nil {
+			return nil, storeErr(err)
+		}
+		out = append(out, k)
+	}
+	return out, storeErr(rows.Err())
+}
+
 // PendingRecomputes implements mosaic.IdentityService.
 func (db *DB) PendingRecomputes(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT key FROM identity_recompute ORDER BY key LIMIT ?`, limit)
@@ -430,6 +479,11 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 	}
 	for _, k := range ch.Recomputed {
 		if err := exec(`DELETE FROM identity_recompute WHERE key = ?`, k); err != nil {
+			return err
+		}
+	}
+	for _, k := range ch.Rebuilt {
+		if err := exec(`DELETE FROM profile_rebuild WHERE key = ?`, k); err != nil {
 			return err
 		}
 	}

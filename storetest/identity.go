@@ -511,6 +511,56 @@ func testIdentity(t *testing.T, open Opener) {
 			t.Fatalf("constraints after recompute: %d, want 1", len(got))
 		}
 	})
+	t.Run("ProfileRebuild", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		live := func(id mosaic.ProfileID) *mosaic.ProfileState {
+			return &mosaic.ProfileState{ID: id, CreatedAt: t0us, UpdatedAt: t0us}
+		}
+		merged := live("prof_c")
+		merged.MergedInto = "prof_a"
+		CommitIdentity(t, s, &mosaic.IdentityChanges{
+			Identifiers: []*mosaic.IdentifierRecord{
+				Identifier("kb", mosaic.IdentifierUserID, "u1", "prof_a", t0us), Identifier("ka", mosaic.IdentifierEmail, "a@example.com", "prof_a", t0us),
+				Identifier("kd", mosaic.IdentifierUserID, "u2", "prof_b", t0us), Identifier("kc", mosaic.IdentifierAnonymousID, "a2", "prof_b", t0us),
+				Identifier("ke", mosaic.IdentifierUserID, "u3", "prof_d", t0us),
+			},
+			Profiles: []*mosaic.ProfileState{live("prof_a"), live("prof_b"), merged, live("prof_d")},
+		})
+		// One profile (and ids that are no live profile: merged away, unknown).
+		n, err := s.QueueProfileRebuild(ctx, []mosaic.ProfileID{"prof_b", "prof_c", "prof_nope", "prof_b"})
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("QueueProfileRebuild(prof_b …) = %d, want 1", n)
+		}
+		pending, err := s.PendingRebuilds(ctx, 10)
+		must(t, err)
+		if diff := cmp.Diff([]mosaic.IdentifierKey{"kc"}, pending); diff != "" {
+			t.Fatalf("PendingRebuilds, by the least key of the profile (-want +got):\n%s", diff)
+		}
+		// Every live profile; prof_b is queued already.
+		n, err = s.QueueProfileRebuild(ctx, nil)
+		must(t, err)
+		if n != 2 {
+			t.Fatalf("QueueProfileRebuild(all) = %d, want 2 newly queued", n)
+		}
+		pending, err = s.PendingRebuilds(ctx, 2)
+		must(t, err)
+		if diff := cmp.Diff([]mosaic.IdentifierKey{"ka", "kc"}, pending); diff != "" {
+			t.Fatalf("PendingRebuilds limit 2 (-want +got):\n%s", diff)
+		}
+		st, err := s.Stats(ctx)
+		must(t, err)
+		if st.PendingRebuilds != 3 {
+			t.Fatalf("stats pending_rebuilds = %d, want 3", st.PendingRebuilds)
+		}
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Rebuilt: []mosaic.IdentifierKey{"ka", "ke", "k-never-queued"}})
+		pending, err = s.PendingRebuilds(ctx, 10)
+		must(t, err)
+		if diff := cmp.Diff([]mosaic.IdentifierKey{"kc"}, pending); diff != "" {
+			t.Fatalf("PendingRebuilds after a commit (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("Stats", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
