@@ -28,6 +28,10 @@ func (s *Server) registerProfileRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/profiles/{id}/graph", s.authenticate(s.handleProfileGraph))
 	// POST /api/v1/profiles/{id}/split {"identifier":{"type","value"}} or {"block":[{…},{…}]}
 	mux.HandleFunc("POST /api/v1/profiles/{id}/split", s.authenticate(s.handleProfileSplit))
+	// POST /api/v1/profiles/{id}/rebuild: rebuild one profile from its events under the rules in force
+	mux.HandleFunc("POST /api/v1/profiles/{id}/rebuild", s.authenticate(s.handleProfileRebuild))
+	// POST /api/v1/profiles/rebuild {"all":true}: rebuild every live profile
+	mux.HandleFunc("POST /api/v1/profiles/rebuild", s.authenticate(s.handleProfileRebuildAll))
 	// GET /api/v1/groups/{id}
 	mux.HandleFunc("GET /api/v1/groups/{id}", s.authenticate(s.handleGroupGet))
 }
@@ -369,4 +373,69 @@ func (s *Server) handleProfileSplit(w http.ResponseWriter, r *http.Request) {
 		s.Appended() // wake the processor to apply it
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"success": true, "status": "queued", "profile_id": p.ID})
+}
+
+// handleProfileRebuild queues one profile (a merged-away id: the profile it went into) to be
+// rebuilt from its events under the survivorship rules in force, as after a rule change.
+func (s *Server) handleProfileRebuild(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.profiles()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if err := requireSourceManager(r); err != nil {
+		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not rebuild profiles; an owner or steward can."))
+		return
+	}
+	p, err := liveProfile(r.Context(), ps, mosaic.ProfileID(r.PathValue("id")))
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	n, err := ps.QueueProfileRebuild(r.Context(), []mosaic.ProfileID{p.ID})
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	s.wakeProcessor()
+	writeJSON(w, http.StatusAccepted, map[string]any{"success": true, "status": "queued", "profile_id": p.ID, "queued": n})
+}
+
+// handleProfileRebuildAll queues every live profile for a rebuild. The body must say so
+// ({"all": true}), so that an empty POST never starts one.
+func (s *Server) handleProfileRebuildAll(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.profiles()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if err := requireSourceManager(r); err != nil {
+		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not rebuild profiles; an owner or steward can."))
+		return
+	}
+	var in struct {
+		All bool `json:"all"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		Error(w, r, err)
+		return
+	}
+	if !in.All {
+		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "all", "Send {\"all\": true} to rebuild every profile, or POST /api/v1/profiles/{id}/rebuild for one."))
+		return
+	}
+	n, err := ps.QueueProfileRebuild(r.Context(), nil)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	s.wakeProcessor()
+	writeJSON(w, http.StatusAccepted, map[string]any{"success": true, "status": "queued", "queued": n})
+}
+
+// wakeProcessor tells the processor that work waits (a recompute, a rebuild).
+func (s *Server) wakeProcessor() {
+	if s.Appended != nil {
+		s.Appended()
+	}
 }

@@ -157,3 +157,42 @@ func benchEnv(name string) int {
 // serveCacheEntries is the identity cache of mosaic serve's default --cache-mb 256 (three
 // quarters of it at ~470 bytes an identifier and link, cmd/mosaic identityCacheEntries).
 const serveCacheEntries = 256 * 3 / 4 << 20 / 470
+
+// BenchmarkProfileRebuild measures how fast every profile is rebuilt from its events (after a
+// survivorship rule changed): segload's mix over 20k customers (MOSAIC_BENCH_ROUND events,
+// 100k by default), then each round queues every live profile and drains the queue.
+func BenchmarkProfileRebuild(b *testing.B) {
+	sq := sqlite.NewDB(b.TempDir())
+	sq.WriteCacheMB = 64
+	if err := sq.Open(); err != nil {
+		b.Fatal(err)
+	}
+	defer sq.Close()
+	ctx := context.Background()
+	src := &mosaic.Source{Name: "web"}
+	sq.CreateSource(ctx, src)
+	norm, _ := identity.NewNormalizer(identity.DefaultConfig())
+	stages := []processor.Stage{&processor.Dedupe{Store: sq}, &processor.Identity{Store: sq, Normalizer: norm, Traits: &traits.Config{}, CacheSize: serveCacheEntries}}
+	if err := sq.AppendInbox(ctx, segloadEvents(src.ID, cmp.Or(benchEnv("MOSAIC_BENCH_ROUND"), 100000), 20000, 1)); err != nil {
+		b.Fatal(err)
+	}
+	drain := func() {
+		p := &processor.Processor{Store: sq, Stages: stages, Poll: time.Millisecond}
+		p.Open()
+		defer p.Close()
+		if err := p.Drain(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	drain()
+	var profiles int64
+	for b.Loop() {
+		n, err := sq.QueueProfileRebuild(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		profiles += n
+		drain()
+	}
+	b.ReportMetric(float64(profiles)/b.Elapsed().Seconds(), "profiles/s")
+}

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/identity"
+	"github.com/mosaic-cdp/mosaic/traits"
 )
 
 // TestConfigRulesReplaceTheDefaults: a rules list is taken as written. A rule without paths is
@@ -72,6 +74,27 @@ func TestConfigErrorsNameLineAndField(t *testing.T) {
 		_, err := LoadFileConfig(p)
 		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q:\n err = %v\nwant %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+// TestChangedTraitRules: what the start-up warning names when survivorship rules changed. A
+// trait without its own rule follows the default, so naming the default's rule changes nothing.
+func TestChangedTraitRules(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		old, cur traits.Config
+		want     string
+	}{
+		{"same", traits.Config{Rules: map[string]traits.Rule{"plan": traits.Earliest}}, traits.Config{Rules: map[string]traits.Rule{"plan": traits.Earliest}}, ""},
+		{"one rule", traits.Config{}, traits.Config{Rules: map[string]traits.Rule{"plan": traits.Earliest, "city": traits.Latest}}, "plan"},
+		{"rule removed", traits.Config{Rules: map[string]traits.Rule{"tags": traits.Union}}, traits.Config{}, "tags"},
+		{"default", traits.Config{Rules: map[string]traits.Rule{"plan": traits.Latest}}, traits.Config{Default: traits.Earliest, Rules: map[string]traits.Rule{"plan": traits.Latest}}, "default"},
+		{"default named", traits.Config{}, traits.Config{Default: traits.Latest}, ""},
+		{"source order", traits.Config{SourcePriority: []mosaic.SourceID{"a", "b"}}, traits.Config{SourcePriority: []mosaic.SourceID{"b", "a"}}, "source_priority"},
+	} {
+		if got := strings.Join(changedTraitRules(tc.old, tc.cur), ","); got != tc.want {
+			t.Errorf("%s: changed %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

@@ -93,6 +93,13 @@ func printMatchRun(w io.Writer, res *linkage.Result, dry bool) {
 // applyLinks runs the processor until the queued recomputes are done, unless a server holds
 // the processor lease (it applies them itself).
 func applyLinks(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig) error {
+	return applyQueued(env, store, norm, cfg, "a server is processing this store: it applies the links to the profiles", "profiles updated")
+}
+
+// applyQueued runs the processor until the store's queued work (inbox, recomputes, rebuilds)
+// is done and prints done, unless a server holds the processor lease: it does the work
+// itself, which busy says.
+func applyQueued(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig, busy, done string) error {
 	stages, err := pipelineStages(env, store, norm, cfg)
 	if err != nil {
 		return err
@@ -101,7 +108,7 @@ func applyLinks(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *Fi
 		Stages: stages, Poll: 50 * time.Millisecond, Logger: env.Logger.With("component", "processor")}}
 	switch err := lp.Open(env.Ctx); {
 	case mosaic.ErrorCode(err) == mosaic.ECONFLICT:
-		fmt.Fprintln(env.Stdout, "a server is processing this store: it applies the links to the profiles")
+		fmt.Fprintln(env.Stdout, busy)
 		return nil
 	case err != nil:
 		return err
@@ -110,9 +117,9 @@ func applyLinks(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *Fi
 	ctx, cancel := context.WithTimeout(env.Ctx, time.Hour)
 	defer cancel()
 	if err := lp.Proc.Drain(ctx); err != nil {
-		return fmt.Errorf("applying the links to the profiles: %w", err)
+		return fmt.Errorf("processing (%s): %w", done, err)
 	}
-	fmt.Fprintln(env.Stdout, "profiles updated")
+	fmt.Fprintln(env.Stdout, done)
 	return nil
 }
 

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -151,6 +153,12 @@ func (l *leasedProcessor) try(ctx context.Context) (bool, error) {
 			return false, err
 		}
 	}
+	if err := l.checkTraitRules(ctx); err != nil {
+		if release != nil {
+			release()
+		}
+		return false, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	select {
@@ -169,6 +177,77 @@ func (l *leasedProcessor) try(ctx context.Context) (bool, error) {
 	}
 	l.running, l.release = true, release
 	return true, nil
+}
+
+// traitRulesSetting names the setting with the survivorship rules (traits.Config as JSON) of
+// the process that last took the processor lease.
+const traitRulesSetting = "processor_trait_rules"
+
+// checkTraitRules records the survivorship rules this process processes with, and warns when
+// they differ from those of the process before: stored profiles keep the values derived under
+// the earlier rules until they are rebuilt from their events (a rule applies from the next
+// observation), so the warning names the traits and the command that rebuilds them.
+func (l *leasedProcessor) checkTraitRules(ctx context.Context) error {
+	var cfg *traits.Config
+	for _, st := range l.Proc.Stages {
+		if id, ok := st.(*processor.Identity); ok {
+			cfg = id.Traits
+		}
+	}
+	if cfg == nil {
+		return nil
+	}
+	cur, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	raw, ok, err := l.Store.Setting(ctx, traitRulesSetting)
+	if err != nil {
+		return err
+	}
+	if ok && raw == string(cur) {
+		return nil
+	}
+	var prev traits.Config
+	if ok && json.Unmarshal([]byte(raw), &prev) == nil {
+		if changed := changedTraitRules(prev, *cfg); len(changed) > 0 {
+			if st, err := l.Store.Stats(ctx); err == nil && st.Profiles > 0 {
+				l.Logger.Warn("survivorship rules changed since profiles were built: stored profiles keep the values derived under the earlier rules until they are rebuilt from their events; run `mosaic profile rebuild --all` (or POST /api/v1/profiles/rebuild {\"all\":true})",
+					"changed", changed, "profiles", st.Profiles)
+			}
+		}
+	}
+	return l.Store.PutSetting(ctx, traitRulesSetting, string(cur))
+}
+
+// changedTraitRules names what differs between two rule sets: each trait whose rule differs
+// (a trait without its own rule follows the default), "default" when the default differs,
+// and "source_priority" when the order of sources does.
+func changedTraitRules(old, cur traits.Config) []string {
+	eff := func(c traits.Config, name string) traits.Rule {
+		if r, ok := c.Rules[name]; ok {
+			return r
+		}
+		return cmp.Or(c.Default, traits.Latest)
+	}
+	names := maps.Clone(old.Rules)
+	if names == nil {
+		names = map[string]traits.Rule{}
+	}
+	maps.Copy(names, cur.Rules)
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		if eff(old, name) != eff(cur, name) {
+			out = append(out, name)
+		}
+	}
+	if cmp.Or(old.Default, traits.Latest) != cmp.Or(cur.Default, traits.Latest) {
+		out = append(out, "default")
+	}
+	if !slices.Equal(old.SourcePriority, cur.SourcePriority) {
+		out = append(out, "source_priority")
+	}
+	return out
 }
 
 // Notify wakes the processor if it runs.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -17,6 +18,54 @@ import (
 // ProfileCmd groups the profile subcommands.
 type ProfileCmd struct {
 	Explain ProfileExplainCmd `cmd:"" help:"Explain why a profile's identifiers are together: every link with its evidence."`
+	Rebuild ProfileRebuildCmd `cmd:"" help:"Rebuild profiles from their events under the survivorship rules in force (after a rule changed)."`
+}
+
+// ProfileRebuildCmd queues profiles for a rebuild and, unless a server processes the store
+// (it applies the queue itself), applies it.
+type ProfileRebuildCmd struct {
+	Refs []string `arg:"" optional:"" help:"Profile ids, or identifiers as type:value (e.g. email:ada@example.com)."`
+	All  bool     `help:"Rebuild every live profile."`
+}
+
+// Run implements the command.
+func (c *ProfileRebuildCmd) Run(env *Env) error {
+	if c.All == (len(c.Refs) > 0) {
+		return fmt.Errorf("name the profiles to rebuild (ids or type:value), or give --all for every profile")
+	}
+	ps, err := openProfileStore(env)
+	if err != nil {
+		return err
+	}
+	defer ps.Close()
+	fileCfg, norm, err := env.Config()
+	if err != nil {
+		return err
+	}
+	ctx := env.Ctx
+	var ids []mosaic.ProfileID
+	for _, ref := range c.Refs {
+		p, err := findProfileRef(ctx, ps, norm, ref)
+		for hops := 0; err == nil && p.MergedInto != "" && hops < 32; hops++ {
+			p, err = ps.FindProfileByID(ctx, p.MergedInto)
+		}
+		if err != nil {
+			return err
+		}
+		ids = append(ids, p.ID)
+	}
+	n, err := ps.QueueProfileRebuild(ctx, ids)
+	if err != nil {
+		return err
+	}
+	st, err := ps.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "queued %d profiles for a rebuild (%d waiting in all)\n", n, st.PendingRebuilds)
+	return applyQueued(env, ps, norm, fileCfg,
+		"a server is processing this store: it rebuilds them (pending_rebuilds in /api/v1/stats counts down)",
+		"profiles rebuilt")
 }
 
 // ProfileExplainCmd explains a profile.
@@ -43,6 +92,35 @@ func openProfileStore(env *Env) (profileStore, error) {
 	return ps, nil
 }
 
+// findProfileRef returns the profile a command line names: a profile id (perhaps merged
+// away), or an identifier as type:value, normalised as the processor does.
+func findProfileRef(ctx context.Context, ps profileStore, norm *identity.Normalizer, ref string) (*mosaic.Profile, error) {
+	typ, val, ok := strings.Cut(ref, ":")
+	if !ok || strings.HasPrefix(ref, "prof_") {
+		p, err := ps.FindProfileByID(ctx, mosaic.ProfileID(ref))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s", ref, mosaic.ErrorMessage(err))
+		}
+		return p, nil
+	}
+	v, err := norm.Normalize(mosaic.IdentifierType(typ), val)
+	if err != nil {
+		if hint := norm.Hint(mosaic.IdentifierType(typ), val); hint != "" {
+			return nil, fmt.Errorf("%s: %s %s", ref, mosaic.ErrorMessage(err), hint)
+		}
+		return nil, fmt.Errorf("%s: %s", ref, mosaic.ErrorMessage(err))
+	}
+	secret, err := ps.IdentitySecret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := ps.FindProfileByIdentifier(ctx, identity.Key(secret, mosaic.Identifier{Type: mosaic.IdentifierType(typ), Value: v}))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", ref, mosaic.ErrorMessage(err))
+	}
+	return p, nil
+}
+
 // Run implements the command.
 func (c *ProfileExplainCmd) Run(env *Env) error {
 	ps, err := openProfileStore(env)
@@ -55,24 +133,9 @@ func (c *ProfileExplainCmd) Run(env *Env) error {
 		return err
 	}
 	ctx := env.Ctx
-	var p *mosaic.Profile
-	if typ, val, ok := strings.Cut(c.Ref, ":"); ok && !strings.HasPrefix(c.Ref, "prof_") {
-		v, err := norm.Normalize(mosaic.IdentifierType(typ), val)
-		if err != nil {
-			if hint := norm.Hint(mosaic.IdentifierType(typ), val); hint != "" {
-				return fmt.Errorf("%s: %s %s", c.Ref, mosaic.ErrorMessage(err), hint)
-			}
-			return fmt.Errorf("%s: %s", c.Ref, mosaic.ErrorMessage(err))
-		}
-		secret, err := ps.IdentitySecret(ctx)
-		if err != nil {
-			return err
-		}
-		if p, err = ps.FindProfileByIdentifier(ctx, identity.Key(secret, mosaic.Identifier{Type: mosaic.IdentifierType(typ), Value: v})); err != nil {
-			return fmt.Errorf("%s: %s", c.Ref, mosaic.ErrorMessage(err))
-		}
-	} else if p, err = ps.FindProfileByID(ctx, mosaic.ProfileID(c.Ref)); err != nil {
-		return fmt.Errorf("%s: %s", c.Ref, mosaic.ErrorMessage(err))
+	p, err := findProfileRef(ctx, ps, norm, c.Ref)
+	if err != nil {
+		return err
 	}
 	for hops := 0; p.MergedInto != "" && hops < 32; hops++ {
 		fmt.Fprintf(env.Stdout, "profile %s was merged into %s\n", p.ID, p.MergedInto)

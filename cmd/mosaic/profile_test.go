@@ -248,3 +248,83 @@ func TestTraitSourcePriority(t *testing.T) {
 		t.Fatalf("tier provenance %v, want the crm source (sources:\n%s)", src, srcs)
 	}
 }
+
+// TestProfileRebuildAfterARuleChange: a server restarted with another survivorship rule says
+// that stored profiles keep their values and how to rebuild them; `mosaic profile rebuild`
+// beside it queues the rebuild the server applies, and without a server it applies it itself.
+func TestProfileRebuildAfterARuleChange(t *testing.T) {
+	dir := t.TempDir()
+	writeConfig := func(body string) string {
+		path := filepath.Join(t.TempDir(), "mosaic.yaml")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	plan := func(url, token string) string {
+		t.Helper()
+		st, prof := apiCall(t, "GET", url+"/api/v1/profiles/lookup?type=user_id&value=ada", token, nil)
+		if st != 200 {
+			t.Fatalf("lookup: %d %v", st, prof)
+		}
+		tr, _ := prof["traits"].(map[string]any)
+		p, _ := tr["plan"].(string)
+		return p
+	}
+	first := startServe(t, "--data", dir)
+	sendBatch(t, first.URL, first.WriteKey, `{"batch":[
+		{"type":"identify","userId":"ada","traits":{"plan":"free","email":"ada@example.com"},"timestamp":"2026-01-01T10:00:00Z"},
+		{"type":"identify","userId":"ada","traits":{"plan":"pro"},"timestamp":"2026-03-01T10:00:00Z"}]}`)
+	waitProcessed(t, first.URL, first.Token)
+	if got := plan(first.URL, first.Token); got != "pro" {
+		t.Fatalf("plan under latest: %q", got)
+	}
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	earliest := writeConfig("traits: {rules: {plan: earliest}}")
+	inst := startServe(t, "--data", dir, "--config", earliest)
+	if log := inst.Stderr.String(); !strings.Contains(log, "survivorship rules changed") || !strings.Contains(log, "plan") || !strings.Contains(log, "mosaic profile rebuild --all") {
+		t.Errorf("no warning about the changed rule at start:\n%s", log)
+	}
+	if got := plan(inst.URL, first.Token); got != "pro" {
+		t.Fatalf("plan changed without a rebuild: %q", got)
+	}
+	if _, err := runCLI(t, "profile", "rebuild", "--data", dir); err == nil || !strings.Contains(err.Error(), "--all") {
+		t.Errorf("rebuild naming nothing: %v", err)
+	}
+	out, err := runCLI(t, "profile", "rebuild", "--all", "--data", dir, "--config", earliest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "queued 1 profiles") || !strings.Contains(out, "a server is processing this store") {
+		t.Errorf("rebuild beside a server said:\n%s", out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for plan(inst.URL, first.Token) != "free" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not rebuild the profile: plan %q", plan(inst.URL, first.Token))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := inst.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// No server: the command rebuilds, with its own configuration's rules.
+	out, err = runCLI(t, "profile", "rebuild", "email:ADA@example.com", "--data", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "queued 1 profiles") || !strings.Contains(out, "profiles rebuilt") {
+		t.Errorf("rebuild without a server said:\n%s", out)
+	}
+	out, err = runCLI(t, "profile", "explain", "user_id:ada", "--data", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"pro"`) {
+		t.Errorf("after a rebuild under latest, explain shows:\n%s", out)
+	}
+}
