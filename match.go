@@ -96,8 +96,9 @@ type MatchService interface {
 	FindMatchCandidates(ctx context.Context, f MatchFilter) ([]*MatchCandidate, string, error)
 	// DecideMatch records a steward's decision on a candidate: accept links a pending pair;
 	// reject remembers the pair as different customers and, if it was linked, blocks the
-	// link. Returns conflict when the decision contradicts one already made, not_found for
-	// an unknown id.
+	// link. Accepting a rejected pair lifts the block its rejection made; it is a conflict
+	// when a steward's split (another constraint) keeps the two identifiers apart. Returns
+	// not_found for an unknown id.
 	DecideMatch(ctx context.Context, id string, accept bool, by string) (*MatchCandidate, error)
 }
 
@@ -166,13 +167,12 @@ func (c *MatchCandidate) Validate() error {
 }
 
 // DecideMatchStatus returns the status a candidate in status from takes when a steward
-// accepts (or rejects) it, or conflict when the decision contradicts one already made.
-// Deciding the same way twice changes nothing.
+// accepts (or rejects) it. A steward may change their mind: a rejected pair can be accepted
+// (the store lifts the block its rejection made) and an accepted one rejected. Deciding the
+// same way twice changes nothing.
 func DecideMatchStatus(from MatchStatus, accept bool) (MatchStatus, error) {
 	switch {
-	case accept && from == MatchRejected:
-		return from, Errorf(ECONFLICT, "This match was rejected: the two profiles are kept apart.")
-	case accept && from == MatchPending:
+	case accept && (from == MatchPending || from == MatchRejected):
 		return MatchAccepted, nil
 	case accept:
 		return from, nil // linked or accepted already

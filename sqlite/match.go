@@ -141,6 +141,9 @@ func linkMatch(ctx context.Context, tx *sql.Tx, c *mosaic.MatchCandidate, now ti
 	return queueRecompute(ctx, tx, c.A, c.B)
 }
 
+// rejectReason is the reason of the constraint a rejection of a linked candidate records.
+func rejectReason(c *mosaic.MatchCandidate) string { return "match " + c.ID + " rejected" }
+
 func queueRecompute(ctx context.Context, tx *sql.Tx, keys ...mosaic.IdentifierKey) error {
 	for _, k := range keys {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_recompute (key) VALUES (?) ON CONFLICT (key) DO NOTHING`, k); err != nil {
@@ -224,13 +227,31 @@ func (db *DB) DecideMatch(ctx context.Context, id string, accept bool, by string
 			return storeErr(err)
 		}
 		linked := c.Status == mosaic.MatchLinked || c.Status == mosaic.MatchAccepted
+		prev := c.Status
 		c.Status, c.DecidedBy, c.UpdatedAt = next, by, now
 		switch {
+		case next == mosaic.MatchAccepted && prev == mosaic.MatchRejected:
+			// The steward changed their mind: lift the block the rejection made, unless a
+			// split of another steward's keeps the pair apart.
+			var reason string
+			err := tx.QueryRowContext(ctx, `SELECT reason FROM identity_constraints WHERE a = ? AND b = ?`, c.A, c.B).Scan(&reason)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return storeErr(err)
+			case reason != rejectReason(c):
+				return mosaic.Errorf(mosaic.ECONFLICT, "A steward's split keeps these two identifiers apart (%s); lift it first.", reason)
+			default:
+				if _, err := tx.ExecContext(ctx, `DELETE FROM identity_constraints WHERE a = ? AND b = ?`, c.A, c.B); err != nil {
+					return storeErr(err)
+				}
+			}
+			return linkMatch(ctx, tx, c, now)
 		case next == mosaic.MatchAccepted:
 			return linkMatch(ctx, tx, c, now)
 		case linked: // rejected after it was linked: the link is blocked, the profiles split
 			if _, err := tx.ExecContext(ctx, `INSERT INTO identity_constraints (a, b, created_at, reason) VALUES (?, ?, ?, ?)
-				ON CONFLICT (a, b) DO NOTHING`, c.A, c.B, micros(now), "match "+c.ID+" rejected"); err != nil {
+				ON CONFLICT (a, b) DO NOTHING`, c.A, c.B, micros(now), rejectReason(c)); err != nil {
 				return storeErr(err)
 			}
 			return queueRecompute(ctx, tx, c.A, c.B)

@@ -178,7 +178,16 @@ func testMatches(t *testing.T, open Opener) {
 		if cons, _ := s.FindIdentityConstraints(ctx, []mosaic.IdentifierKey{"k-c", "k-d"}); len(cons) != 0 {
 			t.Fatalf("a rejected pending pair blocked something: %+v", cons)
 		}
-		wantCode(t, deny(s.DecideMatch(ctx, "mc_p2", true, "bob@example.com")), mosaic.ECONFLICT)
+		// A steward may change their mind: accepting the rejected pair links it.
+		c, err = s.DecideMatch(ctx, "mc_p2", true, "bob@example.com")
+		must(t, err)
+		if c.Status != mosaic.MatchAccepted || c.DecidedBy != "bob@example.com" {
+			t.Fatalf("accepted after a rejection: %+v", c)
+		}
+		if edges, _ := s.FindIdentityEdges(ctx, []mosaic.IdentifierKey{"k-c"}); len(edges) != 1 || edges[0].Evidence != "mc_p2" {
+			t.Fatalf("edges after accepting a rejected pair: %+v", edges)
+		}
+		clearRecomputes(t, s)
 
 		// Rejecting a linked pair blocks the link, and its profiles are recomputed (split).
 		c, err = s.DecideMatch(ctx, "mc_l", false, "ann@example.com")
@@ -193,6 +202,26 @@ func testMatches(t *testing.T, open Opener) {
 		}
 		if pending, _ := s.PendingRecomputes(ctx, 10); !slices.Equal(pending, []mosaic.IdentifierKey{"k-e", "k-f"}) {
 			t.Fatalf("recomputes after rejecting a link: %v", pending)
+		}
+		clearRecomputes(t, s)
+		// Accepting it again lifts the block the rejection made and links the pair again.
+		c, err = s.DecideMatch(ctx, "mc_l", true, "bob@example.com")
+		must(t, err)
+		if c.Status != mosaic.MatchAccepted {
+			t.Fatalf("re-accepted link: %+v", c)
+		}
+		if cons, _ := s.FindIdentityConstraints(ctx, []mosaic.IdentifierKey{"k-e"}); len(cons) != 0 {
+			t.Fatalf("constraints after re-accepting: %+v", cons)
+		}
+		if pending, _ := s.PendingRecomputes(ctx, 10); !slices.Equal(pending, []mosaic.IdentifierKey{"k-e", "k-f"}) {
+			t.Fatalf("recomputes after re-accepting: %v", pending)
+		}
+		// A steward's own block of the pair is not lifted by a match decision.
+		must(t, s.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: "k-e", B: "k-f", Reason: "different people, checked by phone"}))
+		must(t, deny(s.DecideMatch(ctx, "mc_l", false, "ann@example.com")))
+		wantCode(t, deny(s.DecideMatch(ctx, "mc_l", true, "bob@example.com")), mosaic.ECONFLICT)
+		if cons, _ := s.FindIdentityConstraints(ctx, []mosaic.IdentifierKey{"k-e"}); len(cons) != 1 || cons[0].Reason != "different people, checked by phone" {
+			t.Fatalf("the steward's block after a refused accept: %+v", cons)
 		}
 		wantCode(t, deny(s.DecideMatch(ctx, "mc_nope", true, "ann@example.com")), mosaic.ENOTFOUND)
 	})

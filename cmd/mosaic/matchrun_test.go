@@ -165,9 +165,22 @@ func TestMatchingEndToEnd(t *testing.T) {
 			t.Fatalf("rejected link still merged: %v", detail)
 		}
 	}
+	// The steward changes their mind: accepting the rejected match lifts the block and the
+	// two profiles merge again.
 	code, dec = apiCall(t, "POST", inst.URL+"/api/v1/matches/"+first["id"].(string)+"/accept", inst.Token, nil)
-	if code != 409 {
-		t.Errorf("accepting a rejected match: %d %v", code, dec)
+	if code != 200 || dec["match"].(map[string]any)["status"] != "accepted" {
+		t.Fatalf("accepting a rejected match: %d %v", code, dec)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if code, detail = apiCall(t, "GET", inst.URL+"/api/v1/matches/"+first["id"].(string), inst.Token, nil); code != 200 {
+			t.Fatalf("match detail: %d %v", code, detail)
+		}
+		if detail["same_profile"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("re-accepted match not merged: %v", detail)
+		}
 	}
 	code, _ = apiCall(t, "POST", inst.URL+"/api/v1/matches/mc_nope/accept", inst.Token, nil)
 	if code != 404 {
@@ -192,7 +205,7 @@ func TestMatchingEndToEnd(t *testing.T) {
 	}
 
 	// The CLI lists the decided pair on the same data (the server keeps running).
-	out, err := runCLI(t, "--data", dir, "match", "review", "list", "--status", "rejected")
+	out, err := runCLI(t, "--data", dir, "match", "review", "list", "--status", "accepted")
 	if err != nil || !strings.Contains(out, first["id"].(string)) {
 		t.Errorf("match review list: %v\n%s", err, out)
 	}
