@@ -132,6 +132,11 @@ type IdentityService interface {
 	// AddIdentityConstraint records a steward's constraint and queues its identifiers for
 	// recomputation by the processor.
 	AddIdentityConstraint(ctx context.Context, c *IdentityConstraint) error
+	// RemoveIdentityConstraint lifts a steward's constraint (a removed identifier when B is
+	// empty, else a blocked pair, in either order) and queues its identifiers for
+	// recomputation, so the profiles merge again where links join them; not_found if no such
+	// constraint is recorded.
+	RemoveIdentityConstraint(ctx context.Context, a, b IdentifierKey) error
 	// PendingRecomputes returns identifiers queued for recomputation.
 	PendingRecomputes(ctx context.Context, limit int) ([]IdentifierKey, error)
 	// QueueProfileRebuild queues live profiles to be rebuilt from their stored events under

@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -28,6 +29,8 @@ func (s *Server) registerProfileRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/profiles/{id}/graph", s.authenticate(s.handleProfileGraph))
 	// POST /api/v1/profiles/{id}/split {"identifier":{"type","value"}} or {"block":[{…},{…}]}
 	mux.HandleFunc("POST /api/v1/profiles/{id}/split", s.authenticate(s.handleProfileSplit))
+	// POST /api/v1/profiles/{id}/unsplit, the body as the split's: lift it
+	mux.HandleFunc("POST /api/v1/profiles/{id}/unsplit", s.authenticate(s.handleProfileUnsplit))
 	// POST /api/v1/profiles/{id}/rebuild: rebuild one profile from its events under the rules in force
 	mux.HandleFunc("POST /api/v1/profiles/{id}/rebuild", s.authenticate(s.handleProfileRebuild))
 	// POST /api/v1/profiles/rebuild {"all":true}: rebuild every live profile
@@ -244,6 +247,18 @@ type ProfileGraph struct {
 	ProfileID   mosaic.ProfileID           `json:"profile_id"`
 	Identifiers []*mosaic.IdentifierRecord `json:"identifiers"`
 	Edges       []graphEdge                `json:"edges"`
+	// Splits are the stewards' constraints on the profile's identifiers, each in the form
+	// POST …/split took it (and …/unsplit lifts it).
+	Splits []GraphSplit `json:"splits"`
+}
+
+// GraphSplit is a steward's constraint: an identifier removed from merging, or two that must
+// never be in one profile.
+type GraphSplit struct {
+	Identifier *mosaic.Identifier  `json:"identifier,omitempty"`
+	Block      []mosaic.Identifier `json:"block,omitempty"`
+	Reason     string              `json:"reason"`
+	CreatedAt  string              `json:"created_at"`
 }
 
 // ExplainProfile gathers a profile's identifiers and links with their evidence.
@@ -264,6 +279,21 @@ func ExplainProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (
 			}
 		}
 	}
+	keys := make([]mosaic.IdentifierKey, len(ids))
+	for i, r := range ids {
+		keys[i] = r.Key
+	}
+	cons, err := ps.FindIdentityConstraints(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cons {
+		for _, k := range []mosaic.IdentifierKey{c.A, c.B} {
+			if k != "" && known[k] == nil {
+				outside = append(outside, k)
+			}
+		}
+	}
 	if len(outside) > 0 {
 		recs, err := ps.FindIdentifiers(ctx, outside)
 		if err != nil {
@@ -273,7 +303,7 @@ func ExplainProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (
 			known[r.Key] = r
 		}
 	}
-	g := &ProfileGraph{ProfileID: id, Identifiers: ids, Edges: []graphEdge{}}
+	g := &ProfileGraph{ProfileID: id, Identifiers: ids, Edges: []graphEdge{}, Splits: []GraphSplit{}}
 	if g.Identifiers == nil {
 		g.Identifiers = []*mosaic.IdentifierRecord{}
 	}
@@ -290,6 +320,21 @@ func ExplainProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (
 			ge.OtherProfile = b.ProfileID
 		}
 		g.Edges = append(g.Edges, ge)
+	}
+	for _, c := range cons {
+		sp := GraphSplit{Reason: c.Reason, CreatedAt: c.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00")}
+		a, b := known[c.A], known[c.B]
+		switch {
+		case a == nil:
+			continue
+		case c.B == "":
+			sp.Identifier = &a.Identifier
+		case b == nil:
+			continue
+		default:
+			sp.Block = []mosaic.Identifier{a.Identifier, b.Identifier}
+		}
+		g.Splits = append(g.Splits, sp)
 	}
 	return g, nil
 }
@@ -311,45 +356,12 @@ func (s *Server) handleProfileSplit(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	var in struct {
-		Identifier *mosaic.Identifier  `json:"identifier"`
-		Block      []mosaic.Identifier `json:"block"`
-		Reason     string              `json:"reason"`
-	}
-	if err := decodeJSON(r, &in); err != nil {
+	c, keys, fields, err := s.splitBody(r, ps)
+	if err != nil {
 		Error(w, r, err)
 		return
 	}
-	c := &mosaic.IdentityConstraint{Reason: in.Reason}
-	switch {
-	case in.Identifier != nil && len(in.Block) == 0:
-		if c.A, _, err = s.identifierKey(r.Context(), ps, string(in.Identifier.Type), in.Identifier.Value, "identifier"); err != nil {
-			Error(w, r, err)
-			return
-		}
-	case in.Identifier == nil && len(in.Block) == 2:
-		if c.A, _, err = s.identifierKey(r.Context(), ps, string(in.Block[0].Type), in.Block[0].Value, "block[0]"); err != nil {
-			Error(w, r, err)
-			return
-		}
-		if c.B, _, err = s.identifierKey(r.Context(), ps, string(in.Block[1].Type), in.Block[1].Value, "block[1]"); err != nil {
-			Error(w, r, err)
-			return
-		}
-	default:
-		Error(w, r, mosaic.Errorf(mosaic.EINVALID, "Send either \"identifier\" (to remove from merging) or \"block\" with two identifiers."))
-		return
-	}
-	if c.B != "" && c.A == c.B {
-		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, "block", "\"block\" names the same identifier twice; name the two identifiers whose link is wrong."))
-		return
-	}
 	// The identifiers must belong to this profile, so a split is never applied to the wrong person.
-	keys := []mosaic.IdentifierKey{c.A}
-	fields := []string{"identifier"}
-	if c.B != "" {
-		keys, fields = append(keys, c.B), []string{"block[0]", "block[1]"}
-	}
 	recs, err := ps.FindIdentifiers(r.Context(), keys)
 	if err != nil {
 		Error(w, r, err)
@@ -438,4 +450,87 @@ func (s *Server) wakeProcessor() {
 	if s.Appended != nil {
 		s.Appended()
 	}
+}
+
+// splitBody reads the body of a split or unsplit: {"identifier":{…}} or {"block":[{…},{…}]},
+// with an optional reason. It returns the constraint, its identifier keys and the body
+// fields they came from.
+func (s *Server) splitBody(r *http.Request, ps profileStore) (*mosaic.IdentityConstraint, []mosaic.IdentifierKey, []string, error) {
+	var err error
+	var in struct {
+		Identifier *mosaic.Identifier  `json:"identifier"`
+		Block      []mosaic.Identifier `json:"block"`
+		Reason     string              `json:"reason"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return nil, nil, nil, err
+	}
+	c := &mosaic.IdentityConstraint{Reason: in.Reason}
+	switch {
+	case in.Identifier != nil && len(in.Block) == 0:
+		if c.A, _, err = s.identifierKey(r.Context(), ps, string(in.Identifier.Type), in.Identifier.Value, "identifier"); err != nil {
+			return nil, nil, nil, err
+		}
+	case in.Identifier == nil && len(in.Block) == 2:
+		if c.A, _, err = s.identifierKey(r.Context(), ps, string(in.Block[0].Type), in.Block[0].Value, "block[0]"); err != nil {
+			return nil, nil, nil, err
+		}
+		if c.B, _, err = s.identifierKey(r.Context(), ps, string(in.Block[1].Type), in.Block[1].Value, "block[1]"); err != nil {
+			return nil, nil, nil, err
+		}
+	default:
+		return nil, nil, nil, mosaic.Errorf(mosaic.EINVALID, "Send either \"identifier\" (to remove from merging) or \"block\" with two identifiers.")
+	}
+	if c.B != "" && c.A == c.B {
+		return nil, nil, nil, mosaic.FieldErrorf(mosaic.EINVALID, "block", "\"block\" names the same identifier twice; name the two identifiers whose link is wrong.")
+	}
+	keys := []mosaic.IdentifierKey{c.A}
+	fields := []string{"identifier"}
+	if c.B != "" {
+		keys, fields = append(keys, c.B), []string{"block[0]", "block[1]"}
+	}
+	return c, keys, fields, nil
+}
+
+// handleProfileUnsplit lifts a steward's split (the body names it as the split did): the
+// identifiers are recomputed and merge again where links join them. One of them must belong
+// to the profile, as the graph of either side lists the split.
+func (s *Server) handleProfileUnsplit(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.profiles()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if err := requireSourceManager(r); err != nil {
+		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not split profiles; an owner or steward can."))
+		return
+	}
+	p, err := liveProfile(r.Context(), ps, mosaic.ProfileID(r.PathValue("id")))
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	c, keys, fields, err := s.splitBody(r, ps)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	recs, err := ps.FindIdentifiers(r.Context(), keys)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if !slices.ContainsFunc(recs, func(rec *mosaic.IdentifierRecord) bool { return rec.ProfileID == p.ID }) {
+		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, fields[0], "No identifier named is part of profile %s.", p.ID))
+		return
+	}
+	if err := ps.RemoveIdentityConstraint(r.Context(), c.A, c.B); mosaic.ErrorCode(err) == mosaic.ENOTFOUND {
+		Error(w, r, mosaic.Errorf(mosaic.ENOTFOUND, "No such split is recorded; GET /api/v1/profiles/%s/graph lists the profile's splits.", p.ID))
+		return
+	} else if err != nil {
+		Error(w, r, err)
+		return
+	}
+	s.wakeProcessor()
+	writeJSON(w, http.StatusAccepted, map[string]any{"success": true, "status": "queued", "profile_id": p.ID})
 }

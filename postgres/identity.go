@@ -223,6 +223,27 @@ func (db *DB) AddIdentityConstraint(ctx context.Context, c *mosaic.IdentityConst
 	})
 }
 
+// RemoveIdentityConstraint implements mosaic.IdentityService.
+func (db *DB) RemoveIdentityConstraint(ctx context.Context, a, b mosaic.IdentifierKey) error {
+	if b != "" && b < a {
+		a, b = b, a
+	}
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM identity_constraints WHERE a = $1 AND b = $2`, a, b)
+		if err != nil {
+			return storeErr(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return mosaic.Errorf(mosaic.ENOTFOUND, "No such split is recorded.")
+		}
+		keys := []mosaic.IdentifierKey{a}
+		if b != "" {
+			keys = append(keys, b)
+		}
+		return queueRecompute(ctx, tx, keys...)
+	})
+}
+
 // QueueProfileRebuild implements mosaic.IdentityService. Each profile is queued by the least
 // of its identifier keys, so queueing a profile twice queues it once.
 func (db *DB) QueueProfileRebuild(ctx context.Context, ids []mosaic.ProfileID) (int64, error) {

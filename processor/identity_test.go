@@ -312,6 +312,19 @@ func TestSplitUndoesAWrongMergeAndStays(t *testing.T) {
 	if p.lookup("user_id", "u1").ID == p.lookup("anonymous_id", "h1").ID {
 		t.Fatal("the split did not stay split")
 	}
+	// The steward lifts the split: the links join the two again, under the first id, with
+	// both sides' traits.
+	if err := p.db.RemoveIdentityConstraint(ctx, key("email", "shared@example.com"), ""); err != nil {
+		t.Fatal(err)
+	}
+	p.send(1)
+	u1, h1 = p.lookup("user_id", "u1"), p.lookup("anonymous_id", "h1")
+	if u1.ID != h1.ID || u1.ID != merged.ID {
+		t.Fatalf("after lifting the split: u1 in %s, h1 in %s, want both in %s", u1.ID, h1.ID, merged.ID)
+	}
+	if string(u1.Traits["city"]) != `"Oslo"` || string(u1.Traits["email"]) != `"shared@example.com"` {
+		t.Errorf("traits after lifting the split: %s", mustJSON(u1.Traits))
+	}
 }
 
 // TestAliasJoinsAnonymousHistory: an alias call whose previousId is a visitor's anonymous id

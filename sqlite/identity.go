@@ -303,6 +303,29 @@ func (db *DB) AddIdentityConstraint(ctx context.Context, c *mosaic.IdentityConst
 	})
 }
 
+// RemoveIdentityConstraint implements mosaic.IdentityService.
+func (db *DB) RemoveIdentityConstraint(ctx context.Context, a, b mosaic.IdentifierKey) error {
+	if b != "" && b < a {
+		a, b = b, a
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM identity_constraints WHERE a = ? AND b = ?`, a, b)
+		if err != nil {
+			return storeErr(err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return storeErr(err)
+		} else if n == 0 {
+			return mosaic.Errorf(mosaic.ENOTFOUND, "No such split is recorded.")
+		}
+		keys := []mosaic.IdentifierKey{a}
+		if b != "" {
+			keys = append(keys, b)
+		}
+		return queueRecompute(ctx, tx, keys...)
+	})
+}
+
 // QueueProfileRebuild implements mosaic.IdentityService. Each profile is queued by the least
 // of its identifier keys, so queueing a profile twice queues it once.
 func (db *DB) QueueProfileRebuild(ctx context.Context, ids []mosaic.ProfileID) (int64, error) {

@@ -510,6 +510,24 @@ func testIdentity(t *testing.T, open Opener) {
 		if len(got) != 1 {
 			t.Fatalf("constraints after recompute: %d, want 1", len(got))
 		}
+
+		// A steward lifts them (a pair named in either order); each lift queues its
+		// identifiers, and lifting what is not recorded is not_found.
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Recomputed: []mosaic.IdentifierKey{"ak"}})
+		must(t, s.RemoveIdentityConstraint(ctx, "ak", "Zk"))
+		wantCode(t, s.RemoveIdentityConstraint(ctx, "Zk", "ak"), mosaic.ENOTFOUND)
+		wantCode(t, s.RemoveIdentityConstraint(ctx, "k-shared", "ak"), mosaic.ENOTFOUND)
+		must(t, s.RemoveIdentityConstraint(ctx, "k-shared", ""))
+		got, err = s.FindIdentityConstraints(ctx, []mosaic.IdentifierKey{"ak", "Zk", "k-shared"})
+		must(t, err)
+		if len(got) != 0 {
+			t.Fatalf("constraints after lifting them: %+v", got)
+		}
+		pending, err = s.PendingRecomputes(ctx, 10)
+		must(t, err)
+		if diff := cmp.Diff([]mosaic.IdentifierKey{"Zk", "ak", "k-shared"}, pending); diff != "" {
+			t.Fatalf("PendingRecomputes after lifting (-want +got):\n%s", diff)
+		}
 	})
 	t.Run("ProfileRebuild", func(t *testing.T) {
 		t.Parallel()

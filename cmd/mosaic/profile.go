@@ -193,6 +193,18 @@ func (c *ProfileExplainCmd) Run(env *Env) error {
 		}
 		fmt.Fprintf(tw, "%s — %s\t%s\tevent %s from %s at %s\t%s\n", e.From, e.To, e.Kind, e.Evidence, source(e.SourceID), e.EventTime, result)
 	}
+	if len(g.Splits) > 0 {
+		fmt.Fprintln(tw, "\nSTEWARD'S SPLIT\tSINCE\tREASON")
+		for _, sp := range g.Splits {
+			what := ""
+			if sp.Identifier != nil {
+				what = sp.Identifier.String() + " merges with nothing"
+			} else {
+				what = sp.Block[0].String() + " never with " + sp.Block[1].String()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", what, sp.CreatedAt, sp.Reason)
+		}
+	}
 	fmt.Fprintln(tw, "\nTRAIT\tVALUE\tWHY")
 	for _, name := range slices.Sorted(maps.Keys(p.Traits)) {
 		src := p.TraitSources[name]

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -178,6 +179,52 @@ func TestProfilesEndToEnd(t *testing.T) {
 			t.Fatal("split not applied within 10s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// The split shows in the graph of the profile now holding the email and in explain.
+	_, till := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=email&value=ada@example.com", inst.Token, nil)
+	tillID := till["id"].(string)
+	st, graph := apiCall(t, "GET", inst.URL+"/api/v1/profiles/"+tillID+"/graph", inst.Token, nil)
+	if splits, _ := graph["splits"].([]any); st != 200 || len(splits) != 1 ||
+		fmt.Sprint(splits[0].(map[string]any)["identifier"]) != "map[type:email value:ada@example.com]" || splits[0].(map[string]any)["reason"] != "shared till email" {
+		t.Errorf("graph of the split-off profile: %d %v", st, graph["splits"])
+	}
+	explained, err := runCLI(t, "profile", "explain", "email:ada@example.com", "--data", dir)
+	if err != nil || !strings.Contains(explained, "email:ada@example.com merges with nothing") || !strings.Contains(explained, "shared till email") {
+		t.Errorf("explain does not show the split: %v\n%s", err, explained)
+	}
+	// Lifting it needs the split as it was made, on a profile holding one of its identifiers.
+	st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+tillID+"/unsplit", inst.Token, map[string]any{
+		"block": []map[string]string{{"type": "email", "value": "ada@example.com"}, {"type": "user_id", "value": "ada"}}})
+	if st != 404 {
+		t.Errorf("unsplit of a split never made: %d %v", st, out)
+	}
+	st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+id+"/unsplit", inst.Token, map[string]any{
+		"identifier": map[string]string{"type": "email", "value": "bob@example.com"}})
+	if st != 400 {
+		t.Errorf("unsplit naming another profile's identifier: %d %v", st, out)
+	}
+	st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+tillID+"/unsplit", inst.Token, map[string]any{
+		"identifier": map[string]string{"type": "email", "value": "ADA@example.com"}})
+	if st != 202 {
+		t.Fatalf("unsplit: %d %v", st, out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, till := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=anonymous_id&value=till-9", inst.Token, nil)
+		if till["id"] == id {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unsplit not applied within 10s: till-9 in %v, want %s", till["id"], id)
+		}
+	}
+	if st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+id+"/unsplit", inst.Token, map[string]any{
+		"identifier": map[string]string{"type": "email", "value": "ada@example.com"}}); st != 404 {
+		t.Errorf("unsplit twice: %d %v", st, out)
+	}
+	// Split again for the checks below.
+	if st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+id+"/split", inst.Token, map[string]any{
+		"identifier": map[string]string{"type": "email", "value": "ada@example.com"}, "reason": "shared till email"}); st != 202 {
+		t.Fatalf("split again: %d %v", st, out)
 	}
 	st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+id+"/split", inst.Token, map[string]any{
 		"identifier": map[string]string{"type": "email", "value": "bob@example.com"}})
