@@ -190,14 +190,51 @@ func (c *Config) rank(src mosaic.SourceID) int {
 	return len(c.SourcePriority)
 }
 
+// combine merges two states of trait name under its rule. A state kept from before the trait's
+// rule changed is taken for the value it holds: the new rule judges it with the new
+// observations (a value kept under latest counts once for most_frequent, and is one of the
+// union's items). The result cites the rule in force.
 func (c *Config) combine(name string, a, b *State) *State {
-	if a == nil {
-		return b
+	rule := c.Rule(name)
+	var out *State
+	switch {
+	case a == nil && b == nil:
+		return nil
+	case a == nil:
+		out = adopt(b, rule)
+	case b == nil:
+		out = adopt(a, rule)
+	default:
+		out = c.combineRule(rule, adopt(a, rule), adopt(b, rule))
 	}
-	if b == nil {
-		return a
+	if out.Source.Rule != string(rule) {
+		cp := *out
+		cp.Source.Rule = string(rule)
+		out = &cp
 	}
-	switch rule := c.Rule(name); rule {
+	return out
+}
+
+// adopt returns s in the form rule keeps: a state made under another rule (no counts for
+// most_frequent, no items for union) becomes one observation of the value it holds.
+func adopt(s *State, rule Rule) *State {
+	switch {
+	case rule == MostFrequent && s.Counts == nil && string(s.Value) != "null":
+		cp := *s
+		cp.Counts = map[string]int{string(s.Value): 1}
+		cp.Seen = map[string]mosaic.TraitSource{string(s.Value): s.Source}
+		return &cp
+	case rule == Union && s.Items == nil && string(s.Value) != "null":
+		cp := *s
+		cp.Items = flatten(s.Value)
+		cp.Value = unionValue(cp.Items)
+		return &cp
+	}
+	return s
+}
+
+func (c *Config) combineRule(rule Rule, a, b *State) *State {
+	switch rule {
 	case Earliest, Immutable:
 		if newer(a, b) {
 			return b
@@ -253,10 +290,12 @@ func (c *Config) combine(name string, a, b *State) *State {
 				seen[v] = s
 			}
 		}
-		// The most frequent value wins; of equally frequent ones, the first in byte order.
+		// The most frequent value wins; of equally frequent ones, the one observed last (as
+		// latest orders observations), then the first in byte order (states from before
+		// Seen).
 		best, bestN := "", 0
 		for v, n := range counts {
-			if n > bestN || n == bestN && v < best {
+			if n > bestN || n == bestN && tieWins(v, best, seen) {
 				best, bestN = v, n
 			}
 		}
@@ -286,6 +325,17 @@ func (c *Config) combine(name string, a, b *State) *State {
 		}
 		return a
 	}
+}
+
+// tieWins reports whether value v beats value best, seen as often: the later last observation
+// wins, and without one for both, the first in byte order.
+func tieWins(v, best string, seen map[string]mosaic.TraitSource) bool {
+	sv, okv := seen[v]
+	sb, okb := seen[best]
+	if okv && okb {
+		return laterSource(sv, sb)
+	}
+	return v < best
 }
 
 // Traits returns the current trait values and their provenance; deleted traits are left out.

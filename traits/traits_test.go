@@ -306,3 +306,58 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestMostFrequentTieGoesToTheLatest: of values seen as often, the one observed last wins
+// (not the first in byte order), in any order of observation.
+func TestMostFrequentTieGoesToTheLatest(t *testing.T) {
+	cfg := &traits.Config{Rules: map[string]traits.Rule{"plan": traits.MostFrequent}}
+	for _, o := range [][]traits.Observation{
+		{obs(`"zeta"`, 1, "web", "a"), obs(`"alpha"`, 2, "crm", "b")},
+		{obs(`"alpha"`, 2, "crm", "b"), obs(`"zeta"`, 1, "web", "a")},
+	} {
+		st := traits.States{}
+		for _, x := range o {
+			cfg.Observe(st, "plan", x)
+		}
+		if got := string(st["plan"].Value); got != `"alpha"` {
+			t.Errorf("tie, alpha last: %s", got)
+		}
+	}
+	st := traits.States{}
+	for _, x := range []traits.Observation{obs(`"alpha"`, 1, "web", "a"), obs(`"b"`, 3, "web", "c"), obs(`"zeta"`, 2, "crm", "b")} {
+		cfg.Observe(st, "plan", x)
+	}
+	if got := string(st["plan"].Value); got != `"b"` {
+		t.Errorf("three-way tie, b last: %s", got)
+	}
+}
+
+// TestChangedRuleJudgesTheKeptValue: a state kept under another rule is one observation of its
+// value for the new rule (union keeps it among the items, most_frequent counts it once), and
+// the surviving value cites the rule in force.
+func TestChangedRuleJudgesTheKeptValue(t *testing.T) {
+	before := &traits.Config{}
+	st := traits.States{}
+	before.Observe(st, "tags", obs(`["p"]`, 1, "web", "a"))
+	before.Observe(st, "tags", obs(`["q"]`, 2, "web", "b"))
+	before.Observe(st, "plan", obs(`"gold"`, 1, "web", "a"))
+	before.Observe(st, "score", obs(`9`, 1, "web", "a"))
+
+	after := &traits.Config{Rules: map[string]traits.Rule{"tags": traits.Union, "plan": traits.MostFrequent, "score": traits.Max}}
+	after.Observe(st, "tags", obs(`["r"]`, 3, "web", "c"))
+	after.Observe(st, "plan", obs(`"silver"`, 3, "web", "c"))
+	after.Observe(st, "plan", obs(`"gold"`, 4, "web", "d"))
+	after.Observe(st, "score", obs(`7`, 3, "web", "c"))
+	vals, srcs := st.Traits()
+	for name, want := range map[string]string{"tags": `["q","r"]`, "plan": `"gold"`, "score": `9`} {
+		if got := string(vals[name]); got != want {
+			t.Errorf("%s after the rule changed: %s, want %s", name, got, want)
+		}
+		if got := srcs[name].Rule; got != string(after.Rule(name)) {
+			t.Errorf("%s cites rule %q, want %q", name, got, after.Rule(name))
+		}
+	}
+	if st["plan"].Counts[`"gold"`] != 2 {
+		t.Errorf("gold counted %d times, want 2 (the kept value and the new observation)", st["plan"].Counts[`"gold"`])
+	}
+}
