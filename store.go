@@ -48,3 +48,23 @@ type SettingService interface {
 	// PutSetting stores value under key, replacing any value there.
 	PutSetting(ctx context.Context, key, value string) error
 }
+
+// Settings about the survivorship rules (traits.Config as JSON): those of the process holding
+// the processor lease, and those every stored profile was built (or last rebuilt) under. A
+// process that takes the lease with rules other than the profiles' warns until a rebuild of
+// every profile is queued (MarkFullRebuild).
+const (
+	SettingProcessorTraitRules = "processor_trait_rules"
+	SettingProfileTraitRules   = "profile_trait_rules"
+)
+
+// MarkFullRebuild records, once every profile is queued for a rebuild, that the profiles
+// will be built under the rules of the process holding the processor lease (which applies
+// the queue).
+func MarkFullRebuild(ctx context.Context, s SettingService) error {
+	rules, ok, err := s.Setting(ctx, SettingProcessorTraitRules)
+	if err != nil || !ok {
+		return err
+	}
+	return s.PutSetting(ctx, SettingProfileTraitRules, rules)
+}

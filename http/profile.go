@@ -441,6 +441,10 @@ func (s *Server) handleProfileRebuildAll(w http.ResponseWriter, r *http.Request)
 		Error(w, r, err)
 		return
 	}
+	if err := mosaic.MarkFullRebuild(r.Context(), s.Store); err != nil {
+		Error(w, r, err)
+		return
+	}
 	s.wakeProcessor()
 	writeJSON(w, http.StatusAccepted, map[string]any{"success": true, "status": "queued", "queued": n})
 }

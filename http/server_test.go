@@ -340,6 +340,10 @@ func TestManagementAPI(t *testing.T) {
 	if st != 400 {
 		t.Fatalf("unknown field: %d %v", st, out)
 	}
+	st, out, _ = env.do("POST", "/api/v1/sources", strings.NewReader(`{"name":"two"} {"name":"values"}`), map[string]string{"Authorization": "Bearer " + env.Owner})
+	if code, _ := errorCode(out); st != 400 || code != "invalid" {
+		t.Fatalf("a body with two JSON values: %d %v", st, out)
+	}
 	st, out = env.api("PATCH", "/api/v1/sources/"+id, map[string]any{"name": "salesforce"})
 	if st != 200 || out["name"] != "salesforce" {
 		t.Fatalf("rename: %d %v", st, out)

@@ -111,12 +111,16 @@ func (s *Server) handleSourceRotate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, src)
 }
 
-// decodeJSON reads a management request body (at most 1 MB) into v, refusing unknown fields.
+// decodeJSON reads a management request body (at most 1 MB) into v, refusing unknown fields
+// and anything after the value.
 func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
+		if _, err := dec.Token(); err != io.EOF {
+			return mosaic.Errorf(mosaic.EINVALID, "The body holds more than one JSON value (at byte %d); send one object.", dec.InputOffset())
+		}
 		return nil
 	}
 	var te *json.UnmarshalTypeError

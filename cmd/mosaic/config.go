@@ -82,7 +82,7 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &te) && te.Field != "":
-			return nil, fmt.Errorf("%s: a %s is not a valid value here (want %s)", at(typeErrorField(&root, te)), te.Value, mosaic.JSONKind(te.Type))
+			return nil, fmt.Errorf("%s: %s is not a valid value here (want %s)", at(typeErrorField(&root, te)), withArticle(te.Value), mosaic.JSONKind(te.Type))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return nil, fmt.Errorf("%s: unknown setting (see the configuration section of the README)", at(findKey(&root, name, "")))
@@ -255,6 +255,14 @@ func typeErrorField(root *yaml.Node, te *json.UnmarshalTypeError) string {
 			return "", false
 		}
 		if len(parts) == 0 {
+			if n.Kind == yaml.MappingNode && kind != "object" {
+				// A map's value (traits.rules.tier): encoding/json names only the map.
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if yamlKind(n.Content[i+1]) == kind {
+						return prefix + "." + n.Content[i].Value, true
+					}
+				}
+			}
 			return prefix, yamlKind(n) == kind
 		}
 		kv := mappingValue(n, parts[0])
@@ -324,4 +332,13 @@ func decodeYAML(raw []byte, v any) error {
 		return err
 	}
 	return nil
+}
+
+// withArticle puts "a" or "an" before a kind of value as encoding/json names it ("array",
+// "number 1.5").
+func withArticle(kind string) string {
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }

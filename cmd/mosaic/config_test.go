@@ -57,6 +57,8 @@ func TestConfigErrorsNameLineAndField(t *testing.T) {
 			":5: traits.rulez: unknown setting"},
 		{"traits:\n  default: latest\n  rules:\n    plan: earliest\n    tier: best\n",
 			`:5: traits.rules.tier: Unknown survivorship rule "best".`},
+		{"traits:\n  rules:\n    plan: earliest\n    tier: [max]\n",
+			":4: traits.rules.tier: an array is not a valid value here (want a string)"},
 		{"traits:\n  source_priority: [crm, web, crm]\n  rules: {tier: source_priority}\n",
 			`:2: traits.source_priority[2]: Source "crm" is listed twice.`},
 		{"identity:\n  default_region: XX\n", ":2: identity.default_region: default_region"},
@@ -89,9 +91,9 @@ func TestChangedTraitRules(t *testing.T) {
 		{"same", traits.Config{Rules: map[string]traits.Rule{"plan": traits.Earliest}}, traits.Config{Rules: map[string]traits.Rule{"plan": traits.Earliest}}, ""},
 		{"one rule", traits.Config{}, traits.Config{Rules: map[string]traits.Rule{"plan": traits.Earliest, "city": traits.Latest}}, "plan"},
 		{"rule removed", traits.Config{Rules: map[string]traits.Rule{"tags": traits.Union}}, traits.Config{}, "tags"},
-		{"default", traits.Config{Rules: map[string]traits.Rule{"plan": traits.Latest}}, traits.Config{Default: traits.Earliest, Rules: map[string]traits.Rule{"plan": traits.Latest}}, "default"},
+		{"default", traits.Config{Rules: map[string]traits.Rule{"plan": traits.Latest}}, traits.Config{Default: traits.Earliest, Rules: map[string]traits.Rule{"plan": traits.Latest}}, "the default rule"},
 		{"default named", traits.Config{}, traits.Config{Default: traits.Latest}, ""},
-		{"source order", traits.Config{SourcePriority: []mosaic.SourceID{"a", "b"}}, traits.Config{SourcePriority: []mosaic.SourceID{"b", "a"}}, "source_priority"},
+		{"source order", traits.Config{SourcePriority: []mosaic.SourceID{"a", "b"}}, traits.Config{SourcePriority: []mosaic.SourceID{"b", "a"}}, "the source_priority order"},
 	} {
 		if got := strings.Join(changedTraitRules(tc.old, tc.cur), ","); got != tc.want {
 			t.Errorf("%s: changed %q, want %q", tc.name, got, tc.want)

@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -151,6 +153,17 @@ func (e *Env) OpenStore() (mosaic.Store, string, error) {
 		return nil, "", fmt.Errorf("open embedded store in %s: %w", e.CLI.Data, err)
 	}
 	return db, "sqlite", nil
+}
+
+// OpenExistingStore is OpenStore for commands that look at what a store holds: an embedded
+// store that does not exist yet is an error (a mistyped --data), not a new empty store.
+func (e *Env) OpenExistingStore() (mosaic.Store, string, error) {
+	if strings.TrimSpace(e.CLI.Database) == "" {
+		if _, err := os.Stat(filepath.Join(e.CLI.Data, "mosaic.db")); errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("no store in %s: check --data (or MOSAIC_DATA); `mosaic serve --data %s` creates one", e.CLI.Data, e.CLI.Data)
+		}
+	}
+	return e.OpenStore()
 }
 
 // MigrateCmd applies migrations (opening a store does so) and exits.

@@ -41,7 +41,7 @@ func (c *MatchRunCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	store, _, err := env.OpenStore()
+	store, _, err := env.OpenExistingStore()
 	if err != nil {
 		return err
 	}
@@ -93,21 +93,27 @@ func printMatchRun(w io.Writer, res *linkage.Result, dry bool) {
 // applyLinks runs the processor until the queued recomputes are done, unless a server holds
 // the processor lease (it applies them itself).
 func applyLinks(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig) error {
-	return applyQueued(env, store, norm, cfg, "a server is processing this store: it applies the links to the profiles", "profiles updated")
+	return applyQueued(env, store, norm, cfg, "a server is processing this store: it applies the links to the profiles", "profiles updated", false)
 }
 
 // applyQueued runs the processor until the store's queued work (inbox, recomputes, rebuilds)
 // is done and prints done, unless a server holds the processor lease: it does the work
-// itself, which busy says.
-func applyQueued(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig, busy, done string) error {
+// itself, which busy says. fullRebuild says every profile is queued for a rebuild
+// (leasedProcessor.FullRebuild; with a server, mosaic.MarkFullRebuild).
+func applyQueued(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig, busy, done string, fullRebuild bool) error {
 	stages, err := pipelineStages(env, store, norm, cfg)
 	if err != nil {
 		return err
 	}
-	lp := &leasedProcessor{Store: store, Logger: env.Logger, Proc: &processor.Processor{Store: store,
+	lp := &leasedProcessor{Store: store, Logger: env.Logger, FullRebuild: fullRebuild, Proc: &processor.Processor{Store: store,
 		Stages: stages, Poll: 50 * time.Millisecond, Logger: env.Logger.With("component", "processor")}}
 	switch err := lp.Open(env.Ctx); {
 	case mosaic.ErrorCode(err) == mosaic.ECONFLICT:
+		if fullRebuild {
+			if err := mosaic.MarkFullRebuild(env.Ctx, store); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintln(env.Stdout, busy)
 		return nil
 	case err != nil:
@@ -139,7 +145,7 @@ type MatchReviewListCmd struct {
 
 // Run implements the command.
 func (c *MatchReviewListCmd) Run(env *Env) error {
-	store, _, err := env.OpenStore()
+	store, _, err := env.OpenExistingStore()
 	if err != nil {
 		return err
 	}
@@ -210,7 +216,7 @@ func decideMatches(env *Env, ids []string, accept bool, by string) error {
 	if err != nil {
 		return err
 	}
-	store, _, err := env.OpenStore()
+	store, _, err := env.OpenExistingStore()
 	if err != nil {
 		return err
 	}

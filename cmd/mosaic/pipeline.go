@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +90,10 @@ type leasedProcessor struct {
 	// its rules read, so a command that appends while this process processes can tell it
 	// declares identifiers this process would not read (checkProcessorReads).
 	Identity *identity.Config
+	// FullRebuild tells the process it will rebuild every profile (mosaic profile rebuild
+	// --all): the profiles will be built under its rules, so it does not warn that they were
+	// built under others (checkTraitRules).
+	FullRebuild bool
 
 	mu      sync.Mutex
 	running bool
@@ -179,14 +184,12 @@ func (l *leasedProcessor) try(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// traitRulesSetting names the setting with the survivorship rules (traits.Config as JSON) of
-// the process that last took the processor lease.
-const traitRulesSetting = "processor_trait_rules"
-
 // checkTraitRules records the survivorship rules this process processes with, and warns when
-// they differ from those of the process before: stored profiles keep the values derived under
-// the earlier rules until they are rebuilt from their events (a rule applies from the next
-// observation), so the warning names the traits and the command that rebuilds them.
+// the stored profiles were built under other rules: they keep the values derived under those
+// until they are rebuilt from their events (a rule applies from the next observation), so the
+// warning names what changed and the command that rebuilds them. It warns at every start
+// until a rebuild of every profile is queued (mosaic.MarkFullRebuild), or, with FullRebuild
+// set, this process is about to rebuild them itself.
 func (l *leasedProcessor) checkTraitRules(ctx context.Context) error {
 	var cfg *traits.Config
 	for _, st := range l.Proc.Stages {
@@ -197,32 +200,41 @@ func (l *leasedProcessor) checkTraitRules(ctx context.Context) error {
 	if cfg == nil {
 		return nil
 	}
-	cur, err := json.Marshal(cfg)
+	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return err
 	}
-	raw, ok, err := l.Store.Setting(ctx, traitRulesSetting)
+	cur := string(raw)
+	if err := l.Store.PutSetting(ctx, mosaic.SettingProcessorTraitRules, cur); err != nil {
+		return err
+	}
+	built, ok, err := l.Store.Setting(ctx, mosaic.SettingProfileTraitRules)
 	if err != nil {
 		return err
 	}
-	if ok && raw == string(cur) {
-		return nil
+	if !ok || l.FullRebuild {
+		return l.Store.PutSetting(ctx, mosaic.SettingProfileTraitRules, cur)
 	}
 	var prev traits.Config
-	if ok && json.Unmarshal([]byte(raw), &prev) == nil {
-		if changed := changedTraitRules(prev, *cfg); len(changed) > 0 {
-			if st, err := l.Store.Stats(ctx); err == nil && st.Profiles > 0 {
-				l.Logger.Warn("survivorship rules changed since profiles were built: stored profiles keep the values derived under the earlier rules until they are rebuilt from their events; run `mosaic profile rebuild --all` (or POST /api/v1/profiles/rebuild {\"all\":true})",
-					"changed", changed, "profiles", st.Profiles)
-			}
-		}
+	if built == cur || json.Unmarshal([]byte(built), &prev) != nil {
+		return nil
 	}
-	return l.Store.PutSetting(ctx, traitRulesSetting, string(cur))
+	changed := changedTraitRules(prev, *cfg)
+	if len(changed) == 0 {
+		return nil
+	}
+	st, err := l.Store.Stats(ctx)
+	if err != nil || st.Profiles == 0 {
+		return l.Store.PutSetting(ctx, mosaic.SettingProfileTraitRules, cur) // nothing built yet
+	}
+	l.Logger.Warn("the stored profiles were built under other survivorship rules: they keep the values derived under those (a rule applies from a trait's next observation) until they are rebuilt from their events; run `mosaic profile rebuild --all` (or POST /api/v1/profiles/rebuild {\"all\":true})",
+		"changed", strings.Join(changed, ", "), "profiles", st.Profiles)
+	return nil
 }
 
 // changedTraitRules names what differs between two rule sets: each trait whose rule differs
-// (a trait without its own rule follows the default), "default" when the default differs,
-// and "source_priority" when the order of sources does.
+// (a trait without its own rule follows the default), "the default rule" when the default
+// differs, and "the source_priority order" when the order of sources does.
 func changedTraitRules(old, cur traits.Config) []string {
 	eff := func(c traits.Config, name string) traits.Rule {
 		if r, ok := c.Rules[name]; ok {
@@ -242,10 +254,10 @@ func changedTraitRules(old, cur traits.Config) []string {
 		}
 	}
 	if cmp.Or(old.Default, traits.Latest) != cmp.Or(cur.Default, traits.Latest) {
-		out = append(out, "default")
+		out = append(out, "the default rule")
 	}
 	if !slices.Equal(old.SourcePriority, cur.SourcePriority) {
-		out = append(out, "source_priority")
+		out = append(out, "the source_priority order")
 	}
 	return out
 }

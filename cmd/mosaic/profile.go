@@ -30,7 +30,10 @@ type ProfileRebuildCmd struct {
 
 // Run implements the command.
 func (c *ProfileRebuildCmd) Run(env *Env) error {
-	if c.All == (len(c.Refs) > 0) {
+	switch {
+	case c.All && len(c.Refs) > 0:
+		return fmt.Errorf("give either profiles to rebuild or --all, not both")
+	case !c.All && len(c.Refs) == 0:
 		return fmt.Errorf("name the profiles to rebuild (ids or type:value), or give --all for every profile")
 	}
 	ps, err := openProfileStore(env)
@@ -47,6 +50,7 @@ func (c *ProfileRebuildCmd) Run(env *Env) error {
 	for _, ref := range c.Refs {
 		p, err := findProfileRef(ctx, ps, norm, ref)
 		for hops := 0; err == nil && p.MergedInto != "" && hops < 32; hops++ {
+			fmt.Fprintf(env.Stdout, "profile %s was merged into %s\n", p.ID, p.MergedInto)
 			p, err = ps.FindProfileByID(ctx, p.MergedInto)
 		}
 		if err != nil {
@@ -62,10 +66,10 @@ func (c *ProfileRebuildCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "queued %d profiles for a rebuild (%d waiting in all)\n", n, st.PendingRebuilds)
+	fmt.Fprintf(env.Stdout, "queued %d %s for a rebuild (%d waiting in all)\n", n, plural(n, "profile", "profiles"), st.PendingRebuilds)
 	return applyQueued(env, ps, norm, fileCfg,
-		"a server is processing this store: it rebuilds them (pending_rebuilds in /api/v1/stats counts down)",
-		"profiles rebuilt")
+		"a server is processing this store: it rebuilds them under its own rules, not this command's --config (pending_rebuilds in /api/v1/stats counts down)",
+		"profiles rebuilt", c.All)
 }
 
 // ProfileExplainCmd explains a profile.
@@ -80,7 +84,7 @@ type profileStore interface {
 }
 
 func openProfileStore(env *Env) (profileStore, error) {
-	store, _, err := env.OpenStore()
+	store, _, err := env.OpenExistingStore()
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +256,7 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 		return err
 	}
 	if len(proposed.Traits.SourcePriority) > 0 { // its source names must exist, as serve would check
-		store, _, err := env.OpenStore()
+		store, _, err := env.OpenExistingStore()
 		if err != nil {
 			return err
 		}
@@ -440,4 +444,12 @@ func describe(g []mosaic.Identifier) string {
 		parts = append(parts, fmt.Sprintf("+%d more", len(g)-3))
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// plural returns one when n is 1, else many.
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

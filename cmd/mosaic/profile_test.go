@@ -332,7 +332,7 @@ func TestProfileRebuildAfterARuleChange(t *testing.T) {
 
 	earliest := writeConfig("traits: {rules: {plan: earliest}}")
 	inst := startServe(t, "--data", dir, "--config", earliest)
-	if log := inst.Stderr.String(); !strings.Contains(log, "survivorship rules changed") || !strings.Contains(log, "plan") || !strings.Contains(log, "mosaic profile rebuild --all") {
+	if log := inst.Stderr.String(); !strings.Contains(log, "the stored profiles were built under other survivorship rules") || !strings.Contains(log, "plan") || !strings.Contains(log, "mosaic profile rebuild --all") {
 		t.Errorf("no warning about the changed rule at start:\n%s", log)
 	}
 	if got := plan(inst.URL, first.Token); got != "pro" {
@@ -345,7 +345,7 @@ func TestProfileRebuildAfterARuleChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "queued 1 profiles") || !strings.Contains(out, "a server is processing this store") {
+	if !strings.Contains(out, "queued 1 profile for") || !strings.Contains(out, "a server is processing this store") {
 		t.Errorf("rebuild beside a server said:\n%s", out)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -358,14 +358,55 @@ func TestProfileRebuildAfterARuleChange(t *testing.T) {
 	if err := inst.stop(); err != nil {
 		t.Fatal(err)
 	}
+	const warning = "the stored profiles were built under other survivorship rules"
+	// Every profile was rebuilt under the server's rules: no warning at the next start.
+	again := startServe(t, "--data", dir, "--config", earliest)
+	if log := again.Stderr.String(); strings.Contains(log, warning) {
+		t.Errorf("warning after a full rebuild:\n%s", log)
+	}
+	if err := again.stop(); err != nil {
+		t.Fatal(err)
+	}
+	typo := filepath.Join(t.TempDir(), "typo")
+	if _, err := runCLI(t, "profile", "rebuild", "--all", "--data", typo); err == nil || !strings.Contains(err.Error(), "no store in "+typo) {
+		t.Errorf("rebuild on a data directory that does not exist: %v", err)
+	}
+	if _, err := os.Stat(typo); !os.IsNotExist(err) {
+		t.Errorf("the command created %s", typo)
+	}
+	if _, err := runCLI(t, "profile", "rebuild", "--all", "user_id:ada", "--data", dir); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("rebuild naming profiles and --all: %v", err)
+	}
 
-	// No server: the command rebuilds, with its own configuration's rules.
+	// No server: the command rebuilds, with its own configuration's rules. Rebuilding one
+	// profile leaves the others as they were, so a server under those rules still warns.
 	out, err = runCLI(t, "profile", "rebuild", "email:ADA@example.com", "--data", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "queued 1 profiles") || !strings.Contains(out, "profiles rebuilt") {
+	if !strings.Contains(out, "queued 1 profile for") || !strings.Contains(out, "profiles rebuilt") {
 		t.Errorf("rebuild without a server said:\n%s", out)
+	}
+	latest := startServe(t, "--data", dir)
+	if log := latest.Stderr.String(); !strings.Contains(log, warning) || !strings.Contains(log, "plan") {
+		t.Errorf("no warning after rebuilding one profile under other rules:\n%s", log)
+	}
+	if err := latest.stop(); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if err := (&Main{Stdout: io.Discard, Stderr: &stderr}).Run(t.Context(), []string{"profile", "rebuild", "--all", "--data", dir}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stderr.String(), warning) {
+		t.Errorf("rebuild --all warned about the rules it rebuilds under:\n%s", stderr.String())
+	}
+	latest = startServe(t, "--data", dir)
+	if log := latest.Stderr.String(); strings.Contains(log, warning) {
+		t.Errorf("warning after an offline rebuild of every profile:\n%s", log)
+	}
+	if err := latest.stop(); err != nil {
+		t.Fatal(err)
 	}
 	out, err = runCLI(t, "profile", "explain", "user_id:ada", "--data", dir)
 	if err != nil {
