@@ -104,6 +104,9 @@ type IdentityChanges struct {
 	Groups      []*GroupState       // inserted or updated
 	Recomputed  []IdentifierKey     // steward recompute requests now done
 	Rebuilt     []IdentifierKey     // profile rebuild requests now done (QueueProfileRebuild)
+	// GroupsRebuilt says every group's traits were rebuilt from the group calls, as
+	// QueueProfileRebuild of every profile asks (PendingGroupRebuild).
+	GroupsRebuilt bool
 	// Counter increments.
 	Merges             int64
 	InvalidIdentifiers int64
@@ -140,12 +143,19 @@ type IdentityService interface {
 	// PendingRecomputes returns identifiers queued for recomputation.
 	PendingRecomputes(ctx context.Context, limit int) ([]IdentifierKey, error)
 	// QueueProfileRebuild queues live profiles to be rebuilt from their stored events under
-	// the rules in force (every live profile when ids is empty), one identifier of each, and
-	// returns how many were queued; ids that are not live profiles are left out. The
-	// processor applies the queue and commits Rebuilt.
+	// the rules in force (every live profile when ids is empty, and then every group's traits
+	// too: PendingGroupRebuild), one identifier of each, and returns how many profiles were
+	// queued; ids that are not live profiles are left out. The processor applies the queue and
+	// commits Rebuilt.
 	QueueProfileRebuild(ctx context.Context, ids []ProfileID) (int64, error)
 	// PendingRebuilds returns identifiers whose profiles are queued for a rebuild, in key order.
 	PendingRebuilds(ctx context.Context, limit int) ([]IdentifierKey, error)
+	// PendingGroupRebuild reports whether the groups' traits are to be rebuilt from the group
+	// calls (queued with a rebuild of every profile; a commit with GroupsRebuilt clears it).
+	PendingGroupRebuild(ctx context.Context) (bool, error)
+	// FindGroupCalls returns stored group calls with ids above after, at most limit, in id
+	// order.
+	FindGroupCalls(ctx context.Context, after int64, limit int) ([]*Event, error)
 }
 
 // ProfileFilter selects profiles for FindProfiles. Q, Terms and IDs search: a live profile

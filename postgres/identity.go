@@ -255,11 +255,36 @@ func (db *DB) QueueProfileRebuild(ctx context.Context, ids []mosaic.ProfileID) (
 		q += ` AND i.profile_id = ANY($1)`
 		args = append(args, strs(ids))
 	}
-	tag, err := db.pool.Exec(ctx, q+` GROUP BY i.profile_id ON CONFLICT (key) DO NOTHING`, args...)
+	var n int64
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if len(ids) == 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ('group_rebuild', '1') ON CONFLICT (key) DO NOTHING`); err != nil {
+				return storeErr(err)
+			}
+		}
+		tag, err := tx.Exec(ctx, q+` GROUP BY i.profile_id ON CONFLICT (key) DO NOTHING`, args...)
+		n = tag.RowsAffected()
+		return storeErr(err)
+	})
+	return n, err
+}
+
+// PendingGroupRebuild implements mosaic.IdentityService.
+func (db *DB) PendingGroupRebuild(ctx context.Context) (bool, error) {
+	var ok bool
+	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM settings WHERE key = 'group_rebuild')`).Scan(&ok)
+	return ok, storeErr(err)
+}
+
+// FindGroupCalls implements mosaic.IdentityService.
+func (db *DB) FindGroupCalls(ctx context.Context, after int64, limit int) ([]*mosaic.Event, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN identifiers i ON i.key = e.identity
+		WHERE e.type = 'group' AND e.id > $1 ORDER BY e.id LIMIT $2`, after, limit)
 	if err != nil {
-		return 0, storeErr(err)
+		return nil, storeErr(err)
 	}
-	return tag.RowsAffected(), nil
+	out, err := pgx.AppendRows([]*mosaic.Event(nil), rows, scanEvent)
+	return out, storeErr(err)
 }
 
 // PendingRebuilds implements mosaic.IdentityService.
@@ -350,6 +375,9 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 	}
 	if len(ch.Rebuilt) > 0 {
 		b.Queue(`DELETE FROM profile_rebuild WHERE key = ANY($1)`, strs(ch.Rebuilt))
+	}
+	if ch.GroupsRebuilt {
+		b.Queue(`DELETE FROM settings WHERE key = 'group_rebuild'`)
 	}
 	for _, c := range []struct {
 		name string

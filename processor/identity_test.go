@@ -557,13 +557,18 @@ func TestRebuildAppliesChangedRules(t *testing.T) {
 				sent{"app", "", `{"type":"identify","userId":"u1","traits":{"plan":"pro"},"timestamp":"2026-03-01T10:00:00Z"}`},
 				sent{"crm", "crm-2", `{"type":"identify","userId":"u2","traits":{"plan":"basic"},"timestamp":"2026-01-01T10:00:00Z"}`},
 				sent{"app", "", `{"type":"identify","userId":"u2","traits":{"plan":"team"},"timestamp":"2026-04-01T10:00:00Z"}`},
+				sent{"crm", "grp-1", `{"type":"group","userId":"u1","groupId":"g1","traits":{"employees":50,"industry":"games"},"timestamp":"2026-02-01T10:00:00Z"}`},
+				sent{"crm", "grp-2", `{"type":"group","userId":"u2","groupId":"g1","traits":{"employees":5,"industry":"toys"},"timestamp":"2026-01-01T10:00:00Z"}`},
 			)
 			u1 := p.lookup("user_id", "u1")
 			if p.lookup("anonymous_id", "a1").ID != u1.ID || string(u1.Traits["plan"]) != `"pro"` {
 				t.Fatalf("setup: %s %s", u1.ID, mustJSON(u1.Traits))
 			}
 			// The rule changes; new events follow it, the stored profiles do not yet.
-			p.traits = &traits.Config{Rules: map[string]traits.Rule{"plan": traits.Earliest}}
+			if g, err := p.db.FindGroupByID(ctx, "g1"); err != nil || string(g.Traits["employees"]) != `50` {
+				t.Fatalf("setup: group g1 %+v, %v", g, err)
+			}
+			p.traits = &traits.Config{Rules: map[string]traits.Rule{"plan": traits.Earliest, "employees": traits.Max, "industry": traits.Earliest}}
 			p.send(batch, sent{"web", "", `{"type":"identify","userId":"u3","traits":{"plan":"x"},"timestamp":"2026-01-01T10:00:00Z"}`})
 			if got := p.lookup("user_id", "u1").Traits["plan"]; string(got) != `"pro"` {
 				t.Fatalf("u1's plan changed without a rebuild: %s", got)
@@ -595,6 +600,13 @@ func TestRebuildAppliesChangedRules(t *testing.T) {
 			}
 			if got := p.lookup("user_id", "u2").Traits["plan"]; string(got) != `"basic"` {
 				t.Errorf("u2's plan after the rebuild: %s", got)
+			}
+			g, err := p.db.FindGroupByID(ctx, "g1")
+			if err != nil || string(g.Traits["employees"]) != `50` || string(g.Traits["industry"]) != `"toys"` || g.TraitSources["industry"].MessageID != "grp-2" {
+				t.Errorf("group g1 after the rebuild: %+v, %v (want max employees 50, earliest industry toys from grp-2)", g, err)
+			}
+			if pending, _ := p.db.PendingGroupRebuild(ctx); pending {
+				t.Error("the group rebuild is still pending")
 			}
 			if st, _ := p.db.Stats(ctx); st.PendingRebuilds != 0 || st.Profiles != 3 {
 				t.Errorf("after the rebuild: pending %d, profiles %d", st.PendingRebuilds, st.Profiles)

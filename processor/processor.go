@@ -358,6 +358,7 @@ func (p *Processor) pendingWork(ctx context.Context) (bool, error) {
 	var pr interface {
 		PendingRecomputes(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error)
 		PendingRebuilds(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error)
+		PendingGroupRebuild(ctx context.Context) (bool, error)
 	}
 	for _, s := range p.Stages {
 		if id, ok := s.(*Identity); ok {
@@ -371,8 +372,10 @@ func (p *Processor) pendingWork(ctx context.Context) (bool, error) {
 	if err != nil || len(keys) > 0 {
 		return len(keys) > 0, err
 	}
-	keys, err = pr.PendingRebuilds(ctx, 1)
-	return len(keys) > 0, err
+	if keys, err = pr.PendingRebuilds(ctx, 1); err != nil || len(keys) > 0 {
+		return len(keys) > 0, err
+	}
+	return pr.PendingGroupRebuild(ctx)
 }
 
 func (p *Processor) setOffset(off int64) {

@@ -344,6 +344,10 @@ func (db *DB) QueueProfileRebuild(ctx context.Context, ids []mosaic.ProfileID) (
 			return storeErr(err)
 		}
 		if len(ids) == 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('group_rebuild', '1')
+				ON CONFLICT (key) DO NOTHING`); err != nil {
+				return storeErr(err)
+			}
 			return run(q)
 		}
 		return chunks(ids, func(part []mosaic.ProfileID) error {
@@ -373,6 +377,23 @@ func (db *DB) PendingRebuilds(ctx context.Context, limit int) ([]mosaic.Identifi
 		out = append(out, k)
 	}
 	return out, storeErr(rows.Err())
+}
+
+// PendingGroupRebuild implements mosaic.IdentityService.
+func (db *DB) PendingGroupRebuild(ctx context.Context) (bool, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE key = 'group_rebuild'`).Scan(&n)
+	return n > 0, storeErr(err)
+}
+
+// FindGroupCalls implements mosaic.IdentityService.
+func (db *DB) FindGroupCalls(ctx context.Context, after int64, limit int) ([]*mosaic.Event, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN identifiers i ON i.key = e.identity
+		WHERE e.type = 'group' AND e.id > ? ORDER BY e.id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return scanEvents(rows)
 }
 
 // PendingRecomputes implements mosaic.IdentityService.
@@ -507,6 +528,11 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 	}
 	for _, k := range ch.Rebuilt {
 		if err := exec(`DELETE FROM profile_rebuild WHERE key = ?`, k); err != nil {
+			return err
+		}
+	}
+	if ch.GroupsRebuilt {
+		if err := exec(`DELETE FROM settings WHERE key = 'group_rebuild'`); err != nil {
 			return err
 		}
 	}

@@ -578,6 +578,45 @@ func testIdentity(t *testing.T, open Opener) {
 		if diff := cmp.Diff([]mosaic.IdentifierKey{"kc"}, pending); diff != "" {
 			t.Fatalf("PendingRebuilds after a commit (-want +got):\n%s", diff)
 		}
+		// A rebuild of every profile also rebuilds every group, from the group calls.
+		if pg, err := s.PendingGroupRebuild(ctx); err != nil || !pg {
+			t.Fatalf("PendingGroupRebuild after queueing every profile: %v, %v", pg, err)
+		}
+		src := MustCreateSource(t, s, "web")
+		var evs []*mosaic.Event
+		for i, typ := range []mosaic.EventType{mosaic.EventGroup, mosaic.EventTrack, mosaic.EventGroup, mosaic.EventIdentify, mosaic.EventGroup} {
+			e := Event(src.ID, fmt.Sprintf("m%d", i), "", t0us)
+			e.Type = typ
+			if typ != mosaic.EventTrack {
+				e.Event = ""
+			}
+			if typ == mosaic.EventGroup {
+				e.GroupID = fmt.Sprintf("g%d", i)
+				e.Traits = json.RawMessage(`{"employees":5}`)
+			}
+			evs = append(evs, e)
+		}
+		CommitIdentity(t, s, nil, evs...)
+		page1, err := s.FindGroupCalls(ctx, 0, 2)
+		must(t, err)
+		if len(page1) != 2 || page1[0].GroupID != "g0" || page1[1].GroupID != "g2" || string(page1[0].Traits) != `{"employees":5}` {
+			t.Fatalf("FindGroupCalls first page: %+v", page1)
+		}
+		page2, err := s.FindGroupCalls(ctx, page1[1].ID, 2)
+		must(t, err)
+		if len(page2) != 1 || page2[0].GroupID != "g4" {
+			t.Fatalf("FindGroupCalls second page: %+v", page2)
+		}
+		CommitIdentity(t, s, &mosaic.IdentityChanges{GroupsRebuilt: true})
+		if pg, err := s.PendingGroupRebuild(ctx); err != nil || pg {
+			t.Fatalf("PendingGroupRebuild after the groups were rebuilt: %v, %v", pg, err)
+		}
+		// Queueing some profiles leaves the groups alone.
+		_, err = s.QueueProfileRebuild(ctx, []mosaic.ProfileID{"prof_a"})
+		must(t, err)
+		if pg, _ := s.PendingGroupRebuild(ctx); pg {
+			t.Fatal("queueing one profile queued the groups")
+		}
 	})
 	t.Run("Stats", func(t *testing.T) {
 		t.Parallel()

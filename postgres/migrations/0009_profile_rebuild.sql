@@ -3,3 +3,6 @@
 CREATE TABLE profile_rebuild (
 	key text COLLATE "C" PRIMARY KEY
 );
+
+-- Group calls, to rebuild every group's traits from them (FindGroupCalls); they are few.
+CREATE INDEX events_group_calls ON events (id) WHERE type = 'group';
