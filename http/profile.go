@@ -47,21 +47,32 @@ func (s *Server) profiles() (profileStore, error) {
 	return ps, nil
 }
 
-// identifierKey normalises an identifier given by a caller and returns its key.
+// identifierKey normalises an identifier given by a caller and returns its key. field names
+// the identifier in the request body ("block[0]"); empty, the type and value are query
+// parameters of their own names.
 func (s *Server) identifierKey(ctx context.Context, ps profileStore, typ, value, field string) (mosaic.IdentifierKey, mosaic.Identifier, error) {
-	if typ == "" || value == "" {
-		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, field, "Give an identifier type and value.")
+	sub := func(name string) string {
+		if field == "" {
+			return name
+		}
+		return field + "." + name
+	}
+	switch {
+	case typ == "":
+		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, sub("type"), "Give an identifier type and value.")
+	case value == "":
+		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, sub("value"), "Give an identifier type and value.")
 	}
 	v, err := s.Identity.Normalize(mosaic.IdentifierType(typ), value)
 	if err != nil {
 		if mosaic.ErrorField(err) == "type" {
-			return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, field+".type", "Unknown identifier type %q.", typ)
+			return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, sub("type"), "Unknown identifier type %q.", typ)
 		}
 		hint := s.Identity.Hint(mosaic.IdentifierType(typ), value)
 		if hint != "" {
 			hint = " " + hint
 		}
-		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, field+".value", "%q is not a usable %s.%s", value, typ, hint)
+		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, sub("value"), "%q is not a usable %s.%s", value, typ, hint)
 	}
 	secret, err := ps.IdentitySecret(ctx)
 	if err != nil {
@@ -87,7 +98,7 @@ func (s *Server) handleProfileLookup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	key, _, err := s.identifierKey(r.Context(), ps, q.Get("type"), q.Get("value"), "identifier")
+	key, _, err := s.identifierKey(r.Context(), ps, q.Get("type"), q.Get("value"), "")
 	if err != nil {
 		Error(w, r, err)
 		return

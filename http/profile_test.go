@@ -305,3 +305,20 @@ func TestProfileRebuildAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupErrorsNameTheQueryParameter: a lookup's type and value are query parameters, and
+// its errors name them as such.
+func TestLookupErrorsNameTheQueryParameter(t *testing.T) {
+	e := newIdentityEnv(t, mustNormalizer(t, identity.DefaultConfig()))
+	for _, tc := range []struct{ query, field string }{
+		{"type=email&value=test@test.com", "value"},
+		{"type=email", "value"},
+		{"value=ada@example.com", "type"},
+		{"type=shoe_size&value=42", "type"},
+	} {
+		st, out := e.api("GET", "/api/v1/profiles/lookup?"+tc.query, nil)
+		if code, field := errorCode(out); st != 400 || code != "invalid" || field != tc.field {
+			t.Errorf("lookup?%s: %d %v, want 400 naming %q", tc.query, st, out, tc.field)
+		}
+	}
+}
