@@ -138,7 +138,8 @@ type IdentityService interface {
 	// RemoveIdentityConstraint lifts a steward's constraint (a removed identifier when B is
 	// empty, else a blocked pair, in either order) and queues its identifiers for
 	// recomputation, so the profiles merge again where links join them; not_found if no such
-	// constraint is recorded.
+	// constraint is recorded, conflict for a pair a rejected match keeps apart (the match is
+	// where that decision changes).
 	RemoveIdentityConstraint(ctx context.Context, a, b IdentifierKey) error
 	// PendingRecomputes returns identifiers queued for recomputation.
 	PendingRecomputes(ctx context.Context, limit int) ([]IdentifierKey, error)

@@ -96,9 +96,9 @@ type MatchService interface {
 	FindMatchCandidates(ctx context.Context, f MatchFilter) ([]*MatchCandidate, string, error)
 	// DecideMatch records a steward's decision on a candidate: accept links a pending pair;
 	// reject remembers the pair as different customers and, if it was linked, blocks the
-	// link. Accepting a rejected pair lifts the block its rejection made; it is a conflict
-	// when a steward's split (another constraint) keeps the two identifiers apart. Returns
-	// not_found for an unknown id.
+	// link. Accepting a rejected pair lifts the block its rejection made (a steward's own
+	// split of the pair stays until lifted; while the match is rejected, that split cannot
+	// be: RemoveIdentityConstraint). Returns not_found for an unknown id.
 	DecideMatch(ctx context.Context, id string, accept bool, by string) (*MatchCandidate, error)
 }
 

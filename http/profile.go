@@ -266,7 +266,8 @@ type ProfileGraph struct {
 // GraphSplit is a steward's constraint: an identifier removed from merging, or two that must
 // never be in one profile.
 type GraphSplit struct {
-	Identifier *mosaic.Identifier  `json:"identifier,omitempty"`
+	A, B       mosaic.IdentifierKey `json:"-"` // the constraint's keys
+	Identifier *mosaic.Identifier   `json:"identifier,omitempty"`
 	Block      []mosaic.Identifier `json:"block,omitempty"`
 	Reason     string              `json:"reason"`
 	CreatedAt  string              `json:"created_at"`
@@ -290,15 +291,28 @@ func ExplainProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (
 			}
 		}
 	}
-	keys := make([]mosaic.IdentifierKey, len(ids))
-	for i, r := range ids {
-		keys[i] = r.Key
+	// Splits: the constraints on the profile's identifiers, and an identifier removed from
+	// merging that a link still ties to the profile (it was split off from here).
+	linkedOut := map[mosaic.IdentifierKey]bool{}
+	for _, k := range outside {
+		linkedOut[k] = true
 	}
-	cons, err := ps.FindIdentityConstraints(ctx, keys)
+	keys := make([]mosaic.IdentifierKey, 0, len(ids)+len(outside))
+	for _, r := range ids {
+		keys = append(keys, r.Key)
+	}
+	keys = append(keys, outside...)
+	found, err := ps.FindIdentityConstraints(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range cons {
+	var cons []*mosaic.IdentityConstraint
+	for _, c := range found {
+		own := known[c.A] != nil || known[c.B] != nil
+		if !own && !(c.B == "" && linkedOut[c.A]) {
+			continue
+		}
+		cons = append(cons, c)
 		for _, k := range []mosaic.IdentifierKey{c.A, c.B} {
 			if k != "" && known[k] == nil {
 				outside = append(outside, k)
@@ -333,7 +347,7 @@ func ExplainProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (
 		g.Edges = append(g.Edges, ge)
 	}
 	for _, c := range cons {
-		sp := GraphSplit{Reason: c.Reason, CreatedAt: c.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00")}
+		sp := GraphSplit{A: c.A, B: c.B, Reason: c.Reason, CreatedAt: c.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00")}
 		a, b := known[c.A], known[c.B]
 		switch {
 		case a == nil:
@@ -525,24 +539,26 @@ func (s *Server) handleProfileUnsplit(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	c, keys, fields, err := s.splitBody(r, ps)
+	c, _, _, err := s.splitBody(r, ps)
 	if err != nil {
 		Error(w, r, err)
 		return
 	}
-	recs, err := ps.FindIdentifiers(r.Context(), keys)
+	// The split must be one the profile's graph lists, so it is never lifted on the wrong person.
+	g, err := ExplainProfile(r.Context(), ps, p.ID)
 	if err != nil {
 		Error(w, r, err)
 		return
 	}
-	if !slices.ContainsFunc(recs, func(rec *mosaic.IdentifierRecord) bool { return rec.ProfileID == p.ID }) {
-		Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, fields[0], "No identifier named is part of profile %s.", p.ID))
+	a, b := c.A, c.B
+	if b != "" && b < a {
+		a, b = b, a
+	}
+	if !slices.ContainsFunc(g.Splits, func(sp GraphSplit) bool { return sp.A == a && sp.B == b }) {
+		Error(w, r, mosaic.Errorf(mosaic.ENOTFOUND, "Profile %s shows no such split; GET /api/v1/profiles/%s/graph lists its splits.", p.ID, p.ID))
 		return
 	}
-	if err := ps.RemoveIdentityConstraint(r.Context(), c.A, c.B); mosaic.ErrorCode(err) == mosaic.ENOTFOUND {
-		Error(w, r, mosaic.Errorf(mosaic.ENOTFOUND, "No such split is recorded; GET /api/v1/profiles/%s/graph lists the profile's splits.", p.ID))
-		return
-	} else if err != nil {
+	if err := ps.RemoveIdentityConstraint(r.Context(), c.A, c.B); err != nil {
 		Error(w, r, err)
 		return
 	}

@@ -229,6 +229,15 @@ func (db *DB) RemoveIdentityConstraint(ctx context.Context, a, b mosaic.Identifi
 		a, b = b, a
 	}
 	return db.tx(ctx, func(tx pgx.Tx) error {
+		if b != "" {
+			var match string
+			err := tx.QueryRow(ctx, `SELECT id FROM match_candidates WHERE status = 'rejected' AND (a = $1 AND b = $2 OR a = $2 AND b = $1)`, a, b).Scan(&match)
+			if err == nil {
+				return rejectedMatchError(match)
+			} else if !errors.Is(err, pgx.ErrNoRows) {
+				return storeErr(err)
+			}
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM identity_constraints WHERE a = $1 AND b = $2`, a, b)
 		if err != nil {
 			return storeErr(err)

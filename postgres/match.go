@@ -135,6 +135,12 @@ func linkMatch(ctx context.Context, tx pgx.Tx, c *mosaic.MatchCandidate, now tim
 	return queueRecompute(ctx, tx, c.A, c.B)
 }
 
+// rejectedMatchError is what lifting a block that a rejected match keeps answers: the match
+// is the place to change one's mind (DecideMatch accepts it and lifts the block).
+func rejectedMatchError(id string) error {
+	return mosaic.Errorf(mosaic.ECONFLICT, "Match %s was rejected, which keeps these two apart: accept it (POST /api/v1/matches/%s/accept, mosaic match review accept %s) to link them.", id, id, id)
+}
+
 // rejectReason is the reason of the constraint a rejection of a linked candidate records.
 func rejectReason(c *mosaic.MatchCandidate) string { return "match " + c.ID + " rejected" }
 
@@ -216,8 +222,7 @@ func (db *DB) DecideMatch(ctx context.Context, id string, accept bool, by string
 		c.Status, c.DecidedBy, c.UpdatedAt = next, by, now
 		switch {
 		case next == mosaic.MatchAccepted && prev == mosaic.MatchRejected:
-			// The steward changed their mind: lift the block the rejection made, unless a
-			// split of another steward's keeps the pair apart.
+			// The steward changed their mind: lift the block the rejection made.
 			var reason string
 			err := tx.QueryRow(ctx, `SELECT reason FROM identity_constraints WHERE a = $1 AND b = $2`, c.A, c.B).Scan(&reason)
 			switch {
@@ -225,7 +230,8 @@ func (db *DB) DecideMatch(ctx context.Context, id string, accept bool, by string
 			case err != nil:
 				return storeErr(err)
 			case reason != rejectReason(c):
-				return mosaic.Errorf(mosaic.ECONFLICT, "A steward's split keeps these two identifiers apart (%s); lift it first.", reason)
+				// A steward's split of the pair stays until lifted (unsplit, which the
+				// rejection no longer refuses): then the match's link joins them.
 			default:
 				if _, err := tx.Exec(ctx, `DELETE FROM identity_constraints WHERE a = $1 AND b = $2`, c.A, c.B); err != nil {
 					return storeErr(err)

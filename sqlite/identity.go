@@ -309,6 +309,15 @@ func (db *DB) RemoveIdentityConstraint(ctx context.Context, a, b mosaic.Identifi
 		a, b = b, a
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		if b != "" {
+			var match string
+			err := tx.QueryRowContext(ctx, `SELECT id FROM match_candidates WHERE status = 'rejected' AND (a = ? AND b = ? OR a = ? AND b = ?)`, a, b, b, a).Scan(&match)
+			if err == nil {
+				return rejectedMatchError(match)
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return storeErr(err)
+			}
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM identity_constraints WHERE a = ? AND b = ?`, a, b)
 		if err != nil {
 			return storeErr(err)

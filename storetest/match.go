@@ -216,13 +216,23 @@ func testMatches(t *testing.T, open Opener) {
 		if pending, _ := s.PendingRecomputes(ctx, 10); !slices.Equal(pending, []mosaic.IdentifierKey{"k-e", "k-f"}) {
 			t.Fatalf("recomputes after re-accepting: %v", pending)
 		}
-		// A steward's own block of the pair is not lifted by a match decision.
+		// While the match is rejected, its block cannot be lifted as a split; a steward's own
+		// block of the pair is not lifted by accepting the match, and can be lifted after.
+		must(t, deny(s.DecideMatch(ctx, "mc_l", false, "ann@example.com")))
+		wantCode(t, s.RemoveIdentityConstraint(ctx, "k-f", "k-e"), mosaic.ECONFLICT)
+		must(t, deny(s.DecideMatch(ctx, "mc_l", true, "bob@example.com")))
 		must(t, s.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: "k-e", B: "k-f", Reason: "different people, checked by phone"}))
 		must(t, deny(s.DecideMatch(ctx, "mc_l", false, "ann@example.com")))
-		wantCode(t, deny(s.DecideMatch(ctx, "mc_l", true, "bob@example.com")), mosaic.ECONFLICT)
-		if cons, _ := s.FindIdentityConstraints(ctx, []mosaic.IdentifierKey{"k-e"}); len(cons) != 1 || cons[0].Reason != "different people, checked by phone" {
-			t.Fatalf("the steward's block after a refused accept: %+v", cons)
+		wantCode(t, s.RemoveIdentityConstraint(ctx, "k-e", "k-f"), mosaic.ECONFLICT)
+		c, err = s.DecideMatch(ctx, "mc_l", true, "bob@example.com")
+		must(t, err)
+		if c.Status != mosaic.MatchAccepted {
+			t.Fatalf("accepted beside a steward's block: %+v", c)
 		}
+		if cons, _ := s.FindIdentityConstraints(ctx, []mosaic.IdentifierKey{"k-e"}); len(cons) != 1 || cons[0].Reason != "different people, checked by phone" {
+			t.Fatalf("the steward's block after accepting: %+v", cons)
+		}
+		must(t, s.RemoveIdentityConstraint(ctx, "k-e", "k-f"))
 		wantCode(t, deny(s.DecideMatch(ctx, "mc_nope", true, "ann@example.com")), mosaic.ENOTFOUND)
 	})
 }

@@ -31,7 +31,7 @@ const (
 	Earliest       Rule = "earliest"        // the value with the earliest event time
 	SourcePriority Rule = "source_priority" // the value from the highest-priority source, then latest
 	MostFrequent   Rule = "most_frequent"   // the value observed most often
-	Immutable      Rule = "immutable"       // the first value ever set; later values never replace it
+	Immutable      Rule = "immutable"       // the same as earliest: the first value by event time (by arrival it would depend on order)
 	Max            Rule = "max"             // the largest value: numbers (also "12.5"), then times, then the latest other value
 	Min            Rule = "min"             // the smallest value: numbers (also "12.5"), then times, then the latest other value
 	Union          Rule = "union"           // every value ever observed (lists are flattened)
@@ -95,7 +95,8 @@ func (c *Config) Rule(name string) Rule {
 }
 
 // Observation is one value of a trait seen in an event. A JSON null deletes the trait under
-// latest, earliest and source_priority (explicit deletion); the other rules ignore nulls.
+// latest and source_priority (explicit deletion: the null is the newest value); the other
+// rules ignore nulls (under earliest, a null would otherwise hide every later value).
 type Observation struct {
 	Value      json.RawMessage
 	SourceID   mosaic.SourceID
@@ -123,7 +124,7 @@ func (c *Config) Observe(st States, name string, o Observation) {
 	v := compact(o.Value)
 	rule := c.Rule(name)
 	isNull := string(v) == "null"
-	if isNull && (rule == MostFrequent || rule == Immutable || rule == Max || rule == Min || rule == Union) {
+	if isNull && (rule == MostFrequent || rule == Earliest || rule == Immutable || rule == Max || rule == Min || rule == Union) {
 		return
 	}
 	obs := &State{Value: v, Source: mosaic.TraitSource{SourceID: o.SourceID, MessageID: o.MessageID,

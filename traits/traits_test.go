@@ -34,6 +34,8 @@ func TestRules(t *testing.T) {
 		{"plan", []traits.Observation{obs(`"pro"`, 10, "web", "b"), obs(`null`, 20, "web", "c")}, ""},       // explicit deletion
 		{"plan", []traits.Observation{obs(`null`, 20, "web", "c"), obs(`"pro"`, 10, "web", "b")}, ""},       // an older value does not resurrect it
 		{"first_seen_plan", []traits.Observation{obs(`"pro"`, 10, "web", "b"), obs(`"free"`, 5, "web", "a")}, `"free"`},
+		{"first_seen_plan", []traits.Observation{obs(`"pro"`, 10, "web", "b"), obs(`null`, 20, "web", "c")}, `"pro"`}, // a null is no earliest value
+		{"first_seen_plan", []traits.Observation{obs(`null`, 1, "web", "c"), obs(`"pro"`, 10, "web", "b")}, `"pro"`},  // nor hides a later one
 		{"signup_date", []traits.Observation{obs(`"2026-01-02"`, 10, "web", "b"), obs(`"2026-01-01"`, 5, "web", "a"), obs(`null`, 30, "web", "z")}, `"2026-01-01"`},
 		{"ltv", []traits.Observation{obs(`12.5`, 1, "web", "a"), obs(`100`, 2, "web", "b"), obs(`99`, 3, "web", "c")}, `100`},
 		{"lowest_price", []traits.Observation{obs(`12.5`, 1, "web", "a"), obs(`100`, 2, "web", "b")}, `12.5`},

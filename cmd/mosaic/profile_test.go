@@ -200,8 +200,12 @@ func TestProfilesEndToEnd(t *testing.T) {
 	}
 	st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+id+"/unsplit", inst.Token, map[string]any{
 		"identifier": map[string]string{"type": "email", "value": "bob@example.com"}})
-	if st != 400 {
+	if st != 404 {
 		t.Errorf("unsplit naming another profile's identifier: %d %v", st, out)
+	}
+	// Ada's graph lists the split too: the email was split off from her profile.
+	if st, graph := apiCall(t, "GET", inst.URL+"/api/v1/profiles/"+id+"/graph", inst.Token, nil); st != 200 || len(graph["splits"].([]any)) != 1 {
+		t.Errorf("graph of the profile the email was split from: %d %v", st, graph["splits"])
 	}
 	st, out = apiCall(t, "POST", inst.URL+"/api/v1/profiles/"+tillID+"/unsplit", inst.Token, map[string]any{
 		"identifier": map[string]string{"type": "email", "value": "ADA@example.com"}})
