@@ -268,9 +268,9 @@ type ProfileGraph struct {
 type GraphSplit struct {
 	A, B       mosaic.IdentifierKey `json:"-"` // the constraint's keys
 	Identifier *mosaic.Identifier   `json:"identifier,omitempty"`
-	Block      []mosaic.Identifier `json:"block,omitempty"`
-	Reason     string              `json:"reason"`
-	CreatedAt  string              `json:"created_at"`
+	Block      []mosaic.Identifier  `json:"block,omitempty"`
+	Reason     string               `json:"reason"`
+	CreatedAt  string               `json:"created_at"`
 }
 
 // ExplainProfile gathers a profile's identifiers and links with their evidence.
