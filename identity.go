@@ -42,6 +42,18 @@ type IdentifierRecord struct {
 	ProfileID  ProfileID     `json:"profile_id"`
 	Hub        bool          `json:"hub,omitempty"` // seen with too many user_ids: merges nothing
 	FirstSeen  time.Time     `json:"first_seen"`
+	// Origin is the profile the identifier was first resolved into (empty in stores from
+	// before it was kept: then its profile). A split gives each part back the profile its
+	// identifiers came from, so merged-away ids resolve to the right customer again.
+	Origin ProfileID `json:"-"`
+}
+
+// OriginOf returns the profile r was first resolved into (its profile if not recorded).
+func (r *IdentifierRecord) OriginOf() ProfileID {
+	if r.Origin != "" {
+		return r.Origin
+	}
+	return r.ProfileID
 }
 
 // EdgeKind says how a link between two identifiers was established.

@@ -46,11 +46,11 @@ func strs[T ~string](xs []T) []string {
 	return out
 }
 
-const identifierColumns = `key, type, value, profile_id, hub, first_seen`
+const identifierColumns = `key, type, value, profile_id, hub, first_seen, origin`
 
 func scanIdentifier(row pgx.CollectableRow) (*mosaic.IdentifierRecord, error) {
 	var r mosaic.IdentifierRecord
-	if err := row.Scan(&r.Key, &r.Type, &r.Value, &r.ProfileID, &r.Hub, &r.FirstSeen); err != nil {
+	if err := row.Scan(&r.Key, &r.Type, &r.Value, &r.ProfileID, &r.Hub, &r.FirstSeen, &r.Origin); err != nil {
 		return nil, err
 	}
 	r.FirstSeen = r.FirstSeen.UTC()
@@ -333,9 +333,9 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 		return nil
 	}
 	for _, r := range ch.Identifiers {
-		b.Queue(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen) VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub`,
-			r.Key, r.Type, r.Value, []byte(strings.ToLower(r.Value)), r.ProfileID, r.Hub, r.FirstSeen)
+		b.Queue(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen, origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub, origin = excluded.origin`,
+			r.Key, r.Type, r.Value, []byte(strings.ToLower(r.Value)), r.ProfileID, r.Hub, r.FirstSeen, r.Origin)
 	}
 	for _, e := range ch.Edges {
 		b.Queue(`INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused) VALUES ($1, $2, $3, $4, $5, $6, $7)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -596,12 +597,83 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 	slices.SortStableFunc(groups, func(a, b []mosaic.Identifier) int {
 		return cmp.Or(cmp.Compare(len(b), len(a)), cmp.Compare(best(a), best(b)))
 	})
-	for _, g := range groups {
+	// A split (an old profile's identifiers end in more than one group) gives each group the
+	// profile its identifiers came from: true unmerge, so a merged-away id resolves to its
+	// own customer again and merged_from lists only the profiles a group holds.
+	splitComp := false
+	groupsOf := map[mosaic.ProfileID]map[int]bool{}
+	for gi, g := range groups {
+		for _, id := range g {
+			if pid := comp.records[byIdent[id]].ProfileID; pid != "" {
+				if groupsOf[pid] == nil {
+					groupsOf[pid] = map[int]bool{}
+				}
+				groupsOf[pid][gi] = true
+			}
+		}
+	}
+	for _, gs := range groupsOf {
+		if len(gs) > 1 {
+			splitComp = true
+		}
+	}
+	var survivorOf []*mosaic.ProfileState // by group, when splitComp
+	chosen := map[mosaic.ProfileID]bool{} // survivors of survivorOf
+	if splitComp {
+		var missing []mosaic.ProfileID
+		for _, g := range groups {
+			for _, id := range g {
+				if o := comp.records[byIdent[id]].OriginOf(); o != "" && states[o] == nil {
+					missing = append(missing, o)
+				}
+			}
+		}
+		if len(missing) > 0 {
+			loaded, err := s.findProfileStates(ctx, dedupe(missing))
+			if err != nil {
+				return err
+			}
+			for _, p := range loaded {
+				states[p.ID] = p
+			}
+		}
+		// Each group (larger first) takes the origin holding most of its identifiers, then the
+		// oldest, then the one whose best identifier comes first: never the random ids, so
+		// both stores and every run choose alike.
+		survivorOf = make([]*mosaic.ProfileState, len(groups))
+		for gi, g := range groups {
+			n := map[mosaic.ProfileID]int{}
+			anchor := map[mosaic.ProfileID]string{}
+			for _, id := range g {
+				o := comp.records[byIdent[id]].OriginOf()
+				if st := states[o]; o == "" || st == nil || chosen[o] {
+					continue
+				}
+				n[o]++
+				if a := anchorKey(s.Normalizer, id); anchor[o] == "" || a < anchor[o] {
+					anchor[o] = a
+				}
+			}
+			cands := slices.Collect(maps.Keys(n))
+			slices.SortFunc(cands, func(a, b mosaic.ProfileID) int {
+				return cmp.Or(cmp.Compare(n[b], n[a]), states[a].CreatedAt.Compare(states[b].CreatedAt), cmp.Compare(anchor[a], anchor[b]))
+			})
+			if len(cands) > 0 {
+				survivorOf[gi] = states[cands[0]]
+				chosen[cands[0]] = true
+			}
+		}
+	}
+	for gi, g := range groups {
 		var cands []*mosaic.ProfileState
 		inGroup := map[mosaic.ProfileID]int{}
+		anchor := map[mosaic.ProfileID]string{} // each profile's best identifier in the group
 		for _, id := range g {
 			if r := comp.records[byIdent[id]]; r.ProfileID != "" {
 				inGroup[r.ProfileID]++
+				if a := anchorKey(s.Normalizer, id); anchor[r.ProfileID] == "" || a < anchor[r.ProfileID] {
+					anchor[r.ProfileID] = a
+				}
 			}
 		}
 		for pid := range inGroup {
@@ -611,17 +683,27 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 				}
 			}
 		}
+		// The oldest profile survives; of profiles as old (made in one batch), the one with
+		// the best identifier, so that the choice does not rest on random ids.
 		slices.SortFunc(cands, func(a, b *mosaic.ProfileState) int {
-			return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+			return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(anchor[a.ID], anchor[b.ID]), cmp.Compare(a.ID, b.ID))
 		})
 		var survivor *mosaic.ProfileState
-		if len(cands) > 0 {
+		switch {
+		case splitComp && survivorOf[gi] != nil:
+			survivor = survivorOf[gi]
+		case !splitComp && len(cands) > 0:
 			survivor = cands[0]
-		} else {
+		default:
 			survivor = &mosaic.ProfileState{ID: mosaic.NewProfileID(now), CreatedAt: now, New: true}
 			states[survivor.ID] = survivor
 		}
 		taken[survivor.ID] = survivor.ID
+		revived := survivor.MergedInto != ""
+		if revived {
+			survivor.MergedInto = ""
+			survivor.UpdatedAt = now
+		}
 		// Whole old profiles fold in by combining states; a profile that lost members
 		// (a split), or one queued for a rebuild, is rebuilt from its events.
 		split := inGroup[survivor.ID] > 0 && inGroup[survivor.ID] < oldMembers[survivor.ID]
@@ -635,6 +717,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 				split = true
 			}
 		}
+		split = split || splitComp
 		ts := decodeStates(survivor.State)
 		if split {
 			keys := make([]mosaic.IdentifierKey, len(g))
@@ -652,6 +735,17 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			}
 		}
 		merged := slices.Sorted(maps.Keys(inGroup))
+		if splitComp {
+			// The other profiles its identifiers came from are merged into it (set below,
+			// with every profile of the component that no group kept).
+			merged = nil
+			survivor.MergedFrom = nil
+			for _, o := range groupOrigins(g, comp, byIdent) {
+				if o != survivor.ID && !chosen[o] { // another group's profile is no merged-away id
+					survivor.MergedFrom = append(survivor.MergedFrom, o)
+				}
+			}
+		}
 		for _, pid := range merged {
 			old := states[pid]
 			if pid == survivor.ID || old == nil || old.MergedInto != "" {
@@ -683,11 +777,57 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			r := comp.records[k]
 			if r.ProfileID != survivor.ID || r.Hub != hubs[k] || seedNew(r) {
 				cp := *r
+				cp.Origin = cmp.Or(r.OriginOf(), survivor.ID) // a new identifier comes from its first profile
 				cp.ProfileID, cp.Hub = survivor.ID, hubs[k]
 				comp.records[k] = &cp
 				ch.Identifiers = append(ch.Identifiers, &cp)
 			}
 		}
+	}
+	if splitComp {
+		// Every other profile of the component (old ones, and those its identifiers came
+		// from) points at the group holding most of its identifiers now.
+		votes := map[mosaic.ProfileID]map[mosaic.ProfileID]int{}
+		vote := func(pid, to mosaic.ProfileID) {
+			if votes[pid] == nil {
+				votes[pid] = map[mosaic.ProfileID]int{}
+			}
+			votes[pid][to]++
+		}
+		for k := range visited {
+			r := comp.records[k]
+			if r == nil || r.ProfileID == "" {
+				continue
+			}
+			if o := r.Origin; o != "" {
+				vote(o, r.ProfileID)
+			}
+			if old := origProfile[k]; old != "" {
+				vote(old, r.ProfileID)
+			}
+		}
+		for _, pid := range slices.Sorted(maps.Keys(votes)) {
+			old := states[pid]
+			if _, kept := taken[pid]; kept || old == nil {
+				continue
+			}
+			var target mosaic.ProfileID
+			for _, cand := range slices.Sorted(maps.Keys(votes[pid])) {
+				if target == "" || votes[pid][cand] > votes[pid][target] {
+					target = cand
+				}
+			}
+			if target == "" || old.MergedInto == target {
+				continue
+			}
+			if old.MergedInto == "" {
+				ch.Merges++
+			}
+			old.MergedInto, old.UpdatedAt = target, now
+			ch.Profiles = append(ch.Profiles, old)
+		}
+		slices.SortFunc(ch.Identifiers, func(a, b *mosaic.IdentifierRecord) int { return cmp.Compare(a.Key, b.Key) })
+		return nil
 	}
 	// Old profiles left without any identifier (all their members went to groups that kept
 	// another profile) merge into the profile that received most of their identifiers.
@@ -720,6 +860,23 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 }
 
 func seedNew(r *mosaic.IdentifierRecord) bool { return r.ProfileID == "" }
+
+// anchorKey orders identifiers by type priority, then by type and value: the first is a
+// group's best identifier, the same in every store (keys are not: each store has its secret).
+func anchorKey(n *identity.Normalizer, id mosaic.Identifier) string {
+	return fmt.Sprintf("%04d %s", n.Priority(id.Type), id)
+}
+
+// groupOrigins returns the profiles the identifiers of group g came from, sorted.
+func groupOrigins(g []mosaic.Identifier, comp *component, byIdent map[mosaic.Identifier]mosaic.IdentifierKey) []mosaic.ProfileID {
+	var out []mosaic.ProfileID
+	for _, id := range g {
+		if o := comp.records[byIdent[id]].OriginOf(); o != "" {
+			out = append(out, o)
+		}
+	}
+	return dedupe(out)
+}
 
 // hideForeignIdentifiers leaves out of each profile's traits the ones that hold an identifier
 // of another profile: an event anchored here may carry an email whose link was refused (a

@@ -634,3 +634,74 @@ func TestRebuildAppliesChangedRules(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitGivesEachPartItsOwnProfileBack: undoing a merge is a true unmerge. Each part keeps
+// the profile its identifiers came from (a merged-away id comes back to life for its own
+// customer), merged_from lists only what a part holds, and lifting the split merges again.
+func TestSplitGivesEachPartItsOwnProfileBack(t *testing.T) {
+	for _, batch := range []int{1, 10} {
+		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
+			ctx := context.Background()
+			p := newPipeline(t, identity.DefaultConfig())
+			p.send(batch, sent{"app", "", `{"type":"identify","userId":"q1","traits":{"email":"q@example.com","plan":"pro"},"timestamp":"2026-11-01T10:00:00Z"}`})
+			p.send(batch, sent{"web", "", `{"type":"identify","anonymousId":"qa","traits":{"city":"Odense"},"timestamp":"2026-11-02T10:00:00Z"}`})
+			p.send(batch, sent{"web", "", `{"type":"identify","userId":"ada","traits":{"name":"Ada"},"timestamp":"2026-11-02T11:00:00Z"}`})
+			p1, p2, pAda := p.lookup("user_id", "q1").ID, p.lookup("anonymous_id", "qa").ID, p.lookup("user_id", "ada").ID
+			// The visitor gives the email (one profile), and ada's device is seen with it too.
+			p.send(batch, sent{"web", "", `{"type":"identify","anonymousId":"qa","traits":{"email":"q@example.com"},"timestamp":"2026-11-03T10:00:00Z"}`},
+				sent{"web", "", `{"type":"track","event":"Seen","anonymousId":"qa","userId":"ada","timestamp":"2026-11-03T11:00:00Z"}`})
+			if id := p.lookup("user_id", "q1").ID; id != p.lookup("anonymous_id", "qa").ID {
+				t.Fatalf("setup: not merged")
+			}
+			secret, _ := p.db.IdentitySecret(ctx)
+			key := func(t mosaic.IdentifierType, v string) mosaic.IdentifierKey {
+				return identity.Key(secret, mosaic.Identifier{Type: t, Value: v})
+			}
+			check := func(step string, want map[string]mosaic.ProfileID) {
+				t.Helper()
+				for ref, id := range want {
+					typ, val, _ := strings.Cut(ref, ":")
+					if got := p.lookup(mosaic.IdentifierType(typ), val).ID; got != id {
+						t.Errorf("%s: %s in %s, want %s", step, ref, got, id)
+					}
+				}
+			}
+			// The visitor's device was wrongly joined to the user: block it.
+			if err := p.db.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: key("anonymous_id", "qa"), B: key("email", "q@example.com")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.db.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: key("anonymous_id", "qa"), B: key("user_id", "ada")}); err != nil {
+				t.Fatal(err)
+			}
+			p.send(batch)
+			check("after the split", map[string]mosaic.ProfileID{"user_id:q1": p1, "email:q@example.com": p1, "anonymous_id:qa": p2, "user_id:ada": pAda})
+			for _, id := range []mosaic.ProfileID{p1, p2, pAda} {
+				prof, err := p.db.FindProfileByID(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if prof.MergedInto != "" || len(prof.MergedFrom) != 0 {
+					t.Errorf("after the split, %s: merged_into %q, merged_from %v", id, prof.MergedInto, prof.MergedFrom)
+				}
+			}
+			if got := p.lookup("anonymous_id", "qa"); string(got.Traits["city"]) != `"Odense"` || got.Traits["plan"] != nil {
+				t.Errorf("the visitor's traits after the split: %s", mustJSON(got.Traits))
+			}
+			if st, _ := p.db.Stats(ctx); st.Profiles != 3 {
+				t.Errorf("%d live profiles after the split, want 3", st.Profiles)
+			}
+			// Lifting one block joins the visitor to the user again, under the older id.
+			if err := p.db.RemoveIdentityConstraint(ctx, key("email", "q@example.com"), key("anonymous_id", "qa")); err != nil {
+				t.Fatal(err)
+			}
+			p.send(batch)
+			check("after lifting the block", map[string]mosaic.ProfileID{"user_id:q1": p1, "anonymous_id:qa": p1, "user_id:ada": pAda})
+			if gone, _ := p.db.FindProfileByID(ctx, p2); gone.MergedInto != p1 {
+				t.Errorf("the visitor's id after lifting: merged into %q, want %s", gone.MergedInto, p1)
+			}
+			if prof, _ := p.db.FindProfileByID(ctx, p1); !slices.Equal(prof.MergedFrom, []mosaic.ProfileID{p2}) {
+				t.Errorf("merged_from after lifting: %v, want [%s]", prof.MergedFrom, p2)
+			}
+		})
+	}
+}

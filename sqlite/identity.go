@@ -69,12 +69,12 @@ func anys[T any](xs []T) []any {
 	return out
 }
 
-const identifierColumns = `key, type, value, profile_id, hub, first_seen`
+const identifierColumns = `key, type, value, profile_id, hub, first_seen, origin`
 
 func scanIdentifier(rows *sql.Rows) (*mosaic.IdentifierRecord, error) {
 	var r mosaic.IdentifierRecord
 	var first int64
-	if err := rows.Scan(&r.Key, &r.Type, &r.Value, &r.ProfileID, &r.Hub, &first); err != nil {
+	if err := rows.Scan(&r.Key, &r.Type, &r.Value, &r.ProfileID, &r.Hub, &first, &r.Origin); err != nil {
 		return nil, err
 	}
 	r.FirstSeen = fromMicros(first)
@@ -455,9 +455,9 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 		}
 	}()
 	for _, r := range ch.Identifiers {
-		if err := exec(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub`,
-			r.Key, r.Type, r.Value, strings.ToLower(r.Value), r.ProfileID, r.Hub, micros(r.FirstSeen)); err != nil {
+		if err := exec(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub, origin = excluded.origin`,
+			r.Key, r.Type, r.Value, strings.ToLower(r.Value), r.ProfileID, r.Hub, micros(r.FirstSeen), r.Origin); err != nil {
 			return err
 		}
 	}

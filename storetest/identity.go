@@ -97,6 +97,7 @@ func testIdentity(t *testing.T, open Opener) {
 		email := Identifier("k-email-ann", mosaic.IdentifierEmail, "ann@example.com", "prof_a", t0.Add(time.Second))
 		anon := Identifier("k-anon-1", mosaic.IdentifierAnonymousID, "anon-1", "prof_a", t0.Add(2*time.Second))
 		anon.Hub = true
+		email.Origin = "prof_z" // it came from a profile since merged into prof_a
 		bob := Identifier("k-user-bob", mosaic.IdentifierUserID, "bob", "prof_b", t0.Add(3*time.Second))
 		edges := []*mosaic.IdentityEdge{
 			Edge(ann.Key, anon.Key, mosaic.EdgeImplicit, t0, "m1", src.ID),
