@@ -155,8 +155,8 @@ func benchEnv(name string) int {
 }
 
 // serveCacheEntries is the identity cache of mosaic serve's default --cache-mb 256 (three
-// quarters of it at ~470 bytes an identifier and link, cmd/mosaic identityCacheEntries).
-const serveCacheEntries = 256 * 3 / 4 << 20 / 470
+// quarters of it at ~490 bytes an identifier and link, cmd/mosaic identityCacheEntries).
+const serveCacheEntries = 256 * 3 / 4 << 20 / 490
 
 // BenchmarkProfileRebuild measures how fast every profile is rebuilt from its events (after a
 // survivorship rule changed): segload's mix over 20k customers (MOSAIC_BENCH_ROUND events,
