@@ -667,13 +667,9 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 	for gi, g := range groups {
 		var cands []*mosaic.ProfileState
 		inGroup := map[mosaic.ProfileID]int{}
-		anchor := map[mosaic.ProfileID]string{} // each profile's best identifier in the group
 		for _, id := range g {
 			if r := comp.records[byIdent[id]]; r.ProfileID != "" {
 				inGroup[r.ProfileID]++
-				if a := anchorKey(s.Normalizer, id); anchor[r.ProfileID] == "" || a < anchor[r.ProfileID] {
-					anchor[r.ProfileID] = a
-				}
 			}
 		}
 		for pid := range inGroup {
@@ -683,11 +679,21 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 				}
 			}
 		}
-		// The oldest profile survives; of profiles as old (made in one batch), the one with
-		// the best identifier, so that the choice does not rest on random ids.
-		slices.SortFunc(cands, func(a, b *mosaic.ProfileState) int {
-			return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(anchor[a.ID], anchor[b.ID]), cmp.Compare(a.ID, b.ID))
-		})
+		if len(cands) > 1 {
+			// The oldest profile survives; of profiles as old (made in one batch), the one
+			// with the best identifier, so that the choice does not rest on random ids.
+			anchor := map[mosaic.ProfileID]string{}
+			for _, id := range g {
+				if pid := comp.records[byIdent[id]].ProfileID; pid != "" {
+					if a := anchorKey(s.Normalizer, id); anchor[pid] == "" || a < anchor[pid] {
+						anchor[pid] = a
+					}
+				}
+			}
+			slices.SortFunc(cands, func(a, b *mosaic.ProfileState) int {
+				return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(anchor[a.ID], anchor[b.ID]), cmp.Compare(a.ID, b.ID))
+			})
+		}
 		var survivor *mosaic.ProfileState
 		switch {
 		case splitComp && survivorOf[gi] != nil:
