@@ -262,3 +262,30 @@ func countPending(t *testing.T, w *world) int {
 		cursor = next
 	}
 }
+
+// TestTooFewProfilesProposeNothing: a store of a few dozen people (in a handful of towns, one
+// of them twice) is too small to learn from: the run says so and proposes nothing, where it
+// used to take every two strangers of one town for duplicates.
+func TestTooFewProfilesProposeNothing(t *testing.T) {
+	w := newWorld(t)
+	cities := []string{"Aarhus", "Odense", "Aalborg", "Esbjerg", "Randers", "Kolding", "Horsens", "Vejle"}
+	firsts := []string{"Ada", "Bo", "Cai", "Dina", "Emil", "Frida", "Gus", "Hans", "Ida", "Jon"}
+	lasts := []string{"Berg", "Dahl", "Holm", "Lund"}
+	var bodies []string
+	for i := range 40 {
+		bodies = append(bodies, fmt.Sprintf(`{"type":"identify","anonymousId":"p%d","traits":{"first_name":%q,"last_name":%q,"birthday":"19%02d-%02d-%02d","city":%q,"postcode":"%d","street":"%d Main Street","email":"p%d@example.com"},"timestamp":"2026-11-01T10:00:00Z"}`,
+			i, firsts[i%10], lasts[i/10], 50+i, 1+i%12, 1+i%28, cities[i%8], 8000+i%8*10, i+1, i))
+	}
+	bodies = append(bodies, `{"type":"identify","anonymousId":"dup","traits":{"first_name":"Ada","last_name":"Berg","birthday":"1950-01-01","city":"Aarhus","postcode":"8000","street":"1 Main St","email":"ada.b@mail.example"},"timestamp":"2026-11-02T10:00:00Z"}`)
+	w.send(bodies...)
+	res, err := (&linkage.Run{Store: w.db, Normalizer: w.norm}).Do(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.TooFew || res.Candidates != 0 || res.Recorded.Linked+res.Recorded.Queued != 0 {
+		t.Fatalf("run on %d profiles: %s", res.Profiles, res)
+	}
+	if pending := countPending(t, w); pending != 0 {
+		t.Errorf("%d candidates waiting review", pending)
+	}
+}

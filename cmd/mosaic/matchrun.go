@@ -73,6 +73,9 @@ func printMatchRun(w io.Writer, res *linkage.Result, dry bool) {
 		fmt.Fprintln(w, "  (only the first profiles were read: the run's profile limit was reached)")
 	}
 	fmt.Fprintf(w, "  pairs compared   %10d\n", res.PairsCompared)
+	if res.TooFew {
+		fmt.Fprintf(w, "  too few profiles to learn from: matching learns what duplicates look like from the store's own profiles and needs at least %d with two compared fields; nothing proposed (profiles sharing an identifier merge without it)\n", linkage.MinProfiles)
+	}
 	if res.NoEvidence {
 		fmt.Fprintln(w, "  no evidence of duplicates: the profiles show no group of pairs that agree like duplicates")
 	}
