@@ -195,7 +195,11 @@ func (c *ProfileExplainCmd) Run(env *Env) error {
 		if e.OtherProfile != "" {
 			result += " → other profile " + string(e.OtherProfile)
 		}
-		fmt.Fprintf(tw, "%s — %s\t%s\tevent %s from %s at %s\t%s\n", e.From, e.To, e.Kind, e.Evidence, source(e.SourceID), e.EventTime, result)
+		evidence := fmt.Sprintf("event %s from %s at %s", e.Evidence, source(e.SourceID), e.EventTime)
+		if e.Kind == mosaic.EdgeProbabilistic {
+			evidence = fmt.Sprintf("match %s (mosaic match review) at %s", e.Evidence, e.EventTime)
+		}
+		fmt.Fprintf(tw, "%s — %s\t%s\t%s\t%s\n", e.From, e.To, e.Kind, evidence, result)
 	}
 	if len(g.Splits) > 0 {
 		fmt.Fprintln(tw, "\nSTEWARD'S SPLIT\tSINCE\tREASON")
