@@ -364,21 +364,33 @@ func ExplainProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (
 	return g, nil
 }
 
-// handleProfileSplit records a steward's correction and queues the recomputation: either an
-// identifier that must merge with nothing, or a pair that must never be in one profile.
-func (s *Server) handleProfileSplit(w http.ResponseWriter, r *http.Request) {
+// stewardProfile starts a steward's change to the live profile of the path's {id} (a
+// merged-away id: the profile it went into): it answers the error itself and returns false
+// when the store keeps no profiles, the role may not (to do what verb says), or there is no
+// such profile.
+func (s *Server) stewardProfile(w http.ResponseWriter, r *http.Request, verb string) (profileStore, *mosaic.Profile, bool) {
 	ps, err := s.profiles()
 	if err != nil {
 		Error(w, r, err)
-		return
+		return nil, nil, false
 	}
 	if err := requireSourceManager(r); err != nil {
-		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not split profiles; an owner or steward can."))
-		return
+		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not %s profiles; an owner or steward can.", verb))
+		return nil, nil, false
 	}
 	p, err := liveProfile(r.Context(), ps, mosaic.ProfileID(r.PathValue("id")))
 	if err != nil {
 		Error(w, r, err)
+		return nil, nil, false
+	}
+	return ps, p, true
+}
+
+// handleProfileSplit records a steward's correction and queues the recomputation: either an
+// identifier that must merge with nothing, or a pair that must never be in one profile.
+func (s *Server) handleProfileSplit(w http.ResponseWriter, r *http.Request) {
+	ps, p, ok := s.stewardProfile(w, r, "split")
+	if !ok {
 		return
 	}
 	c, keys, fields, err := s.splitBody(r, ps)
@@ -415,18 +427,8 @@ func (s *Server) handleProfileSplit(w http.ResponseWriter, r *http.Request) {
 // handleProfileRebuild queues one profile (a merged-away id: the profile it went into) to be
 // rebuilt from its events under the survivorship rules in force, as after a rule change.
 func (s *Server) handleProfileRebuild(w http.ResponseWriter, r *http.Request) {
-	ps, err := s.profiles()
-	if err != nil {
-		Error(w, r, err)
-		return
-	}
-	if err := requireSourceManager(r); err != nil {
-		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not rebuild profiles; an owner or steward can."))
-		return
-	}
-	p, err := liveProfile(r.Context(), ps, mosaic.ProfileID(r.PathValue("id")))
-	if err != nil {
-		Error(w, r, err)
+	ps, p, ok := s.stewardProfile(w, r, "rebuild")
+	if !ok {
 		return
 	}
 	n, err := ps.QueueProfileRebuild(r.Context(), []mosaic.ProfileID{p.ID})
@@ -525,18 +527,8 @@ func (s *Server) splitBody(r *http.Request, ps profileStore) (*mosaic.IdentityCo
 // identifiers are recomputed and merge again where links join them. One of them must belong
 // to the profile, as the graph of either side lists the split.
 func (s *Server) handleProfileUnsplit(w http.ResponseWriter, r *http.Request) {
-	ps, err := s.profiles()
-	if err != nil {
-		Error(w, r, err)
-		return
-	}
-	if err := requireSourceManager(r); err != nil {
-		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not split profiles; an owner or steward can."))
-		return
-	}
-	p, err := liveProfile(r.Context(), ps, mosaic.ProfileID(r.PathValue("id")))
-	if err != nil {
-		Error(w, r, err)
+	ps, p, ok := s.stewardProfile(w, r, "split")
+	if !ok {
 		return
 	}
 	c, _, _, err := s.splitBody(r, ps)

@@ -298,25 +298,21 @@ func (db *DB) FindGroupCalls(ctx context.Context, after int64, limit int) ([]*mo
 
 // PendingRebuilds implements mosaic.IdentityService.
 func (db *DB) PendingRebuilds(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
-	var lim *int // a negative limit means none, as in SQLite
-	if limit >= 0 {
-		lim = &limit
-	}
-	rows, err := db.pool.Query(ctx, `SELECT key FROM profile_rebuild ORDER BY key LIMIT $1`, lim)
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	out, err := pgx.AppendRows([]mosaic.IdentifierKey(nil), rows, pgx.RowTo[mosaic.IdentifierKey])
-	return out, storeErr(err)
+	return db.queuedKeys(ctx, "profile_rebuild", limit)
 }
 
 // PendingRecomputes implements mosaic.IdentityService.
 func (db *DB) PendingRecomputes(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
+	return db.queuedKeys(ctx, "identity_recompute", limit)
+}
+
+// queuedKeys returns the first keys of a queue table (one key column), in key order.
+func (db *DB) queuedKeys(ctx context.Context, table string, limit int) ([]mosaic.IdentifierKey, error) {
 	var lim *int // a negative limit means none, as in SQLite
 	if limit >= 0 {
 		lim = &limit
 	}
-	rows, err := db.pool.Query(ctx, `SELECT key FROM identity_recompute ORDER BY key LIMIT $1`, lim)
+	rows, err := db.pool.Query(ctx, `SELECT key FROM `+table+` ORDER BY key LIMIT $1`, lim)
 	if err != nil {
 		return nil, storeErr(err)
 	}

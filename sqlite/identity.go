@@ -372,7 +372,12 @@ func (db *DB) QueueProfileRebuild(ctx context.Context, ids []mosaic.ProfileID) (
 
 // PendingRebuilds implements mosaic.IdentityService.
 func (db *DB) PendingRebuilds(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT key FROM profile_rebuild ORDER BY key LIMIT ?`, limit)
+	return db.queuedKeys(ctx, `SELECT key FROM profile_rebuild ORDER BY key LIMIT ?`, limit)
+}
+
+// queuedKeys returns the keys a query of a queue table (one key column) selects.
+func (db *DB) queuedKeys(ctx context.Context, query string, args ...any) ([]mosaic.IdentifierKey, error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -407,20 +412,7 @@ func (db *DB) FindGroupCalls(ctx context.Context, after int64, limit int) ([]*mo
 
 // PendingRecomputes implements mosaic.IdentityService.
 func (db *DB) PendingRecomputes(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT key FROM identity_recompute ORDER BY key LIMIT ?`, limit)
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	defer rows.Close()
-	var out []mosaic.IdentifierKey
-	for rows.Next() {
-		var k mosaic.IdentifierKey
-		if err := rows.Scan(&k); err != nil {
-			return nil, storeErr(err)
-		}
-		out = append(out, k)
-	}
-	return out, storeErr(rows.Err())
+	return db.queuedKeys(ctx, `SELECT key FROM identity_recompute ORDER BY key LIMIT ?`, limit)
 }
 
 // commitIdentity writes the identity changes of a processed range inside its transaction,
