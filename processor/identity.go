@@ -637,30 +637,28 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 				states[p.ID] = p
 			}
 		}
-		// Each group (larger first) takes the origin holding most of its identifiers, then the
-		// oldest, then the one whose best identifier comes first: never the random ids, so
-		// both stores and every run choose alike.
+		// Each group (larger first) takes a profile its identifiers came from, following its
+		// identifiers from the best (the user id before an email): the origin of the first
+		// whose origin is free, else the current profile of the first whose profile is free,
+		// else a new one. The order rests on identifiers, never on the random ids, so both
+		// stores and every run choose alike.
 		survivorOf = make([]*mosaic.ProfileState, len(groups))
 		for gi, g := range groups {
-			n := map[mosaic.ProfileID]int{}
-			anchor := map[mosaic.ProfileID]string{}
-			for _, id := range g {
-				o := comp.records[byIdent[id]].OriginOf()
-				if st := states[o]; o == "" || st == nil || chosen[o] {
-					continue
-				}
-				n[o]++
-				if a := anchorKey(s.Normalizer, id); anchor[o] == "" || a < anchor[o] {
-					anchor[o] = a
-				}
-			}
-			cands := slices.Collect(maps.Keys(n))
-			slices.SortFunc(cands, func(a, b mosaic.ProfileID) int {
-				return cmp.Or(cmp.Compare(n[b], n[a]), states[a].CreatedAt.Compare(states[b].CreatedAt), cmp.Compare(anchor[a], anchor[b]))
+			members := slices.Clone(g)
+			slices.SortFunc(members, func(a, b mosaic.Identifier) int {
+				return cmp.Compare(anchorKey(s.Normalizer, a), anchorKey(s.Normalizer, b))
 			})
-			if len(cands) > 0 {
-				survivorOf[gi] = states[cands[0]]
-				chosen[cands[0]] = true
+			pick := func(id func(*mosaic.IdentifierRecord) mosaic.ProfileID) bool {
+				for _, m := range members {
+					if o := id(comp.records[byIdent[m]]); o != "" && states[o] != nil && !chosen[o] {
+						survivorOf[gi], chosen[o] = states[o], true
+						return true
+					}
+				}
+				return false
+			}
+			if !pick((*mosaic.IdentifierRecord).OriginOf) {
+				pick(func(r *mosaic.IdentifierRecord) mosaic.ProfileID { return r.ProfileID })
 			}
 		}
 	}
@@ -784,6 +782,11 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			if r.ProfileID != survivor.ID || r.Hub != hubs[k] || seedNew(r) {
 				cp := *r
 				cp.Origin = cmp.Or(r.OriginOf(), survivor.ID) // a new identifier comes from its first profile
+				if splitComp && survivor.New {
+					// Split off into a profile of its own: that is where it comes from now, so
+					// the next split gives it this id again and the id follows it.
+					cp.Origin = survivor.ID
+				}
 				cp.ProfileID, cp.Hub = survivor.ID, hubs[k]
 				comp.records[k] = &cp
 				ch.Identifiers = append(ch.Identifiers, &cp)

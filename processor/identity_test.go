@@ -705,3 +705,77 @@ func TestSplitGivesEachPartItsOwnProfileBack(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitIDsFollowTheirCustomers: the trial's cases of profile ids after splits. A part keeps
+// its current id when no origin is free (it is not renumbered by a split of its neighbour),
+// the user id's part keeps the id when one email is removed, and an id a split made follows
+// its identifier through an unsplit and the next split.
+func TestSplitIDsFollowTheirCustomers(t *testing.T) {
+	ctx := context.Background()
+	p := newPipeline(t, identity.DefaultConfig())
+	secret, _ := p.db.IdentitySecret(ctx)
+	key := func(t mosaic.IdentifierType, v string) mosaic.IdentifierKey {
+		return identity.Key(secret, mosaic.Identifier{Type: t, Value: v})
+	}
+	constrain := func(a, b mosaic.IdentifierKey) {
+		t.Helper()
+		if err := p.db.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: a, B: b}); err != nil {
+			t.Fatal(err)
+		}
+		p.send(1)
+	}
+	resolve := func(id mosaic.ProfileID) mosaic.ProfileID {
+		t.Helper()
+		prof, err := p.db.FindProfileByID(ctx, id)
+		for hops := 0; err == nil && prof.MergedInto != "" && hops < 32; hops++ {
+			prof, err = p.db.FindProfileByID(ctx, prof.MergedInto)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return prof.ID
+	}
+
+	// 1. A split-off email keeps its profile when the rest splits again.
+	p.send(1, sent{"app", "", `{"type":"identify","userId":"alice","anonymousId":"dev-1","traits":{"email":"alice@x.org"},"timestamp":"2026-11-01T10:00:00Z"}`})
+	constrain(key("email", "alice@x.org"), "")
+	emailID := p.lookup("email", "alice@x.org").ID
+	before, _ := p.db.Stats(ctx)
+	constrain(key("user_id", "alice"), key("anonymous_id", "dev-1"))
+	if got := p.lookup("email", "alice@x.org").ID; got != emailID {
+		t.Errorf("the split-off email was renumbered by the next split: %s, want %s", got, emailID)
+	}
+	if after, _ := p.db.Stats(ctx); after.Merges != before.Merges {
+		t.Errorf("a split counted %d merges", after.Merges-before.Merges)
+	}
+
+	// 2. Removing the user's own email leaves the profile with the user id.
+	p.send(1, sent{"crm", "", `{"type":"identify","userId":"bea","traits":{"email":"bea@x.org"},"timestamp":"2026-11-01T10:00:00Z"}`})
+	bea := p.lookup("user_id", "bea").ID
+	p.send(1, sent{"web", "", `{"type":"identify","anonymousId":"dev-b","traits":{"email":"b@x.org","phone":"+45 20 30 40 52"},"timestamp":"2026-11-02T10:00:00Z"}`})
+	p.send(1, sent{"web", "", `{"type":"identify","userId":"bea","anonymousId":"dev-b","timestamp":"2026-11-03T10:00:00Z"}`})
+	constrain(key("email", "bea@x.org"), "")
+	if got := p.lookup("user_id", "bea").ID; got != bea {
+		t.Errorf("after removing bea's email, her user id is in %s, want %s", got, bea)
+	}
+
+	// 3. An id a split made follows its identifier: unsplit, then split the customer off.
+	p.send(1, sent{"crm", "", `{"type":"identify","userId":"cy","traits":{"email":"cy@x.org"},"timestamp":"2026-11-01T10:00:00Z"}`})
+	p.send(1, sent{"web", "", `{"type":"identify","anonymousId":"anon-c","traits":{"email":"carol@x.org"},"timestamp":"2026-11-02T10:00:00Z"}`})
+	carol := p.lookup("anonymous_id", "anon-c").ID
+	p.send(1, sent{"web", "", `{"type":"identify","userId":"cy","anonymousId":"anon-c","timestamp":"2026-11-03T10:00:00Z"}`},
+		sent{"web", "", `{"type":"identify","anonymousId":"anon-c","traits":{"email":"carol.work@x.org"},"timestamp":"2026-11-04T10:00:00Z"}`})
+	constrain(key("email", "carol.work@x.org"), "")
+	work := p.lookup("email", "carol.work@x.org").ID
+	if err := p.db.RemoveIdentityConstraint(ctx, key("email", "carol.work@x.org"), ""); err != nil {
+		t.Fatal(err)
+	}
+	p.send(1)
+	constrain(key("user_id", "cy"), key("anonymous_id", "anon-c"))
+	if got := p.lookup("anonymous_id", "anon-c").ID; got != carol {
+		t.Errorf("carol's part is %s, want her own id %s", got, carol)
+	}
+	if got := resolve(work); got != carol {
+		t.Errorf("the id made for carol's work email resolves to %s, want carol's %s", got, carol)
+	}
+}
