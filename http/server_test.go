@@ -442,7 +442,9 @@ func TestTokenAPI(t *testing.T) {
 	if st, out := env.api("DELETE", "/api/v1/tokens/"+id, nil); st != 404 {
 		t.Fatalf("revoke again: %d %v", st, out)
 	}
-	st, out = env.api("GET", "/api/v1/tokens", nil)
+	if st, out = env.api("GET", "/api/v1/tokens", nil); st != 200 {
+		t.Fatalf("list tokens: %d %v", st, out)
+	}
 	ownerID := out["tokens"].([]any)[0].(map[string]any)["id"].(string)
 	if st, out := env.api("DELETE", "/api/v1/tokens/"+ownerID, nil); st != 409 {
 		t.Fatalf("revoke the last owner token: %d %v", st, out)
