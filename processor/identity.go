@@ -637,23 +637,43 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 				states[p.ID] = p
 			}
 		}
-		// Each group (larger first) takes a profile its identifiers came from, following its
-		// identifiers from the best (the user id before an email): the origin of the first
-		// whose origin is free, else the current profile of the first whose profile is free,
-		// else a new one. The order rests on identifiers, never on the random ids, so both
-		// stores and every run choose alike.
+		// Each group takes a profile its identifiers came from, groups with the best
+		// identifier first (the user id's part before the anonymous visitor's), then larger
+		// ones: of the free origins of its best identifiers (all its user ids, say) the
+		// oldest profile, else the same one type down, else its current profile, else a new
+		// one. The order rests on identifiers and creation times, never on the random ids,
+		// so both stores and every run choose alike.
 		survivorOf = make([]*mosaic.ProfileState, len(groups))
-		for gi, g := range groups {
-			members := slices.Clone(g)
+		order := make([]int, len(groups))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int {
+			return cmp.Or(cmp.Compare(best(groups[a]), best(groups[b])), cmp.Compare(len(groups[b]), len(groups[a])))
+		})
+		for _, gi := range order {
+			members := slices.Clone(groups[gi])
 			slices.SortFunc(members, func(a, b mosaic.Identifier) int {
 				return cmp.Compare(anchorKey(s.Normalizer, a), anchorKey(s.Normalizer, b))
 			})
+			// pick takes the oldest free profile id gives among members of one priority, the
+			// best priority first.
 			pick := func(id func(*mosaic.IdentifierRecord) mosaic.ProfileID) bool {
-				for _, m := range members {
-					if o := id(comp.records[byIdent[m]]); o != "" && states[o] != nil && !chosen[o] {
-						survivorOf[gi], chosen[o] = states[o], true
+				for start := 0; start < len(members); {
+					prio := s.Normalizer.Priority(members[start].Type)
+					end := start
+					var found *mosaic.ProfileState
+					for ; end < len(members) && s.Normalizer.Priority(members[end].Type) == prio; end++ {
+						o := id(comp.records[byIdent[members[end]]])
+						if st := states[o]; o != "" && st != nil && !chosen[o] && (found == nil || st.CreatedAt.Before(found.CreatedAt)) {
+							found = st
+						}
+					}
+					if found != nil {
+						survivorOf[gi], chosen[found.ID] = found, true
 						return true
 					}
+					start = end
 				}
 				return false
 			}
@@ -829,9 +849,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			if target == "" || old.MergedInto == target {
 				continue
 			}
-			if old.MergedInto == "" {
-				ch.Merges++
-			}
+			// No merge is counted: a split only says where an id of the component resolves.
 			old.MergedInto, old.UpdatedAt = target, now
 			ch.Profiles = append(ch.Profiles, old)
 		}

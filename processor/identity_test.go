@@ -778,4 +778,34 @@ func TestSplitIDsFollowTheirCustomers(t *testing.T) {
 	if got := resolve(work); got != carol {
 		t.Errorf("the id made for carol's work email resolves to %s, want carol's %s", got, carol)
 	}
+
+	// 4. A visitor logs in: the user id joins the visitor's profile. Split apart, the user's
+	// part keeps the profile and the visitor's gets a new one.
+	p.send(1, sent{"web", "", `{"type":"identify","anonymousId":"d1","traits":{"email":"visitor@x.org"},"timestamp":"2026-11-01T10:00:00Z"}`})
+	visit := p.lookup("anonymous_id", "d1").ID
+	p.send(1, sent{"web", "", `{"type":"identify","userId":"u","anonymousId":"d1","traits":{"plan":"gold"},"timestamp":"2026-11-02T10:00:00Z"}`})
+	constrain(key("user_id", "u"), key("anonymous_id", "d1"))
+	if got := p.lookup("user_id", "u"); got.ID != visit || string(got.Traits["plan"]) != `"gold"` {
+		t.Errorf("after the login is split: the user is in %s (%s), want %s", got.ID, mustJSON(got.Traits), visit)
+	}
+
+	// 5. Of two visitors merged into one, the older profile stays with them when a user (with
+	// a profile of their own before) is split off, whatever their anonymous ids are called.
+	for _, names := range [][2]string{{"zc", "zb"}, {"yb", "yz"}} {
+		older, newer := names[0], names[1]
+		p.send(1, sent{"web", "", fmt.Sprintf(`{"type":"identify","anonymousId":%q,"traits":{"email":"%s@x.org"},"timestamp":"2026-11-01T10:00:00Z"}`, older, older)})
+		old := p.lookup("anonymous_id", older).ID
+		p.send(1, sent{"web", "", fmt.Sprintf(`{"type":"identify","anonymousId":%q,"traits":{"email":"%s@x.org"},"timestamp":"2026-11-01T11:00:00Z"}`, newer, newer)})
+		p.send(1, sent{"web", "", fmt.Sprintf(`{"type":"identify","anonymousId":%q,"traits":{"email":"%s@x.org"},"timestamp":"2026-11-01T12:00:00Z"}`, newer, older)})
+		p.send(1, sent{"app", "", fmt.Sprintf(`{"type":"identify","userId":"user-%s","traits":{"email":"user-%s@x.org"},"timestamp":"2026-11-01T13:00:00Z"}`, older, older)})
+		p.send(1, sent{"web", "", fmt.Sprintf(`{"type":"identify","userId":"user-%s","anonymousId":%q,"timestamp":"2026-11-01T14:00:00Z"}`, older, newer)})
+		before, _ := p.db.Stats(ctx)
+		constrain(key("user_id", "user-"+older), key("anonymous_id", newer))
+		if got := p.lookup("anonymous_id", newer).ID; got != old {
+			t.Errorf("visitors %s (older) and %s: their part is %s, want the older profile %s", older, newer, got, old)
+		}
+		if after, _ := p.db.Stats(ctx); after.Merges != before.Merges {
+			t.Errorf("the split counted %d merges", after.Merges-before.Merges)
+		}
+	}
 }
