@@ -84,6 +84,7 @@ type IdentityConstraint struct {
 	A, B      IdentifierKey
 	CreatedAt time.Time
 	Reason    string
+	By        string // who made it: the API token's name (or id), or the match decision's
 }
 
 // ProfileState is a profile as the processor keeps it: the trait survivorship state (opaque

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"slices"
@@ -270,6 +271,7 @@ type GraphSplit struct {
 	Identifier *mosaic.Identifier   `json:"identifier,omitempty"`
 	Block      []mosaic.Identifier  `json:"block,omitempty"`
 	Reason     string               `json:"reason"`
+	By         string               `json:"by,omitempty"` // the token that made it (name, else id)
 	CreatedAt  string               `json:"created_at"`
 }
 
@@ -347,7 +349,7 @@ func ExplainProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (
 		g.Edges = append(g.Edges, ge)
 	}
 	for _, c := range cons {
-		sp := GraphSplit{A: c.A, B: c.B, Reason: c.Reason, CreatedAt: c.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00")}
+		sp := GraphSplit{A: c.A, B: c.B, Reason: c.Reason, By: c.By, CreatedAt: c.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00")}
 		a, b := known[c.A], known[c.B]
 		switch {
 		case a == nil:
@@ -413,6 +415,9 @@ func (s *Server) handleProfileSplit(w http.ResponseWriter, r *http.Request) {
 			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, fields[i], "That identifier is not part of profile %s.", p.ID))
 			return
 		}
+	}
+	if t := tokenFrom(r); t != nil {
+		c.By = cmp.Or(t.Name, t.ID)
 	}
 	if err := ps.AddIdentityConstraint(r.Context(), c); err != nil {
 		Error(w, r, err)

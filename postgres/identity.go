@@ -105,13 +105,13 @@ func (db *DB) FindIdentityConstraints(ctx context.Context, keys []mosaic.Identif
 	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM identity_constraints)`).Scan(&some); err != nil || !some {
 		return nil, storeErr(err)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT a, b, created_at, reason FROM identity_constraints WHERE a = ANY($1) OR b = ANY($1)`, strs(keys))
+	rows, err := db.pool.Query(ctx, `SELECT a, b, created_at, reason, created_by FROM identity_constraints WHERE a = ANY($1) OR b = ANY($1)`, strs(keys))
 	if err != nil {
 		return nil, storeErr(err)
 	}
 	out, err := pgx.AppendRows([]*mosaic.IdentityConstraint(nil), rows, func(row pgx.CollectableRow) (*mosaic.IdentityConstraint, error) {
 		var c mosaic.IdentityConstraint
-		if err := row.Scan(&c.A, &c.B, &c.CreatedAt, &c.Reason); err != nil {
+		if err := row.Scan(&c.A, &c.B, &c.CreatedAt, &c.Reason, &c.By); err != nil {
 			return nil, err
 		}
 		c.CreatedAt = c.CreatedAt.UTC()
@@ -212,8 +212,8 @@ func (db *DB) AddIdentityConstraint(ctx context.Context, c *mosaic.IdentityConst
 	c.CreatedAt = db.now()
 	return db.tx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO identity_constraints (a, b, created_at, reason) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (a, b) DO NOTHING`, c.A, c.B, c.CreatedAt, c.Reason)
+		b.Queue(`INSERT INTO identity_constraints (a, b, created_at, reason, created_by) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (a, b) DO NOTHING`, c.A, c.B, c.CreatedAt, c.Reason, c.By)
 		for _, k := range []mosaic.IdentifierKey{c.A, c.B} { // in key order, as commits delete them
 			if k != "" {
 				b.Queue(`INSERT INTO identity_recompute (key) VALUES ($1) ON CONFLICT (key) DO NOTHING`, k)

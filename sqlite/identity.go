@@ -158,8 +158,8 @@ func (db *DB) FindIdentityConstraints(ctx context.Context, keys []mosaic.Identif
 	}
 	err := chunks(keys, func(ks []mosaic.IdentifierKey) error {
 		ph := placeholders(len(ks))
-		rows, err := db.read.QueryContext(ctx, `SELECT a, b, created_at, reason FROM identity_constraints WHERE a IN (`+ph+`)
-			UNION SELECT a, b, created_at, reason FROM identity_constraints WHERE b IN (`+ph+`)`, append(anys(ks), anys(ks)...)...)
+		rows, err := db.read.QueryContext(ctx, `SELECT a, b, created_at, reason, created_by FROM identity_constraints WHERE a IN (`+ph+`)
+			UNION SELECT a, b, created_at, reason, created_by FROM identity_constraints WHERE b IN (`+ph+`)`, append(anys(ks), anys(ks)...)...)
 		if err != nil {
 			return storeErr(err)
 		}
@@ -167,7 +167,7 @@ func (db *DB) FindIdentityConstraints(ctx context.Context, keys []mosaic.Identif
 		for rows.Next() {
 			var c mosaic.IdentityConstraint
 			var at int64
-			if err := rows.Scan(&c.A, &c.B, &at, &c.Reason); err != nil {
+			if err := rows.Scan(&c.A, &c.B, &at, &c.Reason, &c.By); err != nil {
 				return storeErr(err)
 			}
 			c.CreatedAt = fromMicros(at)
@@ -287,8 +287,8 @@ func (db *DB) AddIdentityConstraint(ctx context.Context, c *mosaic.IdentityConst
 	}
 	c.CreatedAt = db.now()
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_constraints (a, b, created_at, reason) VALUES (?, ?, ?, ?)
-			ON CONFLICT (a, b) DO NOTHING`, c.A, c.B, micros(c.CreatedAt), c.Reason); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_constraints (a, b, created_at, reason, created_by) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (a, b) DO NOTHING`, c.A, c.B, micros(c.CreatedAt), c.Reason, c.By); err != nil {
 			return storeErr(err)
 		}
 		for _, k := range []mosaic.IdentifierKey{c.A, c.B} {

@@ -256,8 +256,8 @@ func (db *DB) DecideMatch(ctx context.Context, id string, accept bool, by string
 		case next == mosaic.MatchAccepted:
 			return linkMatch(ctx, tx, c, now)
 		case linked: // rejected after it was linked: the link is blocked, the profiles split
-			if _, err := tx.ExecContext(ctx, `INSERT INTO identity_constraints (a, b, created_at, reason) VALUES (?, ?, ?, ?)
-				ON CONFLICT (a, b) DO NOTHING`, c.A, c.B, micros(now), rejectReason(c)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO identity_constraints (a, b, created_at, reason, created_by) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (a, b) DO NOTHING`, c.A, c.B, micros(now), rejectReason(c), by); err != nil {
 				return storeErr(err)
 			}
 			return queueRecompute(ctx, tx, c.A, c.B)

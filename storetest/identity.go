@@ -457,7 +457,7 @@ func testIdentity(t *testing.T, open Opener) {
 		wantCode(t, err, mosaic.EINVALID)
 
 		// Keys chosen so that byte order differs from dictionary order: "Zk" < "ak".
-		blocked := &mosaic.IdentityConstraint{A: "ak", B: "Zk", Reason: "two people"}
+		blocked := &mosaic.IdentityConstraint{A: "ak", B: "Zk", Reason: "two people", By: "ann"}
 		before := time.Now().Add(-time.Minute)
 		must(t, s.AddIdentityConstraint(ctx, blocked))
 		if blocked.A != "Zk" || blocked.B != "ak" {

@@ -197,7 +197,7 @@ func testMatches(t *testing.T, open Opener) {
 		}
 		cons, err := s.FindIdentityConstraints(ctx, []mosaic.IdentifierKey{"k-e"})
 		must(t, err)
-		if len(cons) != 1 || cons[0].A != "k-e" || cons[0].B != "k-f" {
+		if len(cons) != 1 || cons[0].A != "k-e" || cons[0].B != "k-f" || cons[0].By != "ann@example.com" {
 			t.Fatalf("constraints after rejecting a link: %+v", cons)
 		}
 		if pending, _ := s.PendingRecomputes(ctx, 10); !slices.Equal(pending, []mosaic.IdentifierKey{"k-e", "k-f"}) {

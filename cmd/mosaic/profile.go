@@ -202,7 +202,7 @@ func (c *ProfileExplainCmd) Run(env *Env) error {
 		fmt.Fprintf(tw, "%s — %s\t%s\t%s\t%s\n", e.From, e.To, e.Kind, evidence, result)
 	}
 	if len(g.Splits) > 0 {
-		fmt.Fprintln(tw, "\nSTEWARD'S SPLIT\tSINCE\tREASON")
+		fmt.Fprintln(tw, "\nSTEWARD'S SPLIT\tSINCE\tBY\tREASON")
 		for _, sp := range g.Splits {
 			what := ""
 			if sp.Identifier != nil {
@@ -210,7 +210,7 @@ func (c *ProfileExplainCmd) Run(env *Env) error {
 			} else {
 				what = sp.Block[0].String() + " never with " + sp.Block[1].String()
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", what, sp.CreatedAt, sp.Reason)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", what, sp.CreatedAt, sp.By, sp.Reason)
 		}
 	}
 	fmt.Fprintln(tw, "\nTRAIT\tVALUE\tWHY")

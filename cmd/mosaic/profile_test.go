@@ -185,7 +185,8 @@ func TestProfilesEndToEnd(t *testing.T) {
 	tillID := till["id"].(string)
 	st, graph := apiCall(t, "GET", inst.URL+"/api/v1/profiles/"+tillID+"/graph", inst.Token, nil)
 	if splits, _ := graph["splits"].([]any); st != 200 || len(splits) != 1 ||
-		fmt.Sprint(splits[0].(map[string]any)["identifier"]) != "map[type:email value:ada@example.com]" || splits[0].(map[string]any)["reason"] != "shared till email" {
+		fmt.Sprint(splits[0].(map[string]any)["identifier"]) != "map[type:email value:ada@example.com]" || splits[0].(map[string]any)["reason"] != "shared till email" ||
+		splits[0].(map[string]any)["by"] == "" || splits[0].(map[string]any)["by"] == nil {
 		t.Errorf("graph of the split-off profile: %d %v", st, graph["splits"])
 	}
 	explained, err := runCLI(t, "profile", "explain", "email:ada@example.com", "--data", dir)
