@@ -723,8 +723,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			states[survivor.ID] = survivor
 		}
 		taken[survivor.ID] = survivor.ID
-		revived := survivor.MergedInto != ""
-		if revived {
+		if survivor.MergedInto != "" { // a merged-away origin comes back to life
 			survivor.MergedInto = ""
 			survivor.UpdatedAt = now
 		}
