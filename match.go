@@ -180,3 +180,53 @@ func DecideMatchStatus(from MatchStatus, accept bool) (MatchStatus, error) {
 		return MatchRejected, nil
 	}
 }
+
+// Match link states (MatchLink.State).
+const (
+	MatchLinkNone    = "none"    // no link: the pair waits for review or was rejected before it was linked
+	MatchLinkWaiting = "waiting" // linked, and the processor has not applied the link yet
+	MatchLinkMerged  = "merged"  // the two identifiers are in one profile
+	MatchLinkRefused = "refused" // an identifier rule or a steward's block keeps them apart (Refused says which)
+)
+
+// MatchLink is what became of the link a candidate made: accepting a pair writes a link, and
+// the processor applies it later under the identifier rules, which may refuse it (a profile
+// with two user ids), so "accepted" alone does not say the profiles merged.
+type MatchLink struct {
+	State   string `json:"state"`
+	Refused string `json:"refused,omitempty"` // limit:user_id, blocked, hub, …
+}
+
+// FindMatchLink reads what became of c's link from the identity graph.
+func FindMatchLink(ctx context.Context, s IdentityService, c *MatchCandidate) (*MatchLink, error) {
+	recs, err := s.FindIdentifiers(ctx, []IdentifierKey{c.A, c.B})
+	if err != nil {
+		return nil, err
+	}
+	var pa, pb ProfileID
+	for _, r := range recs {
+		switch r.Key {
+		case c.A:
+			pa = r.ProfileID
+		case c.B:
+			pb = r.ProfileID
+		}
+	}
+	if pa != "" && pa == pb {
+		return &MatchLink{State: MatchLinkMerged}, nil
+	}
+	edges, err := s.FindIdentityEdges(ctx, []IdentifierKey{c.A})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range edges {
+		if e.Kind != EdgeProbabilistic || e.A != c.A || e.B != c.B {
+			continue
+		}
+		if e.Refused != "" {
+			return &MatchLink{State: MatchLinkRefused, Refused: e.Refused}, nil
+		}
+		return &MatchLink{State: MatchLinkWaiting}, nil
+	}
+	return &MatchLink{State: MatchLinkNone}, nil
+}

@@ -126,6 +126,12 @@ func (s *Server) writeMatch(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	out["profiles"] = profiles
 	out["same_profile"] = len(profiles) == 2 && profiles[0].ID == profiles[1].ID
+	link, err := mosaic.FindMatchLink(r.Context(), s.Store, c)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	out["link"] = link
 	writeJSON(w, status, out)
 }
 

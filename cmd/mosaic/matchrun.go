@@ -224,12 +224,30 @@ func decideMatches(env *Env, ids []string, accept bool, by string) error {
 		return err
 	}
 	defer store.Close()
+	var decided []*mosaic.MatchCandidate
 	for _, id := range ids {
 		m, err := store.DecideMatch(env.Ctx, id, accept, by)
 		if err != nil {
 			return fmt.Errorf("%s: %s", id, cliMessage(err))
 		}
 		fmt.Fprintf(env.Stdout, "%s %s\n", m.ID, m.Status)
+		decided = append(decided, m)
 	}
-	return applyLinks(env, store, norm, cfg) // merges accepted pairs, splits rejected links
+	if err := applyLinks(env, store, norm, cfg); err != nil { // merges accepted pairs, splits rejected links
+		return err
+	}
+	// Accepting writes a link that the identifier rules may still refuse: say so.
+	for _, m := range decided {
+		if m.Status != mosaic.MatchAccepted {
+			continue
+		}
+		link, err := mosaic.FindMatchLink(env.Ctx, store, m)
+		if err != nil {
+			return err
+		}
+		if link.State == mosaic.MatchLinkRefused {
+			fmt.Fprintf(env.Stdout, "%s: the link was refused (%s), so the two profiles stay apart\n", m.ID, link.Refused)
+		}
+	}
+	return nil
 }

@@ -141,7 +141,8 @@ func TestMatchingEndToEnd(t *testing.T) {
 	matches := list["matches"].([]any)
 	first := matches[0].(map[string]any)
 	code, detail := apiCall(t, "GET", inst.URL+"/api/v1/matches/"+first["id"].(string), inst.Token, nil)
-	if code != 200 || detail["same_profile"] != true || len(detail["match"].(map[string]any)["weights"].([]any)) == 0 {
+	if code != 200 || detail["same_profile"] != true || len(detail["match"].(map[string]any)["weights"].([]any)) == 0 ||
+		detail["link"].(map[string]any)["state"] != "merged" {
 		t.Fatalf("linked match detail: %d %v", code, detail)
 	}
 	st = waitProcessed(t, inst.URL, inst.Token)
@@ -159,6 +160,9 @@ func TestMatchingEndToEnd(t *testing.T) {
 			t.Fatalf("match detail: %d %v", code, detail)
 		}
 		if detail["same_profile"] == false {
+			if l := detail["link"].(map[string]any); l["state"] != "refused" || l["refused"] != "blocked" {
+				t.Fatalf("link of a rejected match: %v, want refused: blocked", l)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -340,4 +344,67 @@ func TestMatchRunAgain(t *testing.T) {
 			t.Errorf("linked %d pairs among profiles without duplicates", n)
 		}
 	})
+}
+
+// TestMatchLinkRefusedByTheUserIDLimit: two accounts of one person (a duplicate pair with a
+// user id each) score as a match, but the link would give a profile two user ids, so the
+// identifier rules refuse it. The match says so, on the API and in the CLI: "linked" or
+// "accepted" alone would claim a merge that did not happen.
+func TestMatchLinkRefusedByTheUserIDLimit(t *testing.T) {
+	dir := t.TempDir()
+	inst := startServe(t, "--data", dir)
+	calls, pairs := people(300, 40)
+	for i, c := range calls {
+		calls[i] = strings.Replace(c, `{"type":"identify",`, fmt.Sprintf(`{"type":"identify","userId":"account-%d",`, i), 1)
+	}
+	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[`+strings.Join(calls, ",")+`]}`)
+	waitProcessed(t, inst.URL, inst.Token)
+	code, run := apiCall(t, "POST", inst.URL+"/api/v1/matches/runs", inst.Token, map[string]any{})
+	if code != 202 {
+		t.Fatalf("start run: %d %v", code, run)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); run["status"] == "running"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("matching run did not finish in 2 minutes")
+		}
+		_, run = apiCall(t, "GET", inst.URL+"/api/v1/matches/runs/"+run["id"].(string), inst.Token, nil)
+	}
+	code, list := apiCall(t, "GET", inst.URL+"/api/v1/matches?status=linked&limit=500", inst.Token, nil)
+	if code != 200 || len(list["matches"].([]any)) < len(pairs)/2 {
+		t.Fatalf("linked matches: %d %v (run %v)", code, list, run)
+	}
+	id := list["matches"].([]any)[0].(map[string]any)["id"].(string)
+	link := func() map[string]any {
+		t.Helper()
+		code, detail := apiCall(t, "GET", inst.URL+"/api/v1/matches/"+id, inst.Token, nil)
+		if code != 200 {
+			t.Fatalf("match detail: %d %v", code, detail)
+		}
+		if detail["same_profile"] == true {
+			t.Fatalf("two user ids merged by a match: %v", detail)
+		}
+		return detail["link"].(map[string]any)
+	}
+	waitProcessed(t, inst.URL, inst.Token)
+	for deadline := time.Now().Add(time.Minute); link()["state"] == "waiting"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the link is still waiting after a minute")
+		}
+	}
+	if l := link(); l["state"] != "refused" || l["refused"] != "limit:user_id" {
+		t.Fatalf("link of a linked pair with two user ids: %v, want refused by limit:user_id", l)
+	}
+	// A steward rejects it, then accepts it on the command line: the CLI says the accepted
+	// link was refused.
+	if code, dec := apiCall(t, "POST", inst.URL+"/api/v1/matches/"+id+"/reject", inst.Token, nil); code != 200 {
+		t.Fatalf("reject: %d %v", code, dec)
+	}
+	waitProcessed(t, inst.URL, inst.Token)
+	if err := inst.stop(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "--data", dir, "match", "review", "accept", id)
+	if err != nil || !strings.Contains(out, id+" accepted") || !strings.Contains(out, "the link was refused (limit:user_id)") {
+		t.Fatalf("accepting a pair the user-id limit keeps apart: %v\n%s", err, out)
+	}
 }
