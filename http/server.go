@@ -138,6 +138,11 @@ func (s *Server) Handler() http.Handler {
 	s.registerImportRoutes(mux)
 	s.registerMatchRoutes(mux)
 	s.registerHealthRoutes(mux)
+	for pattern, hint := range refusedGET {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			methodNotAllowed(w, []string{"POST"}, r.Method+" "+r.URL.Path+": "+hint)
+		})
+	}
 	// The catch-all matches every method, so ServeMux never answers 405 by itself: a path
 	// that a route serves with other methods is answered here.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -158,6 +163,13 @@ func (s *Server) Handler() http.Handler {
 // CORS preflights for any path below it, so it does not say that a path exists.
 var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
+// refusedGET are POST-only paths whose GET a wider GET route would take and answer with
+// something misleading (GET /api/v1/profiles/rebuild is not a lookup of profile "rebuild"):
+// Handler answers their GET with 405, and allowedMethods does not count that route.
+var refusedGET = map[string]string{
+	"GET /api/v1/profiles/rebuild": `a rebuild is started with POST (body {"all":true}).`,
+}
+
 // allowedMethods returns the methods with which a route other than the catch-all serves
 // r's path (none for a path no route knows).
 func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
@@ -165,7 +177,7 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 	for _, m := range probeMethods {
 		probe := *r
 		probe.Method = m
-		if _, pattern := mux.Handler(&probe); pattern != "" && pattern != "/" {
+		if _, pattern := mux.Handler(&probe); pattern != "" && pattern != "/" && refusedGET[pattern] == "" {
 			allow = append(allow, m)
 		}
 	}

@@ -495,6 +495,8 @@ func TestAPICallWithTheWrongMethod(t *testing.T) {
 		{"PUT", "/api/v1/sources/src_x", "GET, HEAD, PATCH"},
 		{"DELETE", "/api/v1/sources", "GET, HEAD, POST"},
 		{"POST", "/healthz", "GET, HEAD"},
+		{"GET", "/api/v1/profiles/rebuild", "POST"}, // not a lookup of profile "rebuild"
+		{"DELETE", "/api/v1/profiles/rebuild", "POST"},
 	} {
 		code, body, hdr := e.do(tc.method, tc.path, nil, map[string]string{"Authorization": "Bearer " + e.Owner})
 		if c, _ := errorCode(body); code != 405 || hdr.Get("Allow") != tc.allow || c != "method_not_allowed" {
