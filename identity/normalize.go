@@ -380,6 +380,21 @@ func (n *Normalizer) TraitIdentifier(name string) (mosaic.IdentifierType, bool) 
 	return "", false
 }
 
+// IdentifierTraits returns the top-level traits an identifier is read from (TraitIdentifier),
+// in name order.
+func (n *Normalizer) IdentifierTraits() []string {
+	var out []string
+	for _, r := range n.cfg.Rules {
+		for _, p := range n.paths[r.Type] {
+			if p.root == "traits" && len(p.keys) == 1 && !slices.Contains(out, p.keys[0]) {
+				out = append(out, p.keys[0])
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Extract reads every declared identifier of an event. Values may be strings or numbers.
 func (n *Normalizer) Extract(e *mosaic.Event) Extraction {
 	var out Extraction

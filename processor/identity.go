@@ -36,6 +36,7 @@ type Identity struct {
 
 	secret    []byte
 	keyer     *identity.Keyer
+	profRules *traits.Config // Traits with runners-up kept for traits that hold identifiers
 	idCache   genCache[mosaic.IdentifierKey, *mosaic.IdentifierRecord]
 	edgeCache genCache[edgeKey, *mosaic.IdentityEdge]
 	pending   []*pendingBatch // processed batches not yet committed, oldest first (overlay.go)
@@ -91,6 +92,9 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		s.Now = time.Now
 	}
 	s.initCache()
+	if s.profRules == nil {
+		s.profRules = profileRules(s.Traits, s.Normalizer)
+	}
 	now := s.Now().UTC().Truncate(time.Microsecond)
 	ch := &mosaic.IdentityChanges{}
 	comp := &component{records: map[mosaic.IdentifierKey]*mosaic.IdentifierRecord{}, edges: map[edgeKey]*mosaic.IdentityEdge{}, dirty: map[edgeKey]bool{}}
@@ -778,7 +782,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 				continue
 			}
 			if !split {
-				ts = s.Traits.Combine(ts, decodeStates(old.State))
+				ts = s.profRules.Combine(ts, decodeStates(old.State))
 				survivor.Groups = unionStrings(survivor.Groups, old.Groups)
 			}
 			taken[pid] = survivor.ID
@@ -904,13 +908,81 @@ func groupOrigins(g []mosaic.Identifier, comp *component, byIdent map[mosaic.Ide
 	return dedupe(out)
 }
 
-// hideForeignIdentifiers leaves out of each profile's traits the ones that hold an identifier
-// of another profile: an event anchored here may carry an email whose link was refused (a
-// shared kiosk, a user-id limit) or split off by a steward, and the profile must not show
-// another customer's email. The survivorship state keeps the observation, so the trait
-// shows again if the identifier joins the profile later; which traits show is a function of
+// hideForeignIdentifiers keeps out of each profile's traits the values that hold an
+// identifier of another profile: an event anchored here may carry an email whose link was
+// refused (a shared kiosk, a user-id limit) or split off by a steward, and the profile must
+// not show another customer's email. The trait then shows the next value the survivorship
+// state keeps (its runners-up, profileRules) that is the profile's own, and is left out only
+// if there is none. The state keeps every observation it kept before, so a hidden value
+// shows again if its identifier joins the profile later; which value shows is a function of
 // the state and the partition only, so arrival order does not matter.
-// traitCheck is a trait of a profile that holds an identifier.
+func (s *Identity) hideForeignIdentifiers(ctx context.Context, profiles []*mosaic.ProfileState, comp *component) error {
+	var checks []traitCheck
+	for _, p := range profiles {
+		if p.MergedInto != "" {
+			continue
+		}
+		for name, raw := range p.Traits {
+			if c, ok := s.traitIdentifier(p, name, raw); ok {
+				checks = append(checks, c)
+			}
+		}
+	}
+	foreign, err := s.foreignValues(ctx, checks, comp)
+	if err != nil || len(foreign) == 0 {
+		return err
+	}
+	// The runners-up of each hidden trait, judged the same way.
+	type hidden struct {
+		traitCheck
+		cands []*traits.State // after the winner, best first
+	}
+	var hid []hidden
+	var next []traitCheck
+	decoded := map[*mosaic.ProfileState]traits.States{}
+	for _, c := range foreign {
+		ts, ok := decoded[c.p]
+		if !ok {
+			ts = decodeStates(c.p.State)
+			decoded[c.p] = ts
+		}
+		h := hidden{c, nil}
+		if cands := s.profRules.Candidates(c.name, ts[c.name]); len(cands) > 1 {
+			h.cands = cands[1:]
+		}
+		for _, cand := range h.cands {
+			if nc, ok := s.traitIdentifier(c.p, c.name, cand.Value); ok {
+				next = append(next, nc)
+			}
+		}
+		hid = append(hid, h)
+	}
+	foreignNext, err := s.foreignValues(ctx, next, comp)
+	if err != nil {
+		return err
+	}
+	notOwn := map[[2]string]bool{}
+	for _, c := range foreignNext {
+		notOwn[[2]string{c.name + "\x00" + string(c.key), string(c.p.ID)}] = true
+	}
+	for _, h := range hid {
+		delete(h.p.Traits, h.name)
+		delete(h.p.TraitSources, h.name)
+		for _, cand := range h.cands {
+			if string(cand.Value) == "null" { // deleted after the values before it: nothing shows
+				break
+			}
+			if nc, ok := s.traitIdentifier(h.p, h.name, cand.Value); ok && notOwn[[2]string{h.name + "\x00" + string(nc.key), string(h.p.ID)}] {
+				continue
+			}
+			h.p.Traits[h.name], h.p.TraitSources[h.name] = cand.Value, cand.Source
+			break
+		}
+	}
+	return nil
+}
+
+// traitCheck is a trait value of a profile that holds an identifier.
 type traitCheck struct {
 	p    *mosaic.ProfileState
 	name string
@@ -918,80 +990,79 @@ type traitCheck struct {
 	typ  mosaic.IdentifierType
 }
 
-func (s *Identity) hideForeignIdentifiers(ctx context.Context, profiles []*mosaic.ProfileState, comp *component) error {
-	type check = traitCheck
-	var checks []check
+// traitIdentifier reports the identifier that value raw of trait name holds, if the rules
+// read one from the trait and the value is one (junk and malformed values are ordinary
+// trait values).
+func (s *Identity) traitIdentifier(p *mosaic.ProfileState, name string, raw json.RawMessage) (traitCheck, bool) {
+	typ, ok := s.Normalizer.TraitIdentifier(name)
+	if !ok {
+		return traitCheck{}, false
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return traitCheck{}, false
+	}
+	var str string
+	switch x := v.(type) {
+	case string:
+		str = x
+	case float64:
+		str = strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		return traitCheck{}, false
+	}
+	norm, err := s.Normalizer.Normalize(typ, str)
+	if err != nil {
+		return traitCheck{}, false
+	}
+	return traitCheck{p, name, s.key(mosaic.Identifier{Type: typ, Value: norm}), typ}, true
+}
+
+// foreignValues returns the checks whose identifier is another profile's. A value the
+// profile could not link only because it holds as many of that type as the rules allow (a
+// sixth email) is still its own: it is not foreign. Any other reason (the value is another
+// customer's, a hub's, or a steward took it away) makes it foreign.
+func (s *Identity) foreignValues(ctx context.Context, checks []traitCheck, comp *component) ([]traitCheck, error) {
 	var unknown []mosaic.IdentifierKey
 	owner := map[mosaic.IdentifierKey]mosaic.ProfileID{}
-	for _, p := range profiles {
-		if p.MergedInto != "" {
-			continue
-		}
-		for name, raw := range p.Traits {
-			typ, ok := s.Normalizer.TraitIdentifier(name)
-			if !ok {
-				continue
-			}
-			var v any
-			if json.Unmarshal(raw, &v) != nil {
-				continue
-			}
-			var str string
-			switch x := v.(type) {
-			case string:
-				str = x
-			case float64:
-				str = strconv.FormatFloat(x, 'f', -1, 64)
-			default:
-				continue
-			}
-			norm, err := s.Normalizer.Normalize(typ, str)
-			if err != nil {
-				continue // not an identifier (junk, malformed): an ordinary trait
-			}
-			k := s.key(mosaic.Identifier{Type: typ, Value: norm})
-			checks = append(checks, check{p, name, k, typ})
-			if r, ok := comp.records[k]; ok {
-				owner[k] = r.ProfileID
-			} else if r, ok := s.cachedRecord(k); ok {
-				owner[k] = r.ProfileID
-			} else {
-				unknown = append(unknown, k)
-			}
+	for _, c := range checks {
+		if r, ok := comp.records[c.key]; ok {
+			owner[c.key] = r.ProfileID
+		} else if r, ok := s.cachedRecord(c.key); ok {
+			owner[c.key] = r.ProfileID
+		} else {
+			unknown = append(unknown, c.key)
 		}
 	}
 	if len(unknown) > 0 {
 		recs, err := s.Store.FindIdentifiers(ctx, dedupe(unknown))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, r := range recs {
 			owner[r.Key] = r.ProfileID
 		}
 	}
-	var foreign []check
+	var foreign []traitCheck
 	for _, c := range checks {
 		if o, ok := owner[c.key]; ok && o != c.p.ID {
 			foreign = append(foreign, c)
 		}
 	}
 	if len(foreign) == 0 {
-		return nil
+		return nil, nil
 	}
-	// A value the profile could not link only because it holds as many of that type as the
-	// rules allow (a sixth email) is still its own latest value: it stays. Any other reason
-	// (the value is another customer's, a hub's, or a steward took it away) hides it.
 	overLimit, err := s.overLimitLinks(ctx, foreign, comp)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	out := foreign[:0]
 	for _, c := range foreign {
 		if !overLimit[[2]string{string(c.key), string(c.p.ID)}] {
-			delete(c.p.Traits, c.name)
-			delete(c.p.TraitSources, c.name)
+			out = append(out, c)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // overLimitLinks reports, for each check, whether a link between its identifier and an
@@ -1069,12 +1140,27 @@ func observes(e *mosaic.Event) bool {
 func (s *Identity) observe(ts traits.States, p *mosaic.ProfileState, e *mosaic.Event) {
 	switch e.Type {
 	case mosaic.EventIdentify:
-		s.Traits.ObserveObject(ts, e.Traits, traits.Observation{SourceID: e.SourceID, MessageID: e.MessageID, EventTime: e.Timestamp, ReceivedAt: e.ReceivedAt})
+		s.profRules.ObserveObject(ts, e.Traits, traits.Observation{SourceID: e.SourceID, MessageID: e.MessageID, EventTime: e.Timestamp, ReceivedAt: e.ReceivedAt})
 	case mosaic.EventGroup:
 		if e.GroupID != "" {
 			p.Groups = unionStrings(p.Groups, []string{e.GroupID})
 		}
 	}
+}
+
+// identifierFallbacks is how many runner-up values a profile keeps of a trait that holds
+// an identifier, to show when the winner is another customer's (hideForeignIdentifiers).
+const identifierFallbacks = 4
+
+// profileRules returns the profiles' survivorship rules: cfg, with runners-up kept for the
+// traits an identifier is read from.
+func profileRules(cfg *traits.Config, norm *identity.Normalizer) *traits.Config {
+	out := *cfg
+	out.Fallbacks = map[string]int{}
+	for _, name := range norm.IdentifierTraits() {
+		out.Fallbacks[name] = identifierFallbacks
+	}
+	return &out
 }
 
 func decodeStates(raw json.RawMessage) traits.States {

@@ -486,6 +486,54 @@ func TestAnotherCustomersEmailIsNotShown(t *testing.T) {
 	}
 }
 
+// TestHiddenEmailFallsBackToTheProfilesOwn: two siblings give their own email, then the
+// family's. The family email belongs to the one who gave it first (Anna); Ben's latest
+// email is hers, so his profile shows the email he gave before it, his own, with its
+// provenance, in any order and batch size. A deletion after his own email leaves none.
+func TestHiddenEmailFallsBackToTheProfilesOwn(t *testing.T) {
+	evs := []sent{
+		{"app", "m1", `{"type":"identify","userId":"anna","traits":{"email":"anna@example.com"},"timestamp":"2026-11-01T09:00:00Z"}`},
+		{"app", "m2", `{"type":"identify","userId":"ben","traits":{"email":"ben@example.com"},"timestamp":"2026-11-01T09:30:00Z"}`},
+		{"app", "m3", `{"type":"identify","userId":"anna","traits":{"email":"family@example.com"},"timestamp":"2026-11-02T10:00:00Z"}`},
+		{"app", "m4", `{"type":"identify","userId":"ben","traits":{"email":"Family@Example.com"},"timestamp":"2026-11-03T10:00:00Z"}`},
+		{"web", "m5", `{"type":"identify","userId":"ben","traits":{"email":"kiosk@shop.example"},"timestamp":"2026-11-04T10:00:00Z"}`},
+		{"web", "m6", `{"type":"identify","userId":"kiosk","traits":{"email":"kiosk@shop.example"},"timestamp":"2026-10-01T10:00:00Z"}`},
+	}
+	for _, tc := range []struct {
+		order []int
+		batch int
+	}{{[]int{0, 1, 2, 3, 4, 5}, 6}, {[]int{5, 4, 3, 2, 1, 0}, 1}, {[]int{3, 0, 4, 2, 5, 1}, 2}} {
+		p := newPipeline(t, identity.DefaultConfig())
+		var in []sent
+		for _, i := range tc.order {
+			in = append(in, evs[i])
+		}
+		p.send(tc.batch, in...)
+		anna, ben := p.lookup("user_id", "anna"), p.lookup("user_id", "ben")
+		if anna.ID == ben.ID {
+			t.Fatalf("order %v: siblings merged", tc.order)
+		}
+		if got := string(anna.Traits["email"]); got != `"family@example.com"` {
+			t.Errorf("order %v: anna's email %s, want the family's", tc.order, got)
+		}
+		// Ben's two latest emails are the kiosk's and Anna's: his own shows.
+		if got := string(ben.Traits["email"]); got != `"ben@example.com"` {
+			t.Errorf("order %v: ben's email %s, want his own (traits %s)", tc.order, got, mustJSON(ben.Traits))
+		}
+		if src := ben.TraitSources["email"]; src.MessageID != "m2" {
+			t.Errorf("order %v: ben's email cites %+v, want m2", tc.order, src)
+		}
+	}
+
+	// A deletion after his own email: nothing shows.
+	p := newPipeline(t, identity.DefaultConfig())
+	p.send(10, evs[0], evs[1], evs[2], evs[3],
+		sent{"app", "m7", `{"type":"identify","userId":"ben","traits":{"email":null},"timestamp":"2026-11-02T09:00:00Z"}`})
+	if ben := p.lookup("user_id", "ben"); ben.Traits["email"] != nil {
+		t.Errorf("ben deleted his email before giving the family's: traits %s", mustJSON(ben.Traits))
+	}
+}
+
 // TestSearchFindsNestedTraits: profile search finds values inside Segment's nested traits
 // (address.city, company.name and its words) and in lists (tags).
 func TestSearchFindsNestedTraits(t *testing.T) {

@@ -53,6 +53,15 @@ type Config struct {
 	// SourcePriority is the order of sources for the SourcePriority rule, highest first; a
 	// source not in it ranks below every listed one. The rule needs it (Validate).
 	SourcePriority []mosaic.SourceID `json:"source_priority"`
+	// Fallbacks says, by trait name, how many runner-up values to keep beside the winning
+	// one (of distinct values, each by its best observation under the rule), so that a
+	// reader who may not show the winner (the processor hides an email that is another
+	// customer's) can show the next value instead of none. Only the rules that order
+	// observations keep them (latest, earliest, immutable, source_priority, max, min);
+	// most_frequent has every value's count already. Kept values are exact whatever the
+	// order of observations: the best n+1 values of a union are among the best n+1 of each
+	// part.
+	Fallbacks map[string]int `json:"-"`
 }
 
 // Validate checks the rules, and that the source_priority rule has a source order.
@@ -114,6 +123,9 @@ type State struct {
 	// value that wins. States written before it existed lack it (see combine).
 	Seen  map[string]mosaic.TraitSource `json:"l,omitempty"`
 	Items []json.RawMessage             `json:"u,omitempty"` // union: sorted distinct values
+	// Alt are the runner-up values (Config.Fallbacks), best first: distinct, none equal to
+	// Value, each its best observation; they carry no Alt of their own.
+	Alt []*State `json:"a,omitempty"`
 }
 
 // States are the trait states of one profile (or group), by trait name.
@@ -206,7 +218,15 @@ func (c *Config) combine(name string, a, b *State) *State {
 	case b == nil:
 		out = adopt(a, rule)
 	default:
-		out = c.combineRule(rule, adopt(a, rule), adopt(b, rule))
+		a, b = adopt(a, rule), adopt(b, rule)
+		out = c.combineRule(rule, a, b)
+		if n := c.Fallbacks[name]; n > 0 && ordered(rule) {
+			out = c.keepRunnersUp(rule, n, a, b)
+		} else if out.Alt != nil {
+			cp := *out
+			cp.Alt = nil
+			out = &cp
+		}
 	}
 	if out.Source.Rule != string(rule) {
 		cp := *out
@@ -214,6 +234,85 @@ func (c *Config) combine(name string, a, b *State) *State {
 		out = &cp
 	}
 	return out
+}
+
+// ordered reports whether rule picks one observation by an order of observations (so its
+// runner-up values are the next ones in that order).
+func ordered(rule Rule) bool {
+	switch rule {
+	case Latest, Earliest, Immutable, SourcePriority, Max, Min:
+		return true
+	}
+	return false
+}
+
+// keepRunnersUp combines a and b (with their runners-up) under an ordered rule: the best
+// value wins and the next n distinct values are kept in Alt, each by its best observation.
+func (c *Config) keepRunnersUp(rule Rule, n int, a, b *State) *State {
+	if len(a.Alt) == 0 && len(b.Alt) == 0 && bytes.Equal(a.Value, b.Value) {
+		return c.combineRule(rule, a, b) // the same value again (the common case): no runner-up
+	}
+	all := make([]*State, 0, 2+len(a.Alt)+len(b.Alt))
+	for _, s := range [][]*State{{a, b}, a.Alt, b.Alt} {
+		for _, x := range s {
+			cp := *x
+			cp.Alt, cp.Counts, cp.Seen, cp.Items = nil, nil, nil, nil
+			all = append(all, &cp)
+		}
+	}
+	// Best first; combineRule is a total order of observations for these rules.
+	slices.SortFunc(all, func(x, y *State) int {
+		switch {
+		case x == y:
+			return 0
+		case c.combineRule(rule, x, y) == x:
+			return -1
+		}
+		return 1
+	})
+	out := all[0]
+	for _, x := range all[1:] {
+		if len(out.Alt) == n {
+			break
+		}
+		dup := bytes.Equal(x.Value, out.Value)
+		for _, y := range out.Alt {
+			dup = dup || bytes.Equal(x.Value, y.Value)
+		}
+		if !dup {
+			out.Alt = append(out.Alt, x)
+		}
+	}
+	return out
+}
+
+// Candidates returns the values st holds for trait name, best first: the winner, then its
+// runners-up (Config.Fallbacks) or, under most_frequent, every other value counted, in
+// the order of the rule. A reader that may not show a value shows the next.
+func (c *Config) Candidates(name string, st *State) []*State {
+	if st == nil {
+		return nil
+	}
+	out := []*State{st}
+	if c.Rule(name) == MostFrequent && len(st.Counts) > 1 {
+		vals := slices.Collect(maps.Keys(st.Counts))
+		slices.SortFunc(vals, func(x, y string) int {
+			switch {
+			case x == y:
+				return 0
+			case st.Counts[x] > st.Counts[y] || st.Counts[x] == st.Counts[y] && tieWins(x, y, st.Seen):
+				return -1
+			}
+			return 1
+		})
+		for _, v := range vals {
+			if v != string(st.Value) {
+				out = append(out, &State{Value: json.RawMessage(v), Source: st.Seen[v]})
+			}
+		}
+		return out
+	}
+	return append(out, st.Alt...)
 }
 
 // adopt returns s in the form rule keeps: a state made under another rule (no counts for
@@ -533,6 +632,20 @@ func (st States) AppendJSON(b []byte) []byte {
 					b = append(b, ',')
 				}
 				b = appendRaw(b, v)
+			}
+			b = append(b, ']')
+		}
+		if len(s.Alt) > 0 {
+			b = append(b, `,"a":[`...)
+			for j, alt := range s.Alt {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"v":`...)
+				b = appendRaw(b, alt.Value)
+				b = append(b, `,"s":`...)
+				b = alt.Source.AppendJSON(b)
+				b = append(b, '}')
 			}
 			b = append(b, ']')
 		}

@@ -83,7 +83,8 @@ func TestOrderAndMergeIndependence(t *testing.T) {
 	names := []string{"plan", "first", "ltv", "low", "city", "tags", "name", "born"}
 	cfg := &traits.Config{Rules: map[string]traits.Rule{"first": traits.Earliest, "ltv": traits.Max, "low": traits.Min,
 		"city": traits.MostFrequent, "tags": traits.Union, "name": traits.SourcePriority, "born": traits.Immutable},
-		SourcePriority: []mosaic.SourceID{"crm"}}
+		SourcePriority: []mosaic.SourceID{"crm"},
+		Fallbacks:      map[string]int{"plan": 2, "first": 3, "ltv": 2, "low": 1, "name": 2, "born": 2, "city": 2}}
 	values := []string{`"a"`, `"b"`, `"c"`, `1`, `2.5`, `["x","y"]`, `null`, `true`, // max and min over mixed kinds:
 		`"99"`, `"2.5"`, `-1`, `{"k":1}`, `"2024-03-01"`, `"2024-02-29T22:00:00Z"`, `"2024-03-01T01:00:00+05:00"`}
 	for seed := uint64(0); seed < 300; seed++ {
@@ -111,7 +112,24 @@ func TestOrderAndMergeIndependence(t *testing.T) {
 				cfg.Observe(b, x.name, x.obs)
 			}
 		}
-		got, gotSrc := cfg.Combine(b, a).Traits()
+		merged := cfg.Combine(b, a)
+		got, gotSrc := merged.Traits()
+		// The runners-up too: the same values with the same provenance.
+		for _, name := range names {
+			type cand struct {
+				V string
+				S mosaic.TraitSource
+			}
+			list := func(st traits.States) (out []cand) {
+				for _, c := range cfg.Candidates(name, st[name]) {
+					out = append(out, cand{string(c.Value), c.Source})
+				}
+				return out
+			}
+			if diff := cmp.Diff(list(one), list(merged)); diff != "" {
+				t.Fatalf("seed %d: candidates of %s differ (-one profile +merged):\n%s", seed, name, diff)
+			}
+		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("seed %d: traits differ (-one profile +merged):\n%s", seed, diff)
 		}
@@ -226,7 +244,8 @@ func permutations(n int) func(func([]int) bool) {
 // TestAppendJSONDecodesAsMarshal: the fast encoding of states decodes to what json.Marshal's
 // does, for states built by every rule.
 func TestAppendJSONDecodesAsMarshal(t *testing.T) {
-	c := &traits.Config{Rules: map[string]traits.Rule{"f": traits.MostFrequent, "u": traits.Union, "m": traits.Max, "e": traits.Earliest}}
+	c := &traits.Config{Rules: map[string]traits.Rule{"f": traits.MostFrequent, "u": traits.Union, "m": traits.Max, "e": traits.Earliest},
+		Fallbacks: map[string]int{"m": 2, "plan": 3}}
 	vals := []string{`"a<b>&c"`, `12`, `null`, `["x","y"]`, `{"k":[1,2]}`, `"Zoë\u2028"`, `true`}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for i := range 300 {
@@ -361,5 +380,67 @@ func TestChangedRuleJudgesTheKeptValue(t *testing.T) {
 	}
 	if st["plan"].Counts[`"gold"`] != 2 {
 		t.Errorf("gold counted %d times, want 2 (the kept value and the new observation)", st["plan"].Counts[`"gold"`])
+	}
+}
+
+// TestRunnersUp: a trait with fallbacks keeps the next distinct values in the order of its
+// rule, each by its best observation, whatever the order of observations and however they
+// were split between two profiles that merge; checked against sorting every observation.
+func TestRunnersUp(t *testing.T) {
+	for _, rule := range []traits.Rule{traits.Latest, traits.Earliest, traits.SourcePriority, traits.Max} {
+		cfg := &traits.Config{Default: rule, SourcePriority: []mosaic.SourceID{"crm", "web"}, Fallbacks: map[string]int{"email": 3}}
+		for seed := uint64(0); seed < 200; seed++ {
+			rng := rand.New(rand.NewPCG(seed, 2))
+			var all []traits.Observation
+			for i := range 1 + rng.IntN(25) {
+				src := mosaic.SourceID([]string{"crm", "web", "app"}[rng.IntN(3)])
+				all = append(all, obs(fmt.Sprintf(`"v%d"`, rng.IntN(8)), rng.IntN(20), src, fmt.Sprintf("m%02d", i)))
+			}
+			// Brute force: each value's best observation, then the values best first.
+			best := map[string]traits.Observation{}
+			for _, o := range all {
+				st := traits.States{}
+				if b, ok := best[string(o.Value)]; ok {
+					cfg.Observe(st, "email", b)
+				}
+				cfg.Observe(st, "email", o)
+				if st["email"].Source.MessageID == o.MessageID {
+					best[string(o.Value)] = o
+				}
+			}
+			var order []traits.Observation
+			for _, o := range best {
+				order = append(order, o)
+			}
+			slices.SortFunc(order, func(x, y traits.Observation) int {
+				st := traits.States{}
+				cfg.Observe(st, "email", x)
+				cfg.Observe(st, "email", y)
+				if st["email"].Source.MessageID == x.MessageID {
+					return -1
+				}
+				return 1
+			})
+			var want []string
+			for _, o := range order[:min(4, len(order))] {
+				want = append(want, string(o.Value)+"@"+o.MessageID)
+			}
+			rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+			a, b := traits.States{}, traits.States{}
+			for i, o := range all {
+				if i%3 == 0 {
+					cfg.Observe(a, "email", o)
+				} else {
+					cfg.Observe(b, "email", o)
+				}
+			}
+			var got []string
+			for _, c := range cfg.Candidates("email", cfg.Combine(a, b)["email"]) {
+				got = append(got, string(c.Value)+"@"+c.Source.MessageID)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s, seed %d: candidates %v, want %v", rule, seed, got, want)
+			}
+		}
 	}
 }
