@@ -76,6 +76,10 @@ type IdentityEdge struct {
 	SourceID  SourceID      `json:"source_id"`
 	// Refused is set when the link was not made, with the reason (limit:user_id, hub, …).
 	Refused string `json:"refused,omitempty"`
+	// Stale marks a link made under identity rules that an identity replay is replacing: it
+	// counts until the replay ends, and is deleted then unless an event made it again
+	// (which writes it with Stale false).
+	Stale bool `json:"-"`
 }
 
 // IdentityConstraint is a steward's correction: never link A and B (a blocked pair), or,
@@ -120,6 +124,16 @@ type IdentityChanges struct {
 	// GroupsRebuilt says every group's traits were rebuilt from the group calls, as
 	// QueueProfileRebuild of every profile asks (PendingGroupRebuild).
 	GroupsRebuilt bool
+	// Replay is the identity replay's progress after this range (nil when none ran), and
+	// ReplayFrom the replay as the range began: stores record Replay (and forget the replay
+	// once it is Done) if the stored replay is still ReplayFrom, so a replay queued again
+	// meanwhile starts over.
+	Replay, ReplayFrom *IdentityReplay
+	// Reanchored are stored events the replay filed under another anchor.
+	Reanchored []EventAnchor
+	// QueueRebuild are identifiers whose profiles are to be rebuilt (as QueueProfileRebuild
+	// queues them): those whose events the replay filed elsewhere.
+	QueueRebuild []IdentifierKey
 	// Counter increments.
 	Merges             int64
 	InvalidIdentifiers int64
@@ -170,6 +184,43 @@ type IdentityService interface {
 	// FindGroupCalls returns stored group calls with ids above after, at most limit, in id
 	// order.
 	FindGroupCalls(ctx context.Context, after int64, limit int) ([]*Event, error)
+	// QueueIdentityReplay queues every event stored now to be resolved again under the
+	// identity rules in force (IdentityReplay), from the first, and returns the replay; a
+	// replay already running starts over. It marks the links events made stale and records
+	// the rules of the process holding the processor lease as the graph's
+	// (SettingGraphIdentityRules).
+	QueueIdentityReplay(ctx context.Context) (*IdentityReplay, error)
+	// IdentityReplay returns the replay queued (nil when none is): the processor replays its
+	// events a page at a time and commits its progress (IdentityChanges.Replay).
+	IdentityReplay(ctx context.Context) (*IdentityReplay, error)
+	// FindStoredEvents returns stored events with ids in (after, through], at most limit, in
+	// id order, each with its Identity.
+	FindStoredEvents(ctx context.Context, after, through int64, limit int) ([]*Event, error)
+}
+
+// IdentityReplay is a replay of stored events under the identity rules in force, as after
+// declaring a new identifier type, changing priorities or normalisation: the processor
+// extracts their identifiers again, links them as the rules now do and files each event
+// under its anchor again. Queueing it marks every link events made stale; when it ends, the
+// links no event made again are deleted and their profiles recomputed, so the graph is the
+// one the rules give from scratch. (Probabilistic links, which matching made, stay.)
+// Identifiers no rule reads any more stay, each on its own once its links are gone.
+type IdentityReplay struct {
+	After   int64 `json:"after"`   // events up to this id are replayed
+	Through int64 `json:"through"` // the last event id to replay (the newest when queued)
+}
+
+// SettingIdentityReplay is the setting that holds the queued IdentityReplay (as JSON); stores
+// keep it.
+const SettingIdentityReplay = "identity_replay"
+
+// Done reports whether every event of the replay is replayed.
+func (r *IdentityReplay) Done() bool { return r.After >= r.Through }
+
+// EventAnchor is a stored event's new anchor identifier (Event.Identity).
+type EventAnchor struct {
+	ID       int64
+	Identity IdentifierKey // empty: the event has no identifier under the rules in force
 }
 
 // ProfileFilter selects profiles for FindProfiles. Q, Terms and IDs search: a live profile

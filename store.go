@@ -58,6 +58,16 @@ const (
 	SettingProfileTraitRules   = "profile_trait_rules"
 )
 
+// Settings about the identity rules (identity.Config as JSON): those of the process holding
+// the processor lease, and those the stored identity graph was built (or last replayed)
+// under. A process that takes the lease with other rules warns until an identity replay is
+// queued (IdentityService.QueueIdentityReplay records the lease holder's rules as the
+// graph's, and so does a process that takes the lease while a replay waits).
+const (
+	SettingProcessorIdentityRules = "processor_identity_rules"
+	SettingGraphIdentityRules     = "graph_identity_rules"
+)
+
 // MarkFullRebuild records, once every profile is queued for a rebuild, that the profiles
 // will be built under the rules of the process holding the processor lease (which applies
 // the queue).

@@ -38,6 +38,53 @@ func (s *Server) registerProfileRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/profiles/rebuild", s.authenticate(s.handleProfileRebuildAll))
 	// GET /api/v1/groups/{id}
 	mux.HandleFunc("GET /api/v1/groups/{id}", s.authenticate(s.handleGroupGet))
+	// POST /api/v1/identity/replay: resolve every stored event again under the identity rules
+	// in force; GET: the replay running, if any
+	mux.HandleFunc("POST /api/v1/identity/replay", s.authenticate(s.handleIdentityReplay))
+	mux.HandleFunc("GET /api/v1/identity/replay", s.authenticate(s.handleIdentityReplayGet))
+}
+
+// handleIdentityReplay queues a replay of every stored event under the processor's identity
+// rules (owner or steward): 202 with the replay.
+func (s *Server) handleIdentityReplay(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.profiles()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if err := requireSourceManager(r); err != nil {
+		Error(w, r, mosaic.Errorf(mosaic.EFORBIDDEN, "Your role may not replay events; an owner or steward can."))
+		return
+	}
+	if r.ContentLength != 0 { // no fields
+		var in struct{}
+		if err := decodeJSON(r, &in); err != nil {
+			Error(w, r, err)
+			return
+		}
+	}
+	rep, err := ps.QueueIdentityReplay(r.Context())
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	s.wakeProcessor()
+	writeJSON(w, http.StatusAccepted, map[string]any{"success": true, "status": "queued", "replay": rep})
+}
+
+// handleIdentityReplayGet shows the replay running: {"replay": null} when none is.
+func (s *Server) handleIdentityReplayGet(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.profiles()
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	rep, err := ps.IdentityReplay(r.Context())
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"replay": rep})
 }
 
 func (s *Server) profiles() (profileStore, error) {

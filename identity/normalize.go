@@ -380,6 +380,9 @@ func (n *Normalizer) TraitIdentifier(name string) (mosaic.IdentifierType, bool) 
 	return "", false
 }
 
+// Config returns the configuration n was made with.
+func (n *Normalizer) Config() Config { return n.cfg }
+
 // IdentifierTraits returns the top-level traits an identifier is read from (TraitIdentifier),
 // in name order.
 func (n *Normalizer) IdentifierTraits() []string {

@@ -70,11 +70,11 @@ func (db *DB) FindIdentifiers(ctx context.Context, keys []mosaic.IdentifierKey) 
 	return out, storeErr(err)
 }
 
-const edgeColumns = `a, b, kind, event_time, evidence, source_id, refused`
+const edgeColumns = `a, b, kind, event_time, evidence, source_id, refused, stale`
 
 func scanEdge(row pgx.CollectableRow) (*mosaic.IdentityEdge, error) {
 	var e mosaic.IdentityEdge
-	if err := row.Scan(&e.A, &e.B, &e.Kind, &e.EventTime, &e.Evidence, &e.SourceID, &e.Refused); err != nil {
+	if err := row.Scan(&e.A, &e.B, &e.Kind, &e.EventTime, &e.Evidence, &e.SourceID, &e.Refused, &e.Stale); err != nil {
 		return nil, err
 	}
 	e.EventTime = e.EventTime.UTC()
@@ -296,6 +296,55 @@ func (db *DB) FindGroupCalls(ctx context.Context, after int64, limit int) ([]*mo
 	return out, storeErr(err)
 }
 
+// QueueIdentityReplay implements mosaic.IdentityService.
+func (db *DB) QueueIdentityReplay(ctx context.Context) (*mosaic.IdentityReplay, error) {
+	r := &mosaic.IdentityReplay{}
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&r.Through); err != nil {
+			return storeErr(err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE identity_edges SET stale = true WHERE kind <> $1 AND NOT stale`, mosaic.EdgeProbabilistic); err != nil {
+			return storeErr(err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value) SELECT $1, value FROM settings WHERE key = $2
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, mosaic.SettingGraphIdentityRules, mosaic.SettingProcessorIdentityRules); err != nil {
+			return storeErr(err)
+		}
+		raw, _ := json.Marshal(r)
+		_, err := tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+			mosaic.SettingIdentityReplay, raw)
+		return storeErr(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// IdentityReplay implements mosaic.IdentityService.
+func (db *DB) IdentityReplay(ctx context.Context) (*mosaic.IdentityReplay, error) {
+	raw, ok, err := db.Setting(ctx, mosaic.SettingIdentityReplay)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var r mosaic.IdentityReplay
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return nil, storeErr(err)
+	}
+	return &r, nil
+}
+
+// FindStoredEvents implements mosaic.IdentityService.
+func (db *DB) FindStoredEvents(ctx context.Context, after, through int64, limit int) ([]*mosaic.Event, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN identifiers i ON i.key = e.identity
+		WHERE e.id > $1 AND e.id <= $2 ORDER BY e.id LIMIT $3`, after, through, limit)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out, err := pgx.AppendRows([]*mosaic.Event(nil), rows, scanEvent)
+	return out, storeErr(err)
+}
+
 // PendingRebuilds implements mosaic.IdentityService.
 func (db *DB) PendingRebuilds(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
 	return db.queuedKeys(ctx, "profile_rebuild", limit)
@@ -334,10 +383,10 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 			r.Key, r.Type, r.Value, []byte(strings.ToLower(r.Value)), r.ProfileID, r.Hub, r.FirstSeen, r.Origin)
 	}
 	for _, e := range ch.Edges {
-		b.Queue(`INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		b.Queue(`INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused, stale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (a, b, kind) DO UPDATE SET event_time = excluded.event_time, evidence = excluded.evidence,
-			source_id = excluded.source_id, refused = excluded.refused`,
-			e.A, e.B, e.Kind, e.EventTime, e.Evidence, e.SourceID, e.Refused)
+			source_id = excluded.source_id, refused = excluded.refused, stale = excluded.stale`,
+			e.A, e.B, e.Kind, e.EventTime, e.Evidence, e.SourceID, e.Refused, e.Stale)
 	}
 	for _, p := range ch.Profiles {
 		var blobs [5][]byte
@@ -383,6 +432,34 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 	}
 	if ch.GroupsRebuilt {
 		b.Queue(`DELETE FROM settings WHERE key = 'group_rebuild'`)
+	}
+	if len(ch.Reanchored) > 0 {
+		ids, anchors := make([]int64, len(ch.Reanchored)), make([]*string, len(ch.Reanchored))
+		for i, a := range ch.Reanchored {
+			ids[i] = a.ID
+			if a.Identity != "" {
+				k := string(a.Identity)
+				anchors[i] = &k
+			}
+		}
+		b.Queue(`UPDATE events e SET identity = u.identity FROM unnest($1::bigint[], $2::text[]) AS u(id, identity) WHERE e.id = u.id`, ids, anchors)
+	}
+	if len(ch.QueueRebuild) > 0 {
+		b.Queue(`INSERT INTO profile_rebuild (key) SELECT unnest($1::text[]) ON CONFLICT (key) DO NOTHING`, strs(ch.QueueRebuild))
+	}
+	if r := ch.Replay; r != nil && ch.ReplayFrom != nil {
+		from, _ := json.Marshal(ch.ReplayFrom)
+		if r.Done() {
+			// The replay's end: the links no event made again go, and their profiles are
+			// recomputed without them.
+			b.Queue(`WITH gone AS (DELETE FROM settings WHERE key = $1 AND value = $2 RETURNING 1),
+				dropped AS (DELETE FROM identity_edges WHERE stale AND EXISTS (SELECT 1 FROM gone) RETURNING a, b)
+				INSERT INTO identity_recompute (key) SELECT a FROM dropped UNION SELECT b FROM dropped ON CONFLICT (key) DO NOTHING`,
+				mosaic.SettingIdentityReplay, from)
+		} else {
+			raw, _ := json.Marshal(r)
+			b.Queue(`UPDATE settings SET value = $1 WHERE key = $2 AND value = $3`, raw, mosaic.SettingIdentityReplay, from)
+		}
 	}
 	for _, c := range []struct {
 		name string

@@ -32,7 +32,10 @@ type Identity struct {
 	// CacheSize bounds the identifiers and the links kept in memory (each); 0 means
 	// DefaultCacheSize. Only this stage writes the graph, so cached committed state is exact.
 	CacheSize int
-	Now       func() time.Time
+	// ReplayPage is how many stored events a batch replays while an identity replay runs; 0
+	// means DefaultReplayPage.
+	ReplayPage int
+	Now        func() time.Time
 
 	secret    []byte
 	keyer     *identity.Keyer
@@ -50,6 +53,10 @@ type eventIDs struct {
 	ev     *mosaic.Event
 	anchor mosaic.IdentifierKey
 	edges  []*mosaic.IdentityEdge // in stored form
+	// replayed marks a stored event resolved again (an identity replay), whose traits its
+	// profile holds already; stored is the anchor it was filed under.
+	replayed bool
+	stored   mosaic.IdentifierKey
 }
 
 // seenID is an identifier of a batch and the earliest event time it has there.
@@ -97,13 +104,18 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	}
 	now := s.Now().UTC().Truncate(time.Microsecond)
 	ch := &mosaic.IdentityChanges{}
+	replayed, err := s.replayPage(ctx, ch)
+	if err != nil {
+		return err
+	}
 	comp := &component{records: map[mosaic.IdentifierKey]*mosaic.IdentifierRecord{}, edges: map[edgeKey]*mosaic.IdentityEdge{}, dirty: map[edgeKey]bool{}}
 
 	// 1. Identifiers and links of every event. Each identifier's key is computed once, and
 	// each link is put in its stored form (keys, ends ordered) once.
-	infos := make([]eventIDs, 0, len(b.Events))
+	infos := make([]eventIDs, 0, len(b.Events)+len(replayed))
 	seen := make(map[mosaic.IdentifierKey]seenID, len(b.Events))
-	for _, e := range b.Events {
+	for i, e := range slices.Concat(b.Events, replayed) {
+		isReplay, stored := i >= len(b.Events), e.Identity
 		ext := s.Normalizer.Extract(e)
 		ch.InvalidIdentifiers += int64(ext.Invalid)
 		ids := ext.Identifiers
@@ -112,7 +124,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 			ids = appendUnique(ids, a.B)
 			edges = append(edges, a)
 		}
-		info := eventIDs{ev: e}
+		info := eventIDs{ev: e, replayed: isReplay, stored: stored}
 		if anchor, ok := s.Normalizer.Anchor(ids); ok {
 			info.anchor = s.key(anchor)
 		}
@@ -197,7 +209,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		for _, se := range info.edges {
 			k := keyOf(se)
 			old, ok := comp.edges[k]
-			if ok && !earlier(se, old) {
+			if ok && !old.Stale && !earlier(se, old) { // a stale link is made again, with this evidence
 				continue
 			}
 			if ok {
@@ -242,10 +254,33 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		return ""
 	}
 
-	// 4. File events and fold their traits into their profiles.
+	// 4. File events and fold their traits into their profiles. A replayed event filed
+	// under another anchor is filed again; its traits are its old profile's, so when that
+	// is not its new one both are rebuilt from their events.
+	for _, info := range infos {
+		if !info.replayed || info.anchor == info.stored {
+			continue
+		}
+		ch.Reanchored = append(ch.Reanchored, mosaic.EventAnchor{ID: info.ev.ID, Identity: info.anchor})
+		var before mosaic.ProfileID
+		if r, ok := comp.records[info.stored]; ok {
+			before = r.ProfileID
+		} else if r, ok := s.cachedRecord(info.stored); ok {
+			before = r.ProfileID
+		}
+		if info.ev.Type == mosaic.EventIdentify || info.ev.Type == mosaic.EventGroup {
+			if before == "" || before != profileOf(info.anchor) {
+				for _, k := range []mosaic.IdentifierKey{info.stored, info.anchor} {
+					if k != "" {
+						ch.QueueRebuild = append(ch.QueueRebuild, k)
+					}
+				}
+			}
+		}
+	}
 	var need []mosaic.ProfileID
 	for _, info := range infos {
-		if p := profileOf(info.anchor); p != "" && states[p] == nil && observes(info.ev) {
+		if p := profileOf(info.anchor); p != "" && states[p] == nil && observes(info.ev) && !info.replayed {
 			need = append(need, p)
 		}
 	}
@@ -279,7 +314,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		pid := profileOf(info.anchor)
 		info.ev.ProfileID = pid
 		st := states[pid]
-		if st == nil || !observes(info.ev) {
+		if st == nil || !observes(info.ev) || info.replayed {
 			continue
 		}
 		ts, ok := trStates[pid]
@@ -353,6 +388,10 @@ func (s *Identity) AfterCommit(b *Batch, err error) {
 		if r.ProfileID != "" {
 			s.idCache.put(k, r)
 		}
+	}
+	if ch := b.Identity; ch != nil && ch.Replay != nil && ch.Replay.Done() {
+		s.edgeCache.reset() // the store dropped the links no event made again
+		return
 	}
 	for k, e := range comp.edges {
 		s.edgeCache.put(k, e)
@@ -1146,6 +1185,47 @@ func (s *Identity) observe(ts traits.States, p *mosaic.ProfileState, e *mosaic.E
 			p.Groups = unionStrings(p.Groups, []string{e.GroupID})
 		}
 	}
+}
+
+// DefaultReplayPage is how many stored events a batch replays (mosaic.IdentityReplay).
+const DefaultReplayPage = 5000
+
+// replayPage returns the next page of stored events an identity replay resolves again, with
+// the batch's own events, and records the replay's progress in ch; none while no replay is
+// queued. A replay goes on from the stored progress, so it needs every earlier batch
+// committed.
+func (s *Identity) replayPage(ctx context.Context, ch *mosaic.IdentityChanges) ([]*mosaic.Event, error) {
+	for _, pb := range s.pending {
+		if pb.b.Identity != nil && pb.b.Identity.Replay != nil {
+			// Its commit records the progress, and at the end drops links the cache holds.
+			return nil, ErrNeedCommitted
+		}
+	}
+	r, err := s.Store.IdentityReplay(ctx)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	if len(s.pending) > 0 {
+		return nil, ErrNeedCommitted
+	}
+	if r.After == 0 {
+		// Queueing marked the stored links stale: cached copies of them from before say
+		// otherwise, and a replayed event that makes one again must write it.
+		s.edgeCache.reset()
+	}
+	page := cmp.Or(s.ReplayPage, DefaultReplayPage)
+	evs, err := s.Store.FindStoredEvents(ctx, r.After, r.Through, page)
+	if err != nil {
+		return nil, err
+	}
+	next := *r
+	if len(evs) < page {
+		next.After = r.Through
+	} else {
+		next.After = evs[len(evs)-1].ID
+	}
+	ch.Replay, ch.ReplayFrom = &next, r
+	return evs, nil
 }
 
 // identifierFallbacks is how many runner-up values a profile keeps of a trait that holds

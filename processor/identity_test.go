@@ -29,6 +29,8 @@ type pipeline struct {
 	seq  int
 	// traits are the survivorship rules the processor runs with (signup_source earliest if nil).
 	traits *traits.Config
+	// replayPage is the identity stage's ReplayPage.
+	replayPage int
 }
 
 func newPipeline(t *testing.T, cfg identity.Config) *pipeline {
@@ -71,7 +73,8 @@ func (p *pipeline) send(batchSize int, evs ...sent) {
 	}
 	proc := &processor.Processor{Store: p.db, BatchSize: batchSize, Poll: time.Millisecond, Stages: []processor.Stage{
 		&processor.Dedupe{Store: p.db},
-		&processor.Identity{Store: p.db, Normalizer: p.norm, Traits: cmp.Or(p.traits, &traits.Config{Rules: map[string]traits.Rule{"signup_source": traits.Earliest}})},
+		&processor.Identity{Store: p.db, Normalizer: p.norm, Traits: cmp.Or(p.traits, &traits.Config{Rules: map[string]traits.Rule{"signup_source": traits.Earliest}}),
+			ReplayPage: p.replayPage},
 	}}
 	proc.Open()
 	defer proc.Close()
@@ -856,4 +859,113 @@ func TestSplitIDsFollowTheirCustomers(t *testing.T) {
 			t.Errorf("the split counted %d merges", after.Merges-before.Merges)
 		}
 	}
+}
+
+// TestReplayAppliesNewRulesToHistory: a shop declares loyalty_id (read from traits and
+// properties, ranked above the anonymous id) after months of events. A replay of the
+// stored events under the new rules must leave exactly the profiles and traits that resolving
+// the same history from scratch under them gives (events that now file under a loyalty id
+// included), whatever the batch size, and events sent while it runs are resolved too.
+func TestReplayAppliesNewRulesToHistory(t *testing.T) {
+	// The card names its holder better than a browser does: events with both are filed under
+	// the loyalty id now, and where the card's link to the browser is refused (a second card on
+	// one profile), such an event moves to the card's profile.
+	withLoyalty := identity.DefaultConfig()
+	withLoyalty.Rules[1].Priority = 4
+	withLoyalty.Rules = append(withLoyalty.Rules, identity.Rule{Type: "loyalty_id", Priority: 3, Limit: 1,
+		Paths: []string{"traits.loyalty_id", "properties.loyalty_id"}, Normalize: []string{"trim", "upper"}})
+	for seed := uint64(0); seed < 6; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var evs []sent
+		for i := range 120 {
+			var fields []string
+			if rng.IntN(4) == 0 {
+				fields = append(fields, fmt.Sprintf(`"userId":"u%d"`, rng.IntN(8)))
+			}
+			fields = append(fields, fmt.Sprintf(`"anonymousId":"a%d"`, rng.IntN(40)))
+			loyalty := ""
+			if rng.IntN(3) == 0 {
+				loyalty = fmt.Sprintf(`"loyalty_id":" l-%d"`, rng.IntN(12))
+			}
+			ts := fmt.Sprintf(`"timestamp":"2026-11-%02dT10:%02d:00Z"`, 1+rng.IntN(20), rng.IntN(60))
+			var body string
+			switch rng.IntN(3) {
+			case 0:
+				tr := []string{fmt.Sprintf(`"plan":"p%d"`, rng.IntN(3))}
+				if loyalty != "" {
+					tr = append(tr, loyalty)
+				}
+				if rng.IntN(4) == 0 {
+					tr = append(tr, fmt.Sprintf(`"email":"e%d@example.com"`, rng.IntN(10)))
+				}
+				body = `{"type":"identify",` + ts + `,"traits":{` + strings.Join(tr, ",") + `},` + strings.Join(fields, ",") + `}`
+			case 1:
+				body = `{"type":"track","event":"Order Completed",` + ts + `,"properties":{` + loyalty + `},` + strings.Join(fields, ",") + `}`
+			default:
+				body = `{"type":"group","groupId":"g1",` + ts + `,"traits":{"tier":"gold"},` + strings.Join(fields, ",") + `}`
+			}
+			evs = append(evs, sent{"web", fmt.Sprintf("m%03d", i), body})
+		}
+		late := evs[100:] // sent while the replay runs
+		// From scratch under the new rules.
+		fresh := newPipeline(t, withLoyalty)
+		fresh.send(7, evs...)
+		want := fresh.partition()
+
+		p := newPipeline(t, identity.DefaultConfig())
+		p.send(1+rng.IntN(30), evs[:100]...)
+		if got := p.partition(); slices.Equal(got, want) {
+			t.Fatalf("seed %d: the old rules already give the new partition: the test shows nothing", seed)
+		}
+		n, err := identity.NewNormalizer(withLoyalty)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.norm, p.replayPage = n, 1+rng.IntN(40)
+		r, err := p.db.QueueIdentityReplay(context.Background())
+		if err != nil || r.Through == 0 || r.After != 0 {
+			t.Fatalf("queue replay: %+v %v", r, err)
+		}
+		p.send(1+rng.IntN(30), late...)
+		if r, err := p.db.IdentityReplay(context.Background()); r != nil || err != nil {
+			t.Fatalf("seed %d: replay still queued after the drain: %+v %v", seed, r, err)
+		}
+		if diff := gocmp.Diff(want, p.partition()); diff != "" {
+			t.Fatalf("seed %d: replayed history differs from history resolved under the new rules (-fresh +replayed):\n%s", seed, diff)
+		}
+		// Every event is filed under the anchor the new rules give it.
+		for _, lid := range []string{"L-1", "L-2", "L-3"} {
+			pf, err := p.db.FindProfileByIdentifier(context.Background(), keyFor(t, p, "loyalty_id", lid))
+			if mosaic.ErrorCode(err) == mosaic.ENOTFOUND {
+				continue
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			ff, err := fresh.db.FindProfileByIdentifier(context.Background(), keyFor(t, fresh, "loyalty_id", lid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := countEvents(t, p, pf.ID), countEvents(t, fresh, ff.ID); a != b {
+				t.Errorf("seed %d: %s's profile has %d events after the replay, %d from scratch", seed, lid, a, b)
+			}
+		}
+	}
+}
+
+func keyFor(t *testing.T, p *pipeline, typ mosaic.IdentifierType, v string) mosaic.IdentifierKey {
+	t.Helper()
+	secret, err := p.db.IdentitySecret(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identity.Key(secret, mosaic.Identifier{Type: typ, Value: v})
+}
+
+func countEvents(t *testing.T, p *pipeline, id mosaic.ProfileID) int {
+	t.Helper()
+	evs, _, err := p.db.FindEvents(context.Background(), mosaic.EventFilter{ProfileID: id, Limit: mosaic.MaxEventPage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(evs)
 }

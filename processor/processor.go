@@ -353,12 +353,14 @@ func (p *Processor) afterCommit(b *Batch, err error) {
 }
 
 // pendingWork reports whether a steward's change waits to be applied (identity recomputes,
-// profile rebuilds), which the processor runs even when the inbox is empty.
+// profile rebuilds, an identity replay), which the processor runs even when the inbox is
+// empty.
 func (p *Processor) pendingWork(ctx context.Context) (bool, error) {
 	var pr interface {
 		PendingRecomputes(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error)
 		PendingRebuilds(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error)
 		PendingGroupRebuild(ctx context.Context) (bool, error)
+		IdentityReplay(ctx context.Context) (*mosaic.IdentityReplay, error)
 	}
 	for _, s := range p.Stages {
 		if id, ok := s.(*Identity); ok {
@@ -374,6 +376,9 @@ func (p *Processor) pendingWork(ctx context.Context) (bool, error) {
 	}
 	if keys, err = pr.PendingRebuilds(ctx, 1); err != nil || len(keys) > 0 {
 		return len(keys) > 0, err
+	}
+	if r, err := pr.IdentityReplay(ctx); err != nil || r != nil {
+		return r != nil, err
 	}
 	return pr.PendingGroupRebuild(ctx)
 }

@@ -107,7 +107,7 @@ func scanEdges(rows *sql.Rows, out []*mosaic.IdentityEdge) ([]*mosaic.IdentityEd
 	for rows.Next() {
 		var e mosaic.IdentityEdge
 		var at int64
-		if err := rows.Scan(&e.A, &e.B, &e.Kind, &at, &e.Evidence, &e.SourceID, &e.Refused); err != nil {
+		if err := rows.Scan(&e.A, &e.B, &e.Kind, &at, &e.Evidence, &e.SourceID, &e.Refused, &e.Stale); err != nil {
 			return nil, storeErr(err)
 		}
 		e.EventTime = fromMicros(at)
@@ -122,8 +122,8 @@ func (db *DB) FindIdentityEdges(ctx context.Context, keys []mosaic.IdentifierKey
 	err := chunks(keys, func(ks []mosaic.IdentifierKey) error {
 		ph := placeholders(len(ks))
 		args := append(anys(ks), anys(ks)...)
-		rows, err := db.read.QueryContext(ctx, `SELECT a, b, kind, event_time, evidence, source_id, refused FROM identity_edges WHERE a IN (`+ph+`)
-			UNION SELECT a, b, kind, event_time, evidence, source_id, refused FROM identity_edges WHERE b IN (`+ph+`)`, args...)
+		rows, err := db.read.QueryContext(ctx, `SELECT a, b, kind, event_time, evidence, source_id, refused, stale FROM identity_edges WHERE a IN (`+ph+`)
+			UNION SELECT a, b, kind, event_time, evidence, source_id, refused, stale FROM identity_edges WHERE b IN (`+ph+`)`, args...)
 		if err != nil {
 			return storeErr(err)
 		}
@@ -410,6 +410,54 @@ func (db *DB) FindGroupCalls(ctx context.Context, after int64, limit int) ([]*mo
 	return scanEvents(rows)
 }
 
+// QueueIdentityReplay implements mosaic.IdentityService.
+func (db *DB) QueueIdentityReplay(ctx context.Context) (*mosaic.IdentityReplay, error) {
+	r := &mosaic.IdentityReplay{}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&r.Through); err != nil {
+			return storeErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE identity_edges SET stale = 1 WHERE kind <> ? AND stale = 0`, mosaic.EdgeProbabilistic); err != nil {
+			return storeErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) SELECT ?, value FROM settings WHERE key = ?
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, mosaic.SettingGraphIdentityRules, mosaic.SettingProcessorIdentityRules); err != nil {
+			return storeErr(err)
+		}
+		raw, _ := json.Marshal(r)
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+			mosaic.SettingIdentityReplay, raw)
+		return storeErr(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// IdentityReplay implements mosaic.IdentityService.
+func (db *DB) IdentityReplay(ctx context.Context) (*mosaic.IdentityReplay, error) {
+	raw, ok, err := db.Setting(ctx, mosaic.SettingIdentityReplay)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var r mosaic.IdentityReplay
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return nil, storeErr(err)
+	}
+	return &r, nil
+}
+
+// FindStoredEvents implements mosaic.IdentityService.
+func (db *DB) FindStoredEvents(ctx context.Context, after, through int64, limit int) ([]*mosaic.Event, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN identifiers i ON i.key = e.identity
+		WHERE e.id > ? AND e.id <= ? ORDER BY e.id LIMIT ?`, after, through, limit)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return scanEvents(rows)
+}
+
 // PendingRecomputes implements mosaic.IdentityService.
 func (db *DB) PendingRecomputes(ctx context.Context, limit int) ([]mosaic.IdentifierKey, error) {
 	return db.queuedKeys(ctx, `SELECT key FROM identity_recompute ORDER BY key LIMIT ?`, limit)
@@ -454,10 +502,10 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 		}
 	}
 	for _, e := range ch.Edges {
-		if err := exec(`INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused) VALUES (?, ?, ?, ?, ?, ?, ?)
+		if err := exec(`INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused, stale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (a, b, kind) DO UPDATE SET event_time = excluded.event_time, evidence = excluded.evidence,
-			source_id = excluded.source_id, refused = excluded.refused`,
-			e.A, e.B, e.Kind, micros(e.EventTime), e.Evidence, e.SourceID, e.Refused); err != nil {
+			source_id = excluded.source_id, refused = excluded.refused, stale = excluded.stale`,
+			e.A, e.B, e.Kind, micros(e.EventTime), e.Evidence, e.SourceID, e.Refused, e.Stale); err != nil {
 			return err
 		}
 	}
@@ -535,6 +583,44 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 	if ch.GroupsRebuilt {
 		if err := exec(`DELETE FROM settings WHERE key = 'group_rebuild'`); err != nil {
 			return err
+		}
+	}
+	for _, a := range ch.Reanchored {
+		if err := exec(`UPDATE events SET identity = ? WHERE id = ?`, nullString(string(a.Identity)), a.ID); err != nil {
+			return err
+		}
+	}
+	for _, k := range ch.QueueRebuild {
+		if err := exec(`INSERT INTO profile_rebuild (key) VALUES (?) ON CONFLICT (key) DO NOTHING`, k); err != nil {
+			return err
+		}
+	}
+	if r := ch.Replay; r != nil && ch.ReplayFrom != nil {
+		from, _ := json.Marshal(ch.ReplayFrom)
+		if r.Done() {
+			// The replay's end (if it was not queued again meanwhile): the links no event made
+			// again go, and their profiles are recomputed without them.
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings WHERE key = ? AND value = ?`, mosaic.SettingIdentityReplay, from).Scan(&n); err != nil {
+				return storeErr(err)
+			}
+			if n > 0 {
+				for _, q := range []string{
+					`INSERT INTO identity_recompute (key) SELECT a FROM identity_edges WHERE stale = 1
+						UNION SELECT b FROM identity_edges WHERE stale = 1 ON CONFLICT (key) DO NOTHING`,
+					`DELETE FROM identity_edges WHERE stale = 1`,
+					`DELETE FROM settings WHERE key = '` + mosaic.SettingIdentityReplay + `'`,
+				} {
+					if _, err := tx.ExecContext(ctx, q); err != nil {
+						return storeErr(err)
+					}
+				}
+			}
+		} else {
+			raw, _ := json.Marshal(r)
+			if err := exec(`UPDATE settings SET value = ? WHERE key = ? AND value = ?`, raw, mosaic.SettingIdentityReplay, from); err != nil {
+				return err
+			}
 		}
 	}
 	for name, n := range map[string]int64{"merges": ch.Merges, "invalid_identifiers": ch.InvalidIdentifiers} {

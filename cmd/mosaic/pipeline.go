@@ -165,6 +165,12 @@ func (l *leasedProcessor) try(ctx context.Context) (bool, error) {
 		}
 		return false, err
 	}
+	if err := l.checkIdentityRules(ctx); err != nil {
+		if release != nil {
+			release()
+		}
+		return false, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	select {
@@ -231,6 +237,98 @@ func (l *leasedProcessor) checkTraitRules(ctx context.Context) error {
 	l.Logger.Warn("the stored profiles were built under other survivorship rules: they keep the values derived under those (a rule applies from a trait's next observation) until they are rebuilt from their events; run `mosaic profile rebuild --all` (or POST /api/v1/profiles/rebuild {\"all\":true})",
 		"changed", strings.Join(changed, ", "), "profiles", st.Profiles)
 	return nil
+}
+
+// checkIdentityRules records the identity rules this process processes with, and warns when
+// the stored identity graph was built under other rules: events stored before keep the
+// identifiers and links those gave (a rule applies to events processed after it) until they
+// are replayed, so the warning names what changed and the command that replays them. It
+// warns at every start until a replay is queued; a process that takes the lease while one
+// waits will run it, so its rules become the graph's.
+func (l *leasedProcessor) checkIdentityRules(ctx context.Context) error {
+	var norm *identity.Normalizer
+	for _, st := range l.Proc.Stages {
+		if id, ok := st.(*processor.Identity); ok {
+			norm = id.Normalizer
+		}
+	}
+	ids, ok := l.Store.(mosaic.IdentityService)
+	if norm == nil || !ok {
+		return nil
+	}
+	cfg := norm.Config()
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	cur := string(raw)
+	if err := l.Store.PutSetting(ctx, mosaic.SettingProcessorIdentityRules, cur); err != nil {
+		return err
+	}
+	built, ok, err := l.Store.Setting(ctx, mosaic.SettingGraphIdentityRules)
+	if err != nil {
+		return err
+	}
+	replay, err := ids.IdentityReplay(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok || replay != nil {
+		return l.Store.PutSetting(ctx, mosaic.SettingGraphIdentityRules, cur)
+	}
+	var prev identity.Config
+	if built == cur || json.Unmarshal([]byte(built), &prev) != nil {
+		return nil
+	}
+	changed := changedIdentityRules(prev, cfg)
+	if len(changed) == 0 {
+		return nil
+	}
+	st, err := l.Store.Stats(ctx)
+	if err != nil || st.Events == 0 {
+		return l.Store.PutSetting(ctx, mosaic.SettingGraphIdentityRules, cur) // nothing resolved yet
+	}
+	l.Logger.Warn("the stored events were resolved under other identity rules: they keep the identifiers and links those gave (a rule applies to the events processed after it) until they are replayed; run `mosaic identity replay` (or POST /api/v1/identity/replay)",
+		"changed", strings.Join(changed, ", "), "events", st.Events)
+	return nil
+}
+
+// changedIdentityRules names what differs between two identity rule sets: each identifier
+// type added, removed or with another rule, and the other settings that differ.
+func changedIdentityRules(old, cur identity.Config) []string {
+	rules := func(c identity.Config) map[mosaic.IdentifierType]string {
+		m := map[mosaic.IdentifierType]string{}
+		for _, r := range c.Rules {
+			b, _ := json.Marshal(r)
+			m[r.Type] = string(b)
+		}
+		return m
+	}
+	o, c := rules(old), rules(cur)
+	var out []string
+	for _, t := range slices.Sorted(maps.Keys(c)) {
+		switch prev, ok := o[t]; {
+		case !ok:
+			out = append(out, string(t)+" (new)")
+		case prev != c[t]:
+			out = append(out, string(t))
+		}
+	}
+	for _, t := range slices.Sorted(maps.Keys(o)) {
+		if _, ok := c[t]; !ok {
+			out = append(out, string(t)+" (removed)")
+		}
+	}
+	if old.DefaultRegion != cur.DefaultRegion {
+		out = append(out, "default_region")
+	}
+	if !slices.Equal(old.Blocklist, cur.Blocklist) {
+		out = append(out, "blocklist")
+	}
+	if old.HubThreshold != cur.HubThreshold || old.MaxIdentifiers != cur.MaxIdentifiers || old.MaxMerges != cur.MaxMerges {
+		out = append(out, "hub_threshold, max_identifiers or max_merges")
+	}
+	return out
 }
 
 // changedTraitRules names what differs between two rule sets: each trait whose rule differs

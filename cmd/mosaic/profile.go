@@ -232,6 +232,31 @@ func idStrings(ids []mosaic.ProfileID) []string {
 // IdentityCmd groups the identity subcommands.
 type IdentityCmd struct {
 	DryRun IdentityDryRunCmd `cmd:"" name:"dry-run" help:"Replay history under a proposed rule set and report the merges and splits it would cause."`
+	Replay IdentityReplayCmd `cmd:"" help:"Resolve every stored event again under the identity rules in force (after changing them)."`
+}
+
+// IdentityReplayCmd replays the stored events under the rules of the process that processes
+// the store: a running server's, else this command's --config, run here.
+type IdentityReplayCmd struct{}
+
+// Run implements the command.
+func (c *IdentityReplayCmd) Run(env *Env) error {
+	cfg, norm, err := env.Config()
+	if err != nil {
+		return err
+	}
+	store, _, err := env.OpenExistingStore()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rep, err := store.QueueIdentityReplay(env.Ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "replaying the events stored so far (ids up to %d)\n", rep.Through)
+	return applyQueued(env, store, norm, cfg, "a server is processing this store: it replays them under its identity rules (GET /api/v1/identity/replay shows how far it is)",
+		"replayed: the identity graph is the one these rules give", false)
 }
 
 // IdentityDryRunCmd replays stored events under proposed identity rules.

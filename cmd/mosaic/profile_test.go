@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -419,5 +420,99 @@ func TestProfileRebuildAfterARuleChange(t *testing.T) {
 	}
 	if !strings.Contains(out, `"pro"`) {
 		t.Errorf("after a rebuild under latest, explain shows:\n%s", out)
+	}
+}
+
+// TestIdentityReplayAfterDeclaringAType: a shop sends events carrying a loyalty card number
+// before it declares loyalty_id. Restarted with the new rule, the server warns that stored
+// events were resolved under other rules; a replay (API beside the running server, or the
+// CLI without one) joins the history the card links, keeps the links new events made before
+// it (the server's cache holds them), and silences the warning.
+func TestIdentityReplayAfterDeclaringAType(t *testing.T) {
+	dir := t.TempDir()
+	first := startServe(t, "--data", dir)
+	sendBatch(t, first.URL, first.WriteKey, `{"batch":[
+		{"type":"identify","anonymousId":"x1","traits":{"loyalty_id":"L-1","plan":"gold"},"timestamp":"2026-10-01T10:00:00Z"},
+		{"type":"identify","anonymousId":"x2","traits":{"loyalty_id":"l-1 "},"timestamp":"2026-10-02T10:00:00Z"},
+		{"type":"track","event":"Order Completed","anonymousId":"x3","properties":{"loyalty_id":"L-2"},"timestamp":"2026-10-03T10:00:00Z"},
+		{"type":"track","event":"Order Completed","anonymousId":"x4","properties":{"loyalty_id":"L-2"},"timestamp":"2026-10-04T10:00:00Z"}]}`)
+	waitProcessed(t, first.URL, first.Token)
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "mosaic.yaml")
+	os.WriteFile(cfg, []byte(`identity:
+  rules:
+    - {type: user_id, priority: 1, limit: 1, paths: [userId], normalize: [trim]}
+    - {type: anonymous_id, priority: 2, paths: [anonymousId], normalize: [trim]}
+    - {type: loyalty_id, priority: 3, limit: 1, paths: [traits.loyalty_id, properties.loyalty_id], normalize: [trim, upper]}
+`), 0o600)
+	inst := startServe(t, "--data", dir, "--config", cfg)
+	const warning = "the stored events were resolved under other identity rules"
+	if log := inst.Stderr.String(); !strings.Contains(log, warning) || !strings.Contains(log, "loyalty_id (new)") || !strings.Contains(log, "mosaic identity replay") {
+		t.Errorf("no warning about the new identifier type at start:\n%s", log)
+	}
+	lookup := func(typ, value string) (int, map[string]any) {
+		t.Helper()
+		return apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type="+typ+"&value="+url.QueryEscape(value), first.Token, nil)
+	}
+	if code, _ := lookup("loyalty_id", "L-1"); code != 404 {
+		t.Fatalf("L-1 known before the replay: %d", code)
+	}
+	// A new customer's card: the link x5–L-9 is made now, and the server caches it.
+	sendBatch(t, inst.URL, first.WriteKey, `{"batch":[{"type":"track","event":"Order Completed","anonymousId":"x5","properties":{"loyalty_id":"L-9"},"timestamp":"2026-11-01T10:00:00Z"}]}`)
+	waitProcessed(t, inst.URL, first.Token)
+	code, rep := apiCall(t, "POST", inst.URL+"/api/v1/identity/replay", first.Token, nil)
+	if code != 202 || rep["replay"].(map[string]any)["through"].(float64) < 4 {
+		t.Fatalf("queue replay: %d %v", code, rep)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, st := apiCall(t, "GET", inst.URL+"/api/v1/identity/replay", first.Token, nil)
+		if st["replay"] == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replay not done: %v", st)
+		}
+	}
+	waitProcessed(t, inst.URL, first.Token)
+	ids := func(p map[string]any) string {
+		var out []string
+		for _, id := range p["identifiers"].([]any) {
+			m := id.(map[string]any)
+			out = append(out, m["type"].(string)+":"+m["value"].(string))
+		}
+		slices.Sort(out)
+		return strings.Join(out, " ")
+	}
+	code, p := lookup("loyalty_id", "L-1")
+	if code != 200 || ids(p) != "anonymous_id:x1 anonymous_id:x2 loyalty_id:L-1" || p["traits"].(map[string]any)["plan"] != "gold" {
+		t.Fatalf("L-1 after the replay: %d %v", code, p)
+	}
+	if code, p = lookup("anonymous_id", "x3"); code != 200 || ids(p) != "anonymous_id:x3 anonymous_id:x4 loyalty_id:L-2" {
+		t.Fatalf("x3 after the replay: %d %v", code, p)
+	}
+	code, evs := apiCall(t, "GET", inst.URL+"/api/v1/profiles/"+p["id"].(string)+"/events", first.Token, nil)
+	if code != 200 || len(evs["events"].([]any)) != 2 {
+		t.Fatalf("x3's timeline after the replay: %d %v", code, evs)
+	}
+	if code, p = lookup("anonymous_id", "x5"); code != 200 || ids(p) != "anonymous_id:x5 loyalty_id:L-9" {
+		t.Fatalf("x5, whose link was made after the restart, after the replay: %d %v", code, p)
+	}
+	if err := inst.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The graph is the rules' now: no warning at the next start. The CLI replays by itself
+	// when no server runs.
+	out, err := runCLI(t, "identity", "replay", "--data", dir, "--config", cfg)
+	if err != nil || !strings.Contains(out, "replayed") {
+		t.Fatalf("identity replay without a server: %v\n%s", err, out)
+	}
+	again := startServe(t, "--data", dir, "--config", cfg)
+	if log := again.Stderr.String(); strings.Contains(log, warning) {
+		t.Errorf("warned again after the replay:\n%s", log)
+	}
+	if code, p := apiCall(t, "GET", again.URL+"/api/v1/profiles/lookup?type=anonymous_id&value=x4", first.Token, nil); code != 200 || ids(p) != "anonymous_id:x3 anonymous_id:x4 loyalty_id:L-2" {
+		t.Fatalf("x4 after a second replay: %d %v", code, p)
 	}
 }
