@@ -619,6 +619,102 @@ func testIdentity(t *testing.T, open Opener) {
 			t.Fatal("queueing one profile queued the groups")
 		}
 	})
+	t.Run("IdentityReplay", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		if r, err := s.IdentityReplay(ctx); r != nil || err != nil {
+			t.Fatalf("IdentityReplay on a new store: %+v, %v", r, err)
+		}
+		src := MustCreateSource(t, s, "web")
+		var evs []*mosaic.Event
+		for i := range 3 {
+			e := Event(src.ID, fmt.Sprintf("m%d", i), "", t0us)
+			e.Identity = mosaic.IdentifierKey(fmt.Sprintf("k%d", i))
+			evs = append(evs, e)
+		}
+		edge := func(a, b mosaic.IdentifierKey, kind mosaic.EdgeKind) *mosaic.IdentityEdge {
+			return &mosaic.IdentityEdge{A: a, B: b, Kind: kind, EventTime: t0us, Evidence: "m0", SourceID: src.ID}
+		}
+		CommitIdentity(t, s, &mosaic.IdentityChanges{
+			Identifiers: []*mosaic.IdentifierRecord{Identifier("k0", mosaic.IdentifierAnonymousID, "a0", "prof_a", t0us),
+				Identifier("k1", mosaic.IdentifierAnonymousID, "a1", "prof_a", t0us), Identifier("k2", mosaic.IdentifierAnonymousID, "a2", "prof_a", t0us),
+				Identifier("k3", mosaic.IdentifierEmail, "e@example.com", "prof_a", t0us)},
+			Edges: []*mosaic.IdentityEdge{edge("k0", "k1", mosaic.EdgeImplicit), edge("k1", "k2", mosaic.EdgeAlias), edge("k0", "k3", mosaic.EdgeProbabilistic)},
+		}, evs...)
+		must(t, s.PutSetting(ctx, mosaic.SettingProcessorIdentityRules, `{"rules":"new"}`))
+		r, err := s.QueueIdentityReplay(ctx)
+		must(t, err)
+		if r.After != 0 || r.Through != evs[2].ID {
+			t.Fatalf("QueueIdentityReplay = %+v, want through the last event %d", r, evs[2].ID)
+		}
+		if got, err := s.IdentityReplay(ctx); err != nil || got == nil || *got != *r {
+			t.Fatalf("IdentityReplay = %+v, %v; want %+v", got, err, r)
+		}
+		if rules, _, _ := s.Setting(ctx, mosaic.SettingGraphIdentityRules); rules != `{"rules":"new"}` {
+			t.Errorf("graph identity rules after queueing = %q, want the lease holder's", rules)
+		}
+		// The links events made are stale; matching's are not.
+		stale := func() map[mosaic.EdgeKind]bool {
+			t.Helper()
+			es, err := s.FindIdentityEdges(ctx, []mosaic.IdentifierKey{"k0", "k1", "k2", "k3"})
+			must(t, err)
+			out := map[mosaic.EdgeKind]bool{}
+			for _, e := range es {
+				out[e.Kind] = e.Stale
+			}
+			return out
+		}
+		if diff := cmp.Diff(map[mosaic.EdgeKind]bool{mosaic.EdgeImplicit: true, mosaic.EdgeAlias: true, mosaic.EdgeProbabilistic: false}, stale()); diff != "" {
+			t.Fatalf("stale links after queueing (-want +got):\n%s", diff)
+		}
+		page, err := s.FindStoredEvents(ctx, 0, r.Through, 2)
+		must(t, err)
+		if len(page) != 2 || page[0].ID != evs[0].ID || page[0].Identity != "k0" || page[1].ID != evs[1].ID || string(page[0].Properties) == "" {
+			t.Fatalf("FindStoredEvents first page: %+v", page)
+		}
+		if rest, _ := s.FindStoredEvents(ctx, page[1].ID, evs[1].ID, 10); len(rest) != 0 {
+			t.Fatalf("FindStoredEvents past through: %+v", rest)
+		}
+		// A page replayed: progress, a re-filed event, a link made again, a rebuild queued.
+		made := edge("k0", "k1", mosaic.EdgeImplicit)
+		next := &mosaic.IdentityReplay{After: page[1].ID, Through: r.Through}
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Replay: next, ReplayFrom: r, Edges: []*mosaic.IdentityEdge{made},
+			Reanchored: []mosaic.EventAnchor{{ID: evs[1].ID, Identity: "k3"}}, QueueRebuild: []mosaic.IdentifierKey{"k3"}})
+		if got, _ := s.IdentityReplay(ctx); got == nil || *got != *next {
+			t.Fatalf("IdentityReplay after a page = %+v, want %+v", got, next)
+		}
+		if diff := cmp.Diff(map[mosaic.EdgeKind]bool{mosaic.EdgeImplicit: false, mosaic.EdgeAlias: true, mosaic.EdgeProbabilistic: false}, stale()); diff != "" {
+			t.Fatalf("stale links after a page (-want +got):\n%s", diff)
+		}
+		if filed, _ := s.FindEventsByIdentity(ctx, []mosaic.IdentifierKey{"k3"}, nil); len(filed) != 1 || filed[0].ID != evs[1].ID {
+			t.Fatalf("events filed under k3 after the page: %+v", filed)
+		}
+		if pending, _ := s.PendingRebuilds(ctx, 10); !slices.Contains(pending, "k3") {
+			t.Fatalf("PendingRebuilds after the page: %v", pending)
+		}
+		// Progress from a replay that was queued again meanwhile is not recorded.
+		again, err := s.QueueIdentityReplay(ctx)
+		must(t, err)
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Replay: &mosaic.IdentityReplay{After: r.Through, Through: r.Through}, ReplayFrom: next})
+		if got, _ := s.IdentityReplay(ctx); got == nil || *got != *again {
+			t.Fatalf("IdentityReplay after a stale page = %+v, want %+v", got, again)
+		}
+		// The end: links still stale go, their ends are queued for a recompute, the replay is
+		// forgotten.
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Replay: &mosaic.IdentityReplay{After: again.Through, Through: again.Through}, ReplayFrom: again,
+			Edges: []*mosaic.IdentityEdge{made}})
+		if got, err := s.IdentityReplay(ctx); got != nil || err != nil {
+			t.Fatalf("IdentityReplay after the end = %+v, %v", got, err)
+		}
+		if diff := cmp.Diff(map[mosaic.EdgeKind]bool{mosaic.EdgeImplicit: false, mosaic.EdgeProbabilistic: false}, stale()); diff != "" {
+			t.Fatalf("links after the end (-want +got):\n%s", diff)
+		}
+		recompute, err := s.PendingRecomputes(ctx, 10)
+		must(t, err)
+		if diff := cmp.Diff([]mosaic.IdentifierKey{"k1", "k2"}, recompute); diff != "" {
+			t.Fatalf("recomputes queued at the end (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("Stats", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
