@@ -459,6 +459,9 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 		fmt.Fprintln(w, s)
 	}
 	fmt.Fprintf(w, "identifiers no longer recognised: %d; newly recognised: %d; hubs: %d\n", rep.Dropped, rep.Added, rep.Hubs)
+	if rep.Merges+rep.Splits+rep.Added+rep.Dropped > 0 {
+		fmt.Fprintf(w, "to apply it: serve with --config %s, then run mosaic identity replay\n", c.Rules)
+	}
 	out, _ := json.Marshal(rep)
 	fmt.Fprintln(w, string(out))
 	return nil
