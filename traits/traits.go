@@ -73,6 +73,10 @@ func (c *Config) Validate() error {
 		if r := c.Rules[name]; !r.Valid() {
 			return mosaic.FieldErrorf(mosaic.EINVALID, "rules."+name, "Unknown survivorship rule %q.", r)
 		}
+		if top, _, nested := strings.Cut(name, "."); nested {
+			return mosaic.FieldErrorf(mosaic.EINVALID, "rules."+name,
+				"Rules apply to top-level traits: %q is one trait, and its rule keeps or replaces the whole object (as Segment does), so send the whole object; give %q the rule.", top, top)
+		}
 	}
 	for i, src := range c.SourcePriority {
 		if src == "" {

@@ -317,6 +317,7 @@ func TestConfigValidate(t *testing.T) {
 		{"default source priority without order", traits.Config{Default: traits.SourcePriority}, "default"},
 		{"empty source", traits.Config{SourcePriority: []mosaic.SourceID{"src_a", ""}}, "source_priority[1]"},
 		{"source twice", traits.Config{SourcePriority: []mosaic.SourceID{"src_a", "src_b", "src_a"}}, "source_priority[2]"},
+		{"nested trait", traits.Config{Rules: map[string]traits.Rule{"address.city": traits.Earliest}}, "rules.address.city"}, // it would be ignored
 	} {
 		err := tc.cfg.Validate()
 		if got := mosaic.ErrorField(err); got != tc.wantField || (err == nil) != (tc.wantField == "") {
