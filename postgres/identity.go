@@ -379,7 +379,8 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 	}
 	for _, r := range ch.Identifiers {
 		b.Queue(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen, origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub, origin = excluded.origin`,
+			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub, origin = excluded.origin,
+			first_seen = LEAST(identifiers.first_seen, excluded.first_seen)`,
 			r.Key, r.Type, r.Value, []byte(strings.ToLower(r.Value)), r.ProfileID, r.Hub, r.FirstSeen, r.Origin)
 	}
 	for _, e := range ch.Edges {

@@ -199,10 +199,16 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		}
 	}
 	seeds := map[mosaic.IdentifierKey]bool{}
+	var seenEarlier []mosaic.IdentifierKey // stored identifiers this batch saw before their first_seen
 	for k, sid := range seen {
-		if _, ok := comp.records[k]; !ok {
+		if r, ok := comp.records[k]; !ok {
 			comp.records[k] = &mosaic.IdentifierRecord{Key: k, Identifier: sid.id, FirstSeen: sid.firstSeen}
 			seeds[k] = true
+		} else if sid.firstSeen.Before(r.FirstSeen) { // a late, older event: first seen is the earliest event time
+			cp := *r
+			cp.FirstSeen = sid.firstSeen
+			comp.records[k] = &cp
+			seenEarlier = append(seenEarlier, k)
 		}
 	}
 	for _, info := range infos {
@@ -246,6 +252,18 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		if err := s.recompute(ctx, comp, seeds, fresh, states, ch, now); err != nil {
 			return err
 		}
+	}
+	if len(seenEarlier) > 0 {
+		written := make(map[mosaic.IdentifierKey]bool, len(ch.Identifiers))
+		for _, r := range ch.Identifiers {
+			written[r.Key] = true
+		}
+		for _, k := range seenEarlier {
+			if r := comp.records[k]; !written[k] && r.ProfileID != "" {
+				ch.Identifiers = append(ch.Identifiers, r)
+			}
+		}
+		slices.SortFunc(ch.Identifiers, func(a, b *mosaic.IdentifierRecord) int { return cmp.Compare(a.Key, b.Key) })
 	}
 	profileOf := func(k mosaic.IdentifierKey) mosaic.ProfileID {
 		if r := comp.records[k]; r != nil {

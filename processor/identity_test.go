@@ -969,3 +969,25 @@ func countEvents(t *testing.T, p *pipeline, id mosaic.ProfileID) int {
 	}
 	return len(evs)
 }
+
+// TestFirstSeenIsTheEarliestEvent: an identifier's first_seen is the earliest event time it
+// was seen at, however late the older events arrive.
+func TestFirstSeenIsTheEarliestEvent(t *testing.T) {
+	for _, batch := range []int{1, 2, 10} {
+		p := newPipeline(t, identity.DefaultConfig())
+		p.send(batch,
+			sent{"web", "m1", `{"type":"identify","userId":"ada","traits":{"email":"ada@example.com"},"timestamp":"2026-11-20T10:00:00Z"}`},
+			sent{"web", "m2", `{"type":"track","event":"Viewed","userId":"ada","timestamp":"2026-11-10T10:00:00Z"}`})
+		p.send(batch, sent{"crm", "m3", `{"type":"identify","userId":"ada","traits":{"email":"Ada@Example.com"},"timestamp":"2026-10-01T10:00:00Z"}`})
+		ctx := context.Background()
+		recs, err := p.db.FindIdentifiers(ctx, []mosaic.IdentifierKey{keyFor(t, p, "user_id", "ada"), keyFor(t, p, "email", "ada@example.com")})
+		if err != nil || len(recs) != 2 {
+			t.Fatalf("identifiers: %v %v", recs, err)
+		}
+		for _, r := range recs {
+			if want := time.Date(2026, 10, 1, 10, 0, 0, 0, time.UTC); !r.FirstSeen.Equal(want) {
+				t.Errorf("batch %d: %s first seen %s, want %s (the CRM's older record)", batch, r.Type, r.FirstSeen, want)
+			}
+		}
+	}
+}

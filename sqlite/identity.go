@@ -496,7 +496,8 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 	}()
 	for _, r := range ch.Identifiers {
 		if err := exec(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub, origin = excluded.origin`,
+			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub, origin = excluded.origin,
+			first_seen = min(first_seen, excluded.first_seen)`,
 			r.Key, r.Type, r.Value, strings.ToLower(r.Value), r.ProfileID, r.Hub, micros(r.FirstSeen), r.Origin); err != nil {
 			return err
 		}
