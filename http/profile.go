@@ -199,7 +199,7 @@ func (s *Server) searchAlso(ctx context.Context, ps profileStore, f *mosaic.Prof
 		return nil
 	}
 	for _, t := range s.Identity.Types() {
-		if v, err := s.Identity.Normalize(t, raw); err == nil {
+		if v, err := s.Identity.NormalizeSearch(t, raw); err == nil {
 			f.Terms = append(f.Terms, v)
 		}
 	}

@@ -159,6 +159,22 @@ func TestProfileSearchFindsWhatLookupFinds(t *testing.T) {
 	}
 }
 
+// TestSearchDoesNotReadWordsAsNumbers: a type normalised to digits (customer numbers) is
+// searched with a query of digits and separators only: "X100" and "Mrs 100" are words, not
+// customer number 100.
+func TestSearchDoesNotReadWordsAsNumbers(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.Rules = append(cfg.Rules, identity.Rule{Type: "customer_number", Priority: 3, Limit: 1, Paths: []string{"traits.customer_number"}, Normalize: []string{"trim", "digits"}})
+	e := newIdentityEnv(t, mustNormalizer(t, cfg))
+	e.send(`{"type":"identify","userId":"u1","traits":{"customer_number":"1001"},"timestamp":"2026-11-01T10:00:00Z"}`)
+	for q, want := range map[string]int{"1001": 1, "10-01": 1, " 100": 1, "X100": 0, "Mrs 100": 0, "K10": 0} {
+		st, out := e.api("GET", "/api/v1/profiles?q="+url.QueryEscape(q), nil)
+		if ps, _ := out["profiles"].([]any); st != 200 || len(ps) != want {
+			t.Errorf("search %q: %d %v, want %d profiles", q, st, out, want)
+		}
+	}
+}
+
 // TestEventsByUserAndAnonymousIDThroughTheGraph: the embedded store finds events by userId
 // and anonymousId through the identity graph (no index of every event's ids). The API's
 // answers must be exactly what looking at every event gives (the store's path without

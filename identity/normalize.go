@@ -296,11 +296,35 @@ func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, err
 			return "", err
 		}
 	}
-	if v == "" || len(v) > 512 || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) ||
-		n.blocked[strings.ToLower(v)] || n.blocked[strings.ToLower(strings.TrimSpace(raw))] || placeholder(r, v) {
-		return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value is empty, too long or on the blocklist.", t)}
+	var why string
+	switch {
+	case v == "":
+		why = "is empty"
+		if strings.TrimSpace(raw) != "" {
+			why = "is empty once normalised"
+		}
+	case len(v) > 512:
+		why = "is over 512 bytes"
+	case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
+		why = "holds control characters or invalid UTF-8"
+	case n.blocked[strings.ToLower(v)] || n.blocked[strings.ToLower(strings.TrimSpace(raw))]:
+		why = "is on the blocklist (a placeholder that identifies no one)"
+	case placeholder(r, v):
+		why = "is a placeholder address (no-reply, test, a local part that repeats the domain)"
+	default:
+		return v, nil
 	}
-	return v, nil
+	return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value %s.", t, why)}
+}
+
+// NormalizeSearch is Normalize for a search query: it also refuses a value that a digits
+// step would take letters out of, since a search for "X100" is a word, not customer number
+// 100.
+func (n *Normalizer) NormalizeSearch(t mosaic.IdentifierType, raw string) (string, error) {
+	if r, ok := n.rules[t]; ok && slices.Contains(r.Normalize, StepDigits) && strings.ContainsFunc(raw, unicode.IsLetter) {
+		return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s values are digits.", t)}
+	}
+	return n.Normalize(t, raw)
 }
 
 // localSeparators drops the separators people put in placeholder mailboxes (no-reply,
