@@ -103,7 +103,11 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	}
 	if src == nil {
 		if req.WriteKey == "" {
-			s.reject(w, r, "", mosaic.Errorf(mosaic.EUNAUTHORIZED, "Missing write key: send it as the HTTP Basic user name or as \"writeKey\" in the body."))
+			msg := "Missing write key: send it as the HTTP Basic user name or as \"writeKey\" in the body."
+			if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+				msg += " A Bearer token is an API token, for /api/v1; tracking calls carry a source's write key (mosaic source list)."
+			}
+			s.reject(w, r, "", mosaic.Errorf(mosaic.EUNAUTHORIZED, "%s", msg))
 			return
 		}
 		if src, err = s.source(r.Context(), req.WriteKey, r); err != nil {

@@ -205,6 +205,11 @@ func TestIngestRejects(t *testing.T) {
 			}
 		})
 	}
+	// An API token sent to the tracking API: the message says what it is.
+	st, out, _ := env.do("POST", "/v1/track", strings.NewReader(`{"event":"E","userId":"u"}`), map[string]string{"Authorization": "Bearer " + env.Owner})
+	if msg, _ := out["error"].(map[string]any)["message"].(string); st != 401 || !strings.Contains(msg, "API token") {
+		t.Errorf("Bearer token on /v1/track: %d %v", st, out)
+	}
 	if evs := env.waitEvents(""); len(evs) != 0 {
 		t.Fatalf("rejected requests stored %d events", len(evs))
 	}

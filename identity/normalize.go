@@ -126,7 +126,7 @@ func (c *Config) Validate() error {
 			switch s {
 			case StepTrim, StepLower, StepUpper, StepDigits, StepEmail, StepPhone:
 			default:
-				return mosaic.FieldErrorf(mosaic.EINVALID, field+".normalize", "Unknown normalisation step %q.", s)
+				return mosaic.FieldErrorf(mosaic.EINVALID, field+".normalize", "Unknown normalisation step %q; the steps are trim, lower, upper, digits, email and phone.", s)
 			}
 		}
 	}

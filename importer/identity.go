@@ -35,6 +35,9 @@ func (id *Identity) Check(m *bulk.Mapping) (func(path, value string) error, erro
 	}
 	return func(path, value string) error {
 		_, err := id.Normalizer.Normalize(typeOf[path], value)
+		if hint := id.Normalizer.Hint(typeOf[path], value); err != nil && hint != "" {
+			return &mosaic.Error{Code: mosaic.ErrorCode(err), Message: mosaic.ErrorMessage(err) + " " + hint, Err: err}
+		}
 		return err
 	}, nil
 }

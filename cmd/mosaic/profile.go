@@ -102,7 +102,9 @@ func findProfileRef(ctx context.Context, ps profileStore, norm *identity.Normali
 	typ, val, ok := strings.Cut(ref, ":")
 	if !ok || strings.HasPrefix(ref, "prof_") {
 		p, err := ps.FindProfileByID(ctx, mosaic.ProfileID(ref))
-		if err != nil {
+		if mosaic.ErrorCode(err) == mosaic.ENOTFOUND && !strings.HasPrefix(ref, "prof_") {
+			return nil, fmt.Errorf("%s: no profile has this id; name an identifier as type:value (email:%s, user_id:%s)", ref, ref, ref)
+		} else if err != nil {
 			return nil, fmt.Errorf("%s: %s", ref, mosaic.ErrorMessage(err))
 		}
 		return p, nil
