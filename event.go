@@ -177,6 +177,59 @@ func ParseEventPage(f EventFilter) (limit int, before int64, err error) {
 	return limit, before, nil
 }
 
+// A profile's timeline (EventFilter.ProfileID) is ordered by event time, newest first (then
+// by id), so an old event that arrives late (a backfill, a CRM export) takes its place in
+// the customer's history instead of the top. Its cursors ("et_<micros>_<id>") say where in
+// that order a page ends.
+
+// ParseTimelinePage checks f's limit and timeline cursor: the page starts after the event
+// with time before and id beforeID (none when beforeID is 0).
+func ParseTimelinePage(f EventFilter) (limit int, before time.Time, beforeID int64, err error) {
+	limit, _, err = ParseEventPage(EventFilter{Limit: f.Limit})
+	if err != nil || f.Cursor == "" {
+		return limit, time.Time{}, 0, err
+	}
+	ts, id, ok := strings.Cut(strings.TrimPrefix(f.Cursor, "et_"), "_")
+	us, terr := strconv.ParseInt(ts, 10, 64)
+	beforeID, ierr := strconv.ParseInt(id, 10, 64)
+	if !ok || terr != nil || ierr != nil || beforeID <= 0 || !strings.HasPrefix(f.Cursor, "et_") {
+		return 0, time.Time{}, 0, FieldErrorf(EINVALID, "cursor", "Invalid cursor.")
+	}
+	return limit, time.UnixMicro(us).UTC(), beforeID, nil
+}
+
+// ParseEventFilterPage checks f's limit and cursor, of the order its results come in: for a
+// timeline (ProfileID set) the time and id a page starts after (ParseTimelinePage), else the
+// id (ParseEventPage).
+func ParseEventFilterPage(f EventFilter) (limit int, before int64, at time.Time, atID int64, err error) {
+	if f.ProfileID != "" {
+		limit, at, atID, err = ParseTimelinePage(f)
+		return limit, 0, at, atID, err
+	}
+	limit, before, err = ParseEventPage(f)
+	return limit, before, time.Time{}, 0, err
+}
+
+// TrimFilterPage trims a page of FindEvents(f) fetched with limit+1 rows, with the cursor of
+// its order.
+func TrimFilterPage(f EventFilter, evs []*Event, limit int) ([]*Event, string, error) {
+	if f.ProfileID != "" {
+		return TrimTimelinePage(evs, limit)
+	}
+	return TrimEventPage(evs, limit)
+}
+
+// TrimTimelinePage trims a timeline page fetched with limit+1 rows to limit and returns the
+// next cursor.
+func TrimTimelinePage(evs []*Event, limit int) ([]*Event, string, error) {
+	if len(evs) <= limit {
+		return evs, "", nil
+	}
+	evs = evs[:limit]
+	last := evs[len(evs)-1]
+	return evs, "et_" + strconv.FormatInt(last.Timestamp.UnixMicro(), 10) + "_" + strconv.FormatInt(last.ID, 10), nil
+}
+
 // TrimEventPage trims a result fetched with limit+1 rows to limit and returns the next cursor.
 func TrimEventPage(evs []*Event, limit int) ([]*Event, string, error) {
 	if len(evs) <= limit {

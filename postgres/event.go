@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -122,7 +123,7 @@ func (db *DB) ProcessorOffset(ctx context.Context) (int64, error) {
 
 // FindEvents implements mosaic.EventService.
 func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.Event, string, error) {
-	limit, before, err := mosaic.ParseEventPage(f)
+	limit, before, at, atID, err := mosaic.ParseEventFilterPage(f)
 	if err != nil {
 		return nil, "", err
 	}
@@ -146,15 +147,20 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 	if f.Event != "" {
 		add("e.event = ?", f.Event)
 	}
-	if f.ProfileID != "" {
+	order := ` ORDER BY e.id DESC`
+	if f.ProfileID != "" { // a timeline: by event time (mosaic.ParseTimelinePage)
 		add("e.identity IN (SELECT key FROM identifiers WHERE profile_id = ?)", f.ProfileID)
-	}
-	if before > 0 {
+		if atID > 0 {
+			args = append(args, at, atID)
+			where = append(where, fmt.Sprintf("(e.timestamp, e.id) < ($%d, $%d)", len(args)-1, len(args)))
+		}
+		order = ` ORDER BY e.timestamp DESC, e.id DESC`
+	} else if before > 0 {
 		add("e.id < ?", before)
 	}
 	args = append(args, limit+1)
 	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN identifiers i ON i.key = e.identity WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY e.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+		order+` LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return nil, "", storeErr(err)
 	}
@@ -162,7 +168,7 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 	if err != nil {
 		return nil, "", storeErr(err)
 	}
-	return mosaic.TrimEventPage(evs, limit)
+	return mosaic.TrimFilterPage(f, evs, limit)
 }
 
 // eventColumns are the columns scanEvent reads, of events e LEFT JOIN identifiers i ON

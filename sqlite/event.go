@@ -101,7 +101,7 @@ func (db *DB) ProcessorOffset(ctx context.Context) (int64, error) {
 
 // FindEvents implements mosaic.EventService.
 func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.Event, string, error) {
-	limit, before, err := mosaic.ParseEventPage(f)
+	limit, before, at, atID, err := mosaic.ParseEventFilterPage(f)
 	if err != nil {
 		return nil, "", err
 	}
@@ -138,15 +138,19 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 	if f.Event != "" {
 		add("e.event = ?", f.Event)
 	}
-	if f.ProfileID != "" {
+	order := ` ORDER BY e.id DESC`
+	if f.ProfileID != "" { // a timeline: by event time (mosaic.ParseTimelinePage)
 		add("e.identity IN (SELECT key FROM identifiers WHERE profile_id = ?)", f.ProfileID)
-	}
-	if before > 0 {
+		if atID > 0 {
+			where, args = append(where, "(e.timestamp < ? OR e.timestamp = ? AND e.id < ?)"), append(args, micros(at), micros(at), atID)
+		}
+		order = ` ORDER BY e.timestamp DESC, e.id DESC`
+	} else if before > 0 {
 		add("e.id < ?", before)
 	}
 	args = append(args, limit+1)
 	rows, err := db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN identifiers i ON i.key = e.identity WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY e.id DESC LIMIT ?`, args...)
+		order+` LIMIT ?`, args...)
 	if err != nil {
 		return nil, "", storeErr(err)
 	}
@@ -154,7 +158,7 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 	if err != nil {
 		return nil, "", err
 	}
-	return mosaic.TrimEventPage(out, limit)
+	return mosaic.TrimFilterPage(f, out, limit)
 }
 
 // eventColumns are the columns scanEvents reads, of events e LEFT JOIN identifiers i ON

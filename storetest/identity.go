@@ -383,6 +383,44 @@ func testIdentity(t *testing.T, open Opener) {
 			t.Errorf("FindEventsByIdentity: profiles (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("Events/Timeline", func(t *testing.T) {
+		// A profile's timeline is by event time, newest first: a backfilled old order takes
+		// its place in the history, pages of two included; ties go by id.
+		t.Parallel()
+		s := open(t)
+		src := MustCreateSource(t, s, "web")
+		ann := Identifier("k-ann", mosaic.IdentifierUserID, "ann", "prof_a", t0us)
+		anon := Identifier("k-anon", mosaic.IdentifierAnonymousID, "a1", "prof_a", t0us)
+		day := func(d int) time.Time { return time.Date(2026, 11, d, 10, 0, 0, 0, time.UTC) }
+		var evs []*mosaic.Event
+		for i, at := range []struct {
+			d   int
+			key mosaic.IdentifierKey
+		}{{20, ann.Key}, {10, anon.Key}, {25, ann.Key}, {1, ann.Key}, {10, ann.Key}} { // received in this order
+			e := Event(src.ID, fmt.Sprintf("m%d", i), "ann", day(at.d))
+			e.Identity = at.key
+			evs = append(evs, e)
+		}
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Identifiers: []*mosaic.IdentifierRecord{ann, anon}}, evs...)
+		var got []string
+		cursor := ""
+		for range 5 {
+			page, next, err := s.FindEvents(ctx, mosaic.EventFilter{ProfileID: "prof_a", Limit: 2, Cursor: cursor})
+			must(t, err)
+			for _, e := range page {
+				got = append(got, e.MessageID)
+			}
+			if cursor = next; next == "" {
+				break
+			}
+		}
+		if diff := cmp.Diff([]string{"m2", "m0", "m4", "m1", "m3"}, got); diff != "" {
+			t.Errorf("timeline, newest event first (-want +got):\n%s", diff)
+		}
+		if _, _, err := s.FindEvents(ctx, mosaic.EventFilter{ProfileID: "prof_a", Cursor: "ev_12"}); mosaic.ErrorCode(err) != mosaic.EINVALID {
+			t.Errorf("a timeline with an id cursor: %v, want invalid", err)
+		}
+	})
 	t.Run("ManyKeys", func(t *testing.T) {
 		// More keys than one statement's worth of parameters in the sqlite store: results are
 		// still sets (no edge twice) and events still come in processing order.
