@@ -151,7 +151,10 @@ func (c *ImportCmd) Run(env *Env) error {
 	alreadyDone := !created && imp.Status == mosaic.ImportDone
 
 	prog := newProgress(env, c.Progress, c.Every, imp)
-	sum := importSummary{w: env.Stdout, store: store, call: m.Type}
+	sum := importSummary{w: env.Stdout, store: store, call: m.Type, refused: -1}
+	if st, err := store.Stats(ctx); err == nil {
+		sum.refused = st.RefusedLinks
+	}
 	if alreadyDone {
 		fmt.Fprintf(env.Stdout, "%s was already imported into source %q with this mapping (import %s, %s): nothing to add.\n",
 			c.File, src.Name, imp.ID, imp.FinishedAt.Local().Format(time.DateTime))
@@ -240,6 +243,9 @@ type importSummary struct {
 	w     io.Writer
 	store mosaic.Store
 	call  mosaic.EventType // the mapping's: identify or track
+	// refused is the store's count of refused links before the rows were appended (-1 when
+	// unknown), so the summary can say how many the import's rows added.
+	refused int64
 }
 
 // print prints the summary of imp. Once the processor has processed every appended row, it
@@ -285,6 +291,10 @@ func (s *importSummary) print(ctx context.Context, imp *mosaic.Import, appendTim
 	}
 	if resolveTime > 0 {
 		fmt.Fprintf(w, "  resolved into profiles %s after the last append\n", resolveTime.Round(time.Millisecond))
+	}
+	if st, err := s.store.Stats(ctx); resolved && s.refused >= 0 && err == nil && st.RefusedLinks > s.refused {
+		fmt.Fprintf(w, "  links refused     %10d   (while importing: links the identity rules refused, such as a row's email held by a\n"+
+			"                                 profile with another user id, so the row stays a profile apart; mosaic profile explain shows why)\n", st.RefusedLinks-s.refused)
 	}
 }
 

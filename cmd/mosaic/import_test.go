@@ -704,3 +704,24 @@ func TestImportCorrectedMapping(t *testing.T) {
 		t.Fatalf("imports: %v", list.Imports)
 	}
 }
+
+// TestImportSaysWhichLinksItRefused: a CRM whose customer numbers are not the web's user
+// ids makes every row's email link refused (one user id a profile); the summary says so
+// instead of reporting a clean import.
+func TestImportSaysWhichLinksItRefused(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	mustCLI(t, "source", "create", "crm", "--data", dir)
+	web := writeFile(t, files, "web.csv", "id,email\n1001,ada@example.com\n1002,bo@example.com\n")
+	wm := writeFile(t, files, "w.yaml", "identifiers: {user_id: id, email: email}\n")
+	if out, _, err := runImport(t, t.Context(), "--source", "crm", "--file", web, "--mapping", wm, "--data", dir); err != nil || strings.Contains(out, "links refused") {
+		t.Fatalf("first import: %v\n%s", err, out)
+	}
+	crm := writeFile(t, files, "crm.csv", "id,email\nC-1001,ada@example.com\nC-1002,bo@example.com\nC-1003,cy@example.com\n")
+	out, _, err := runImport(t, t.Context(), "--source", "crm", "--file", crm, "--mapping", wm, "--data", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`links refused\s+2\b`).MatchString(out) || !strings.Contains(out, "mosaic profile explain") {
+		t.Errorf("summary of rows whose user ids the profiles refused:\n%s", out)
+	}
+}
