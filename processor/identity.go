@@ -117,7 +117,9 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	for i, e := range slices.Concat(b.Events, replayed) {
 		isReplay, stored := i >= len(b.Events), e.Identity
 		ext := s.Normalizer.Extract(e)
-		ch.InvalidIdentifiers += int64(ext.Invalid)
+		if !isReplay { // counted when the event was first processed
+			ch.InvalidIdentifiers += int64(ext.Invalid)
+		}
 		ids := ext.Identifiers
 		edges := s.Normalizer.EventEdges(ids, identity.EdgeImplicit, e.Timestamp, e.MessageID, e.SourceID)
 		for _, a := range s.Normalizer.AliasEdges(e) {

@@ -23,7 +23,8 @@ import (
 // TestPipelineSameOnBothStores runs the processor's identity stage over the same inbox on
 // the embedded and the PostgreSQL store, and checks that they end with the same profiles,
 // timelines, search results and counts: the conformance suite checks each method, this the
-// way the processor combines them (merges across batches, refusals, hubs, a steward's split).
+// way the processor combines them (merges across batches, refusals, hubs, a steward's split,
+// an identity replay under other rules).
 func TestPipelineSameOnBothStores(t *testing.T) {
 	lite := sqlite.NewDB(t.TempDir())
 	if err := lite.Open(); err != nil {
@@ -117,6 +118,22 @@ func TestPipelineSameOnBothStores(t *testing.T) {
 			t.Fatal(err)
 		}
 		send(7, nil)
+		// The shop ranks emails above devices now and finds e7@example.com is a shop
+		// address, and replays its history under those rules: events with an email are filed
+		// under it, the links are made anew, and e7's go.
+		ranked := identity.DefaultConfig()
+		ranked.Rules[1].Priority, ranked.Rules[2].Priority = 5, 2
+		ranked.Blocklist = append(ranked.Blocklist, "e7@example.com")
+		if norm, err = identity.NewNormalizer(ranked); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.QueueIdentityReplay(ctx); err != nil {
+			t.Fatal(err)
+		}
+		send(7, nil)
+		if r, err := s.IdentityReplay(ctx); r != nil || err != nil {
+			t.Fatalf("replay still queued: %+v %v", r, err)
+		}
 
 		got := view(t, s)
 		if want == nil {
