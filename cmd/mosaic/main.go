@@ -79,7 +79,7 @@ type CLI struct {
 	Token    TokenCmd    `cmd:"" help:"Manage API tokens (works on the store directly)."`
 	Migrate  MigrateCmd  `cmd:"" help:"Apply pending schema migrations and exit."`
 	Profile  ProfileCmd  `cmd:"" help:"Look at profiles (works on the store directly)."`
-	Identity IdentityCmd `cmd:"" help:"Identity rules: try a rule set against history before applying it."`
+	Identity IdentityCmd `cmd:"" help:"Identity rules: try a rule set against history (dry-run), and apply changed rules to it (replay)."`
 	Import   ImportCmd   `cmd:"" help:"Import a CSV or JSONL file (CRM export, order history…) into a source (works on the store directly)."`
 	Match    MatchCmd    `cmd:"" help:"Probabilistic matching: link profiles that share no identifier, review the candidates, evaluate the matcher on CSV files."`
 }
