@@ -90,7 +90,17 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 			b.Queue(`UPDATE imports SET rows_duplicate = rows_duplicate + $1 WHERE id = $2 AND source_id = $3`,
 				c.ImportDuplicates[ref], ref.ImportID, ref.SourceID)
 		}
-		if err := queueIdentity(b, c.Identity); err != nil {
+		// An identity replay's progress is recorded only if the replay is still the one the
+		// batch read (it may have been queued again meanwhile); the row stays locked to the end.
+		replaying := false
+		if ch := c.Identity; ch != nil && ch.Replay != nil && ch.ReplayFrom != nil {
+			from, _ := json.Marshal(ch.ReplayFrom)
+			err := tx.QueryRow(ctx, `SELECT true FROM settings WHERE key = $1 AND value = $2 FOR UPDATE`, mosaic.SettingIdentityReplay, from).Scan(&replaying)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return storeErr(err)
+			}
+		}
+		if err := queueIdentity(b, c.Identity, replaying); err != nil {
 			return err
 		}
 		b.Queue(`UPDATE processor SET through = $1 WHERE id = 1`, c.Through)

@@ -373,7 +373,7 @@ func (db *DB) queuedKeys(ctx context.Context, table string, limit int) ([]mosaic
 // sends inside its transaction. The statements run in order, one per row as in the sqlite
 // store, so a key listed twice ends as the last write left it; they go to the server as one
 // pipeline with prepared statements, so thousands of rows cost one round trip.
-func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
+func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges, replaying bool) error {
 	if ch == nil {
 		return nil
 	}
@@ -448,15 +448,21 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges) error {
 	if len(ch.QueueRebuild) > 0 {
 		b.Queue(`INSERT INTO profile_rebuild (key) SELECT unnest($1::text[]) ON CONFLICT (key) DO NOTHING`, strs(ch.QueueRebuild))
 	}
-	if r := ch.Replay; r != nil && ch.ReplayFrom != nil {
+	if r := ch.Replay; r != nil && ch.ReplayFrom != nil && replaying {
 		from, _ := json.Marshal(ch.ReplayFrom)
 		if r.Done() {
 			// The replay's end: the links no event made again go, and their profiles are
-			// recomputed without them.
-			b.Queue(`WITH gone AS (DELETE FROM settings WHERE key = $1 AND value = $2 RETURNING 1),
-				dropped AS (DELETE FROM identity_edges WHERE stale AND EXISTS (SELECT 1 FROM gone) RETURNING a, b)
-				INSERT INTO identity_recompute (key) SELECT a FROM dropped UNION SELECT b FROM dropped ON CONFLICT (key) DO NOTHING`,
-				mosaic.SettingIdentityReplay, from)
+			// recomputed without them; every profile and group is rebuilt under the rules in
+			// force, since a trait the rules read an identifier from now is judged as such
+			// (its runners-up kept).
+			b.Queue(`DELETE FROM settings WHERE key = $1`, mosaic.SettingIdentityReplay)
+			b.Queue(`WITH dropped AS (DELETE FROM identity_edges WHERE stale RETURNING a, b)
+				INSERT INTO identity_recompute (key) SELECT a FROM dropped UNION SELECT b FROM dropped ON CONFLICT (key) DO NOTHING`)
+			b.Queue(`INSERT INTO profile_rebuild (key) SELECT MIN(i.key) FROM identifiers i JOIN profiles p ON p.id = i.profile_id
+				WHERE p.merged_into IS NULL GROUP BY i.profile_id ON CONFLICT (key) DO NOTHING`)
+			b.Queue(`INSERT INTO settings (key, value) VALUES ('group_rebuild', '1') ON CONFLICT (key) DO NOTHING`)
+			b.Queue(`INSERT INTO settings (key, value) SELECT $1, value FROM settings WHERE key = $2
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value`, mosaic.SettingProfileTraitRules, mosaic.SettingProcessorTraitRules)
 		} else {
 			raw, _ := json.Marshal(r)
 			b.Queue(`UPDATE settings SET value = $1 WHERE key = $2 AND value = $3`, raw, mosaic.SettingIdentityReplay, from)

@@ -991,3 +991,33 @@ func TestFirstSeenIsTheEarliestEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayKeepsTheProfilesOwnValue: phone becomes an identifier type after a brother gave
+// his own number and then the family's, which his sister gave first. After the replay the
+// family number is hers, so his profile shows his own number (as a profile built under the
+// new rules from the start does), not none.
+func TestReplayKeepsTheProfilesOwnValue(t *testing.T) {
+	noPhone := identity.DefaultConfig()
+	noPhone.Rules = noPhone.Rules[:3]
+	p := newPipeline(t, noPhone)
+	p.send(1,
+		sent{"app", "m1", `{"type":"identify","userId":"sis","traits":{"phone":"+1 415 555 0100"},"timestamp":"2026-10-01T10:00:00Z"}`},
+		sent{"app", "m2", `{"type":"identify","userId":"bro","traits":{"phone":"+1 415 555 0122"},"timestamp":"2026-10-02T10:00:00Z"}`},
+		sent{"app", "m3", `{"type":"identify","userId":"bro","traits":{"phone":"+1 415 555 0100"},"timestamp":"2026-10-03T10:00:00Z"}`})
+	n, err := identity.NewNormalizer(identity.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.norm = n
+	if _, err := p.db.QueueIdentityReplay(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p.send(1)
+	bro := p.lookup("user_id", "bro")
+	if got := string(bro.Traits["phone"]); got != `"+1 415 555 0122"` {
+		t.Errorf("bro's phone after the replay: %s, want his own (traits %s)", got, mustJSON(bro.Traits))
+	}
+	if sis := p.lookup("phone", "+14155550100"); !slices.ContainsFunc(sis.Identifiers, func(id mosaic.Identifier) bool { return id.Value == "sis" }) {
+		t.Errorf("the family phone is not sis's: %+v", sis.Identifiers)
+	}
+}

@@ -335,12 +335,16 @@ func (db *DB) RemoveIdentityConstraint(ctx context.Context, a, b mosaic.Identifi
 	})
 }
 
+// rebuildAllProfiles queues every live profile for a rebuild, by its least identifier key
+// (add conditions, then GROUP BY i.profile_id).
+const rebuildAllProfiles = `INSERT INTO profile_rebuild (key)
+		SELECT MIN(i.key) FROM identifiers i JOIN profiles p ON p.id = i.profile_id
+		WHERE p.merged_into IS NULL`
+
 // QueueProfileRebuild implements mosaic.IdentityService. Each profile is queued by the least
 // of its identifier keys, so queueing a profile twice queues it once.
 func (db *DB) QueueProfileRebuild(ctx context.Context, ids []mosaic.ProfileID) (int64, error) {
-	const q = `INSERT INTO profile_rebuild (key)
-		SELECT MIN(i.key) FROM identifiers i JOIN profiles p ON p.id = i.profile_id
-		WHERE p.merged_into IS NULL`
+	const q = rebuildAllProfiles
 	var n int64
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		run := func(query string, args ...any) error {
@@ -611,6 +615,12 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 						UNION SELECT b FROM identity_edges WHERE stale = 1 ON CONFLICT (key) DO NOTHING`,
 					`DELETE FROM identity_edges WHERE stale = 1`,
 					`DELETE FROM settings WHERE key = '` + mosaic.SettingIdentityReplay + `'`,
+					// Every profile and group is rebuilt under the rules in force: a trait the
+					// rules read an identifier from now is judged as such (its runners-up kept).
+					rebuildAllProfiles + ` GROUP BY i.profile_id ON CONFLICT (key) DO NOTHING`,
+					`INSERT INTO settings (key, value) VALUES ('group_rebuild', '1') ON CONFLICT (key) DO NOTHING`,
+					`INSERT INTO settings (key, value) SELECT '` + mosaic.SettingProfileTraitRules + `', value FROM settings WHERE key = '` +
+						mosaic.SettingProcessorTraitRules + `' ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
 				} {
 					if _, err := tx.ExecContext(ctx, q); err != nil {
 						return storeErr(err)

@@ -677,9 +677,11 @@ func testIdentity(t *testing.T, open Opener) {
 			Identifiers: []*mosaic.IdentifierRecord{Identifier("k0", mosaic.IdentifierAnonymousID, "a0", "prof_a", t0us),
 				Identifier("k1", mosaic.IdentifierAnonymousID, "a1", "prof_a", t0us), Identifier("k2", mosaic.IdentifierAnonymousID, "a2", "prof_a", t0us),
 				Identifier("k3", mosaic.IdentifierEmail, "e@example.com", "prof_a", t0us)},
-			Edges: []*mosaic.IdentityEdge{edge("k0", "k1", mosaic.EdgeImplicit), edge("k1", "k2", mosaic.EdgeAlias), edge("k0", "k3", mosaic.EdgeProbabilistic)},
+			Edges:    []*mosaic.IdentityEdge{edge("k0", "k1", mosaic.EdgeImplicit), edge("k1", "k2", mosaic.EdgeAlias), edge("k0", "k3", mosaic.EdgeProbabilistic)},
+			Profiles: []*mosaic.ProfileState{{ID: "prof_a", CreatedAt: t0us, UpdatedAt: t0us}},
 		}, evs...)
 		must(t, s.PutSetting(ctx, mosaic.SettingProcessorIdentityRules, `{"rules":"new"}`))
+		must(t, s.PutSetting(ctx, mosaic.SettingProcessorTraitRules, `{"traits":"now"}`))
 		r, err := s.QueueIdentityReplay(ctx)
 		must(t, err)
 		if r.After != 0 || r.Through != evs[2].ID {
@@ -751,6 +753,16 @@ func testIdentity(t *testing.T, open Opener) {
 		must(t, err)
 		if diff := cmp.Diff([]mosaic.IdentifierKey{"k1", "k2"}, recompute); diff != "" {
 			t.Fatalf("recomputes queued at the end (-want +got):\n%s", diff)
+		}
+		// And every profile and group is rebuilt under the rules in force.
+		if pending, _ := s.PendingRebuilds(ctx, 10); !slices.Contains(pending, "k0") {
+			t.Fatalf("PendingRebuilds after the end: %v, want prof_a's least key k0", pending)
+		}
+		if pg, err := s.PendingGroupRebuild(ctx); err != nil || !pg {
+			t.Fatalf("PendingGroupRebuild after the end: %v %v", pg, err)
+		}
+		if rules, _, _ := s.Setting(ctx, mosaic.SettingProfileTraitRules); rules != `{"traits":"now"}` {
+			t.Errorf("profile trait rules after the end = %q, want the lease holder's", rules)
 		}
 	})
 	t.Run("Stats", func(t *testing.T) {
