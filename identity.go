@@ -46,6 +46,9 @@ type IdentifierRecord struct {
 	// before it was kept: then its profile). A split gives each part back the profile its
 	// identifiers came from, so merged-away ids resolve to the right customer again.
 	Origin ProfileID `json:"-"`
+	// Stale marks an identifier that no event has held since an identity replay was queued:
+	// if none does by its end, the rules in force read it from nothing, and it is deleted.
+	Stale bool `json:"-"`
 }
 
 // OriginOf returns the profile r was first resolved into (its profile if not recorded).
@@ -201,10 +204,12 @@ type IdentityService interface {
 // IdentityReplay is a replay of stored events under the identity rules in force, as after
 // declaring a new identifier type, changing priorities or normalisation: the processor
 // extracts their identifiers again, links them as the rules now do and files each event
-// under its anchor again. Queueing it marks every link events made stale; when it ends, the
-// links no event made again are deleted and their profiles recomputed, so the graph is the
-// one the rules give from scratch. (Probabilistic links, which matching made, stay.)
-// Identifiers no rule reads any more stay, each on its own once its links are gone.
+// under its anchor again. Queueing it marks every identifier and every link events made
+// stale; when it ends, the links no event made again and the identifiers no event holds now
+// are deleted (with their links, probabilistic ones too, and the profiles left without an
+// identifier), their profiles are recomputed, and every profile is rebuilt: the graph is the
+// one the rules give from scratch. (Probabilistic links between identifiers that stay, and
+// stewards' constraints, stay.)
 type IdentityReplay struct {
 	After   int64 `json:"after"`   // events up to this id are replayed
 	Through int64 `json:"through"` // the last event id to replay (the newest when queued)

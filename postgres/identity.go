@@ -46,11 +46,11 @@ func strs[T ~string](xs []T) []string {
 	return out
 }
 
-const identifierColumns = `key, type, value, profile_id, hub, first_seen, origin`
+const identifierColumns = `key, type, value, profile_id, hub, first_seen, origin, stale`
 
 func scanIdentifier(row pgx.CollectableRow) (*mosaic.IdentifierRecord, error) {
 	var r mosaic.IdentifierRecord
-	if err := row.Scan(&r.Key, &r.Type, &r.Value, &r.ProfileID, &r.Hub, &r.FirstSeen, &r.Origin); err != nil {
+	if err := row.Scan(&r.Key, &r.Type, &r.Value, &r.ProfileID, &r.Hub, &r.FirstSeen, &r.Origin, &r.Stale); err != nil {
 		return nil, err
 	}
 	r.FirstSeen = r.FirstSeen.UTC()
@@ -306,6 +306,9 @@ func (db *DB) QueueIdentityReplay(ctx context.Context) (*mosaic.IdentityReplay, 
 		if _, err := tx.Exec(ctx, `UPDATE identity_edges SET stale = true WHERE kind <> $1 AND NOT stale`, mosaic.EdgeProbabilistic); err != nil {
 			return storeErr(err)
 		}
+		if _, err := tx.Exec(ctx, `UPDATE identifiers SET stale = true WHERE NOT stale`); err != nil {
+			return storeErr(err)
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value) SELECT $1, value FROM settings WHERE key = $2
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, mosaic.SettingGraphIdentityRules, mosaic.SettingProcessorIdentityRules); err != nil {
 			return storeErr(err)
@@ -378,10 +381,10 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges, replaying bool) err
 		return nil
 	}
 	for _, r := range ch.Identifiers {
-		b.Queue(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen, origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		b.Queue(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen, origin, stale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub, origin = excluded.origin,
-			first_seen = LEAST(identifiers.first_seen, excluded.first_seen)`,
-			r.Key, r.Type, r.Value, []byte(strings.ToLower(r.Value)), r.ProfileID, r.Hub, r.FirstSeen, r.Origin)
+			first_seen = LEAST(identifiers.first_seen, excluded.first_seen), stale = excluded.stale`,
+			r.Key, r.Type, r.Value, []byte(strings.ToLower(r.Value)), r.ProfileID, r.Hub, r.FirstSeen, r.Origin, r.Stale)
 	}
 	for _, e := range ch.Edges {
 		b.Queue(`INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused, stale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -456,8 +459,20 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges, replaying bool) err
 			// force, since a trait the rules read an identifier from now is judged as such
 			// (its runners-up kept).
 			b.Queue(`DELETE FROM settings WHERE key = $1`, mosaic.SettingIdentityReplay)
+			// Links no event made again, and the links of identifiers no event holds.
+			b.Queue(`UPDATE identity_edges SET stale = true WHERE NOT stale AND (a IN (SELECT key FROM identifiers WHERE stale)
+				OR b IN (SELECT key FROM identifiers WHERE stale))`)
 			b.Queue(`WITH dropped AS (DELETE FROM identity_edges WHERE stale RETURNING a, b)
 				INSERT INTO identity_recompute (key) SELECT a FROM dropped UNION SELECT b FROM dropped ON CONFLICT (key) DO NOTHING`)
+			b.Queue(`DELETE FROM identity_recompute WHERE key IN (SELECT key FROM identifiers WHERE stale)`)
+			b.Queue(`DELETE FROM profile_rebuild WHERE key IN (SELECT key FROM identifiers WHERE stale)`)
+			// Profiles left without an identifier go.
+			orphans := `SELECT DISTINCT i.profile_id FROM identifiers i WHERE i.stale
+				AND NOT EXISTS (SELECT 1 FROM identifiers j WHERE j.profile_id = i.profile_id AND NOT j.stale)`
+			b.Queue(`DELETE FROM profile_search WHERE profile_id IN (` + orphans + `)`)
+			b.Queue(`DELETE FROM profile_groups WHERE profile_id IN (` + orphans + `)`)
+			b.Queue(`DELETE FROM profiles WHERE merged_into IS NULL AND id IN (` + orphans + `)`)
+			b.Queue(`DELETE FROM identifiers WHERE stale`)
 			b.Queue(`INSERT INTO profile_rebuild (key) SELECT MIN(i.key) FROM identifiers i JOIN profiles p ON p.id = i.profile_id
 				WHERE p.merged_into IS NULL GROUP BY i.profile_id ON CONFLICT (key) DO NOTHING`)
 			b.Queue(`INSERT INTO settings (key, value) VALUES ('group_rebuild', '1') ON CONFLICT (key) DO NOTHING`)

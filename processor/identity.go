@@ -201,14 +201,16 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		}
 	}
 	seeds := map[mosaic.IdentifierKey]bool{}
-	var seenEarlier []mosaic.IdentifierKey // stored identifiers this batch saw before their first_seen
+	var seenEarlier []mosaic.IdentifierKey // stored identifiers to write again: seen before their first_seen, or stale
 	for k, sid := range seen {
 		if r, ok := comp.records[k]; !ok {
 			comp.records[k] = &mosaic.IdentifierRecord{Key: k, Identifier: sid.id, FirstSeen: sid.firstSeen}
 			seeds[k] = true
-		} else if sid.firstSeen.Before(r.FirstSeen) { // a late, older event: first seen is the earliest event time
+		} else if sid.firstSeen.Before(r.FirstSeen) || r.Stale {
+			// A late, older event (first seen is the earliest event time), or an identifier an
+			// event holds again during an identity replay: it stays.
 			cp := *r
-			cp.FirstSeen = sid.firstSeen
+			cp.FirstSeen, cp.Stale = minTime(r.FirstSeen, sid.firstSeen), false
 			comp.records[k] = &cp
 			seenEarlier = append(seenEarlier, k)
 		}
@@ -404,14 +406,16 @@ func (s *Identity) AfterCommit(b *Batch, err error) {
 	}
 	comp := s.pending[i].comp
 	s.pending = slices.Delete(s.pending, i, i+1)
+	if ch := b.Identity; ch != nil && ch.Replay != nil && ch.Replay.Done() {
+		// The store dropped the identifiers and links no event holds or made again.
+		s.idCache.reset()
+		s.edgeCache.reset()
+		return
+	}
 	for k, r := range comp.records {
 		if r.ProfileID != "" {
 			s.idCache.put(k, r)
 		}
-	}
-	if ch := b.Identity; ch != nil && ch.Replay != nil && ch.Replay.Done() {
-		s.edgeCache.reset() // the store dropped the links no event made again
-		return
 	}
 	for k, e := range comp.edges {
 		s.edgeCache.put(k, e)
@@ -1229,9 +1233,10 @@ func (s *Identity) replayPage(ctx context.Context, ch *mosaic.IdentityChanges) (
 		return nil, ErrNeedCommitted
 	}
 	if r.After == 0 {
-		// Queueing marked the stored links stale: cached copies of them from before say
-		// otherwise, and a replayed event that makes one again must write it.
+		// Queueing marked the stored identifiers and links stale: cached copies of them from
+		// before say otherwise, and a replayed event that holds one again must write it.
 		s.edgeCache.reset()
+		s.idCache.reset()
 	}
 	page := cmp.Or(s.ReplayPage, DefaultReplayPage)
 	evs, err := s.Store.FindStoredEvents(ctx, r.After, r.Through, page)
@@ -1348,4 +1353,11 @@ func unionStrings(a, b []string) []string {
 	out := slices.Concat(a, b)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

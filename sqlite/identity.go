@@ -69,12 +69,12 @@ func anys[T any](xs []T) []any {
 	return out
 }
 
-const identifierColumns = `key, type, value, profile_id, hub, first_seen, origin`
+const identifierColumns = `key, type, value, profile_id, hub, first_seen, origin, stale`
 
 func scanIdentifier(rows *sql.Rows) (*mosaic.IdentifierRecord, error) {
 	var r mosaic.IdentifierRecord
 	var first int64
-	if err := rows.Scan(&r.Key, &r.Type, &r.Value, &r.ProfileID, &r.Hub, &first, &r.Origin); err != nil {
+	if err := rows.Scan(&r.Key, &r.Type, &r.Value, &r.ProfileID, &r.Hub, &first, &r.Origin, &r.Stale); err != nil {
 		return nil, err
 	}
 	r.FirstSeen = fromMicros(first)
@@ -424,6 +424,9 @@ func (db *DB) QueueIdentityReplay(ctx context.Context) (*mosaic.IdentityReplay, 
 		if _, err := tx.ExecContext(ctx, `UPDATE identity_edges SET stale = 1 WHERE kind <> ? AND stale = 0`, mosaic.EdgeProbabilistic); err != nil {
 			return storeErr(err)
 		}
+		if _, err := tx.ExecContext(ctx, `UPDATE identifiers SET stale = 1 WHERE stale = 0`); err != nil {
+			return storeErr(err)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) SELECT ?, value FROM settings WHERE key = ?
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, mosaic.SettingGraphIdentityRules, mosaic.SettingProcessorIdentityRules); err != nil {
 			return storeErr(err)
@@ -499,10 +502,10 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 		}
 	}()
 	for _, r := range ch.Identifiers {
-		if err := exec(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		if err := exec(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen, origin, stale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub, origin = excluded.origin,
-			first_seen = min(first_seen, excluded.first_seen)`,
-			r.Key, r.Type, r.Value, strings.ToLower(r.Value), r.ProfileID, r.Hub, micros(r.FirstSeen), r.Origin); err != nil {
+			first_seen = min(first_seen, excluded.first_seen), stale = excluded.stale`,
+			r.Key, r.Type, r.Value, strings.ToLower(r.Value), r.ProfileID, r.Hub, micros(r.FirstSeen), r.Origin, r.Stale); err != nil {
 			return err
 		}
 	}
@@ -611,9 +614,23 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 			}
 			if n > 0 {
 				for _, q := range []string{
+					// Links no event made again, and the links of identifiers no event holds.
+					`UPDATE identity_edges SET stale = 1 WHERE stale = 0 AND (a IN (SELECT key FROM identifiers WHERE stale = 1)
+						OR b IN (SELECT key FROM identifiers WHERE stale = 1))`,
 					`INSERT INTO identity_recompute (key) SELECT a FROM identity_edges WHERE stale = 1
 						UNION SELECT b FROM identity_edges WHERE stale = 1 ON CONFLICT (key) DO NOTHING`,
 					`DELETE FROM identity_edges WHERE stale = 1`,
+					`DELETE FROM identity_recompute WHERE key IN (SELECT key FROM identifiers WHERE stale = 1)`,
+					`DELETE FROM profile_rebuild WHERE key IN (SELECT key FROM identifiers WHERE stale = 1)`,
+					// Profiles left without an identifier go.
+					`CREATE TEMP TABLE IF NOT EXISTS replay_orphans (id TEXT PRIMARY KEY)`,
+					`DELETE FROM replay_orphans`,
+					`INSERT INTO replay_orphans (id) SELECT DISTINCT i.profile_id FROM identifiers i WHERE i.stale = 1
+						AND NOT EXISTS (SELECT 1 FROM identifiers j WHERE j.profile_id = i.profile_id AND j.stale = 0)`,
+					`DELETE FROM profile_search WHERE profile_id IN (SELECT id FROM replay_orphans)`,
+					`DELETE FROM profile_groups WHERE profile_id IN (SELECT id FROM replay_orphans)`,
+					`DELETE FROM profiles WHERE id IN (SELECT id FROM replay_orphans) AND merged_into IS NULL`,
+					`DELETE FROM identifiers WHERE stale = 1`,
 					`DELETE FROM settings WHERE key = '` + mosaic.SettingIdentityReplay + `'`,
 					// Every profile and group is rebuilt under the rules in force: a trait the
 					// rules read an identifier from now is judged as such (its runners-up kept).

@@ -676,9 +676,11 @@ func testIdentity(t *testing.T, open Opener) {
 		CommitIdentity(t, s, &mosaic.IdentityChanges{
 			Identifiers: []*mosaic.IdentifierRecord{Identifier("k0", mosaic.IdentifierAnonymousID, "a0", "prof_a", t0us),
 				Identifier("k1", mosaic.IdentifierAnonymousID, "a1", "prof_a", t0us), Identifier("k2", mosaic.IdentifierAnonymousID, "a2", "prof_a", t0us),
-				Identifier("k3", mosaic.IdentifierEmail, "e@example.com", "prof_a", t0us)},
-			Edges:    []*mosaic.IdentityEdge{edge("k0", "k1", mosaic.EdgeImplicit), edge("k1", "k2", mosaic.EdgeAlias), edge("k0", "k3", mosaic.EdgeProbabilistic)},
-			Profiles: []*mosaic.ProfileState{{ID: "prof_a", CreatedAt: t0us, UpdatedAt: t0us}},
+				Identifier("k3", mosaic.IdentifierEmail, "e@example.com", "prof_a", t0us),
+				Identifier("k9", mosaic.IdentifierEmail, "orders@shop.example", "prof_z", t0us)},
+			Edges: []*mosaic.IdentityEdge{edge("k0", "k1", mosaic.EdgeImplicit), edge("k1", "k2", mosaic.EdgeAlias), edge("k0", "k3", mosaic.EdgeProbabilistic)},
+			Profiles: []*mosaic.ProfileState{{ID: "prof_a", CreatedAt: t0us, UpdatedAt: t0us},
+				{ID: "prof_z", CreatedAt: t0us, UpdatedAt: t0us, Traits: map[string]json.RawMessage{"plan": json.RawMessage(`"x"`)}, SearchTerms: []string{"x"}}},
 		}, evs...)
 		must(t, s.PutSetting(ctx, mosaic.SettingProcessorIdentityRules, `{"rules":"new"}`))
 		must(t, s.PutSetting(ctx, mosaic.SettingProcessorTraitRules, `{"traits":"now"}`))
@@ -715,10 +717,15 @@ func testIdentity(t *testing.T, open Opener) {
 		if rest, _ := s.FindStoredEvents(ctx, page[1].ID, evs[1].ID, 10); len(rest) != 0 {
 			t.Fatalf("FindStoredEvents past through: %+v", rest)
 		}
-		// A page replayed: progress, a re-filed event, a link made again, a rebuild queued.
+		if recs, _ := s.FindIdentifiers(ctx, []mosaic.IdentifierKey{"k0", "k9"}); len(recs) != 2 || !recs[0].Stale || !recs[1].Stale {
+			t.Fatalf("identifiers after queueing: %+v, want stale", recs)
+		}
+		// A page replayed: progress, a re-filed event, identifiers and a link held again, a
+		// rebuild queued.
 		made := edge("k0", "k1", mosaic.EdgeImplicit)
+		held := []*mosaic.IdentifierRecord{Identifier("k0", mosaic.IdentifierAnonymousID, "a0", "prof_a", t0us), Identifier("k1", mosaic.IdentifierAnonymousID, "a1", "prof_a", t0us)}
 		next := &mosaic.IdentityReplay{After: page[1].ID, Through: r.Through}
-		CommitIdentity(t, s, &mosaic.IdentityChanges{Replay: next, ReplayFrom: r, Edges: []*mosaic.IdentityEdge{made},
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Replay: next, ReplayFrom: r, Edges: []*mosaic.IdentityEdge{made}, Identifiers: held,
 			Reanchored: []mosaic.EventAnchor{{ID: evs[1].ID, Identity: "k3"}}, QueueRebuild: []mosaic.IdentifierKey{"k3"}})
 		if got, _ := s.IdentityReplay(ctx); got == nil || *got != *next {
 			t.Fatalf("IdentityReplay after a page = %+v, want %+v", got, next)
@@ -739,24 +746,47 @@ func testIdentity(t *testing.T, open Opener) {
 		if got, _ := s.IdentityReplay(ctx); got == nil || *got != *again {
 			t.Fatalf("IdentityReplay after a stale page = %+v, want %+v", got, again)
 		}
-		// The end: links still stale go, their ends are queued for a recompute, the replay is
-		// forgotten.
+		// The end: links still stale go, and identifiers no event held (k2, k3, k9) with
+		// every link they have (matching's too) and the profile left without one (prof_z);
+		// the ends that stay are queued for a recompute, the replay is forgotten.
 		CommitIdentity(t, s, &mosaic.IdentityChanges{Replay: &mosaic.IdentityReplay{After: again.Through, Through: again.Through}, ReplayFrom: again,
-			Edges: []*mosaic.IdentityEdge{made}})
+			Edges: []*mosaic.IdentityEdge{made}, Identifiers: held})
 		if got, err := s.IdentityReplay(ctx); got != nil || err != nil {
 			t.Fatalf("IdentityReplay after the end = %+v, %v", got, err)
 		}
-		if diff := cmp.Diff(map[mosaic.EdgeKind]bool{mosaic.EdgeImplicit: false, mosaic.EdgeProbabilistic: false}, stale()); diff != "" {
+		if diff := cmp.Diff(map[mosaic.EdgeKind]bool{mosaic.EdgeImplicit: false}, stale()); diff != "" {
 			t.Fatalf("links after the end (-want +got):\n%s", diff)
+		}
+		recs, err := s.FindIdentifiers(ctx, []mosaic.IdentifierKey{"k0", "k1", "k2", "k3", "k9"})
+		must(t, err)
+		var left []mosaic.IdentifierKey
+		for _, r := range recs {
+			if r.Stale {
+				t.Errorf("identifier %s left stale", r.Key)
+			}
+			left = append(left, r.Key)
+		}
+		slices.Sort(left)
+		if diff := cmp.Diff([]mosaic.IdentifierKey{"k0", "k1"}, left); diff != "" {
+			t.Fatalf("identifiers after the end (-want +got):\n%s", diff)
+		}
+		if _, err := s.FindProfileByID(ctx, "prof_z"); mosaic.ErrorCode(err) != mosaic.ENOTFOUND {
+			t.Errorf("the profile left without an identifier: %v, want not found", err)
+		}
+		if ps, _, err := s.FindProfiles(ctx, mosaic.ProfileFilter{Q: "x"}); err != nil || len(ps) != 0 {
+			t.Errorf("search finds the gone profile: %v %v", ps, err)
+		}
+		if st, _ := s.Stats(ctx); st.Profiles != 1 || st.Identifiers != 2 {
+			t.Errorf("stats after the end: %d profiles, %d identifiers; want 1, 2", st.Profiles, st.Identifiers)
 		}
 		recompute, err := s.PendingRecomputes(ctx, 10)
 		must(t, err)
-		if diff := cmp.Diff([]mosaic.IdentifierKey{"k1", "k2"}, recompute); diff != "" {
+		if diff := cmp.Diff([]mosaic.IdentifierKey{"k0", "k1"}, recompute); diff != "" {
 			t.Fatalf("recomputes queued at the end (-want +got):\n%s", diff)
 		}
 		// And every profile and group is rebuilt under the rules in force.
-		if pending, _ := s.PendingRebuilds(ctx, 10); !slices.Contains(pending, "k0") {
-			t.Fatalf("PendingRebuilds after the end: %v, want prof_a's least key k0", pending)
+		if pending, _ := s.PendingRebuilds(ctx, 10); !slices.Contains(pending, "k0") || slices.Contains(pending, "k3") {
+			t.Fatalf("PendingRebuilds after the end: %v, want prof_a's least key k0 and no gone identifier", pending)
 		}
 		if pg, err := s.PendingGroupRebuild(ctx); err != nil || !pg {
 			t.Fatalf("PendingGroupRebuild after the end: %v %v", pg, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,6 +65,10 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 	// would read userId).
 	defaults := cfg.Identity.Rules
 	cfg.Identity.Rules = nil
+	// The file's blocklist adds to the default one: a shop that blocks its own address must
+	// not unblock "null" and test@test.com by doing so.
+	defaultBlocklist := cfg.Identity.Blocklist
+	cfg.Identity.Blocklist = nil
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
@@ -89,6 +94,12 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	for _, v := range cfg.Identity.Blocklist {
+		if !slices.Contains(defaultBlocklist, v) {
+			defaultBlocklist = append(defaultBlocklist, v)
+		}
+	}
+	cfg.Identity.Blocklist = defaultBlocklist
 	switch {
 	case cfg.Identity.Rules == nil:
 		cfg.Identity.Rules = defaults

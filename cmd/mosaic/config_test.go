@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,6 +43,14 @@ func TestConfigRulesReplaceTheDefaults(t *testing.T) {
 	}
 	if len(cfg.Identity.Rules) != len(identity.DefaultConfig().Rules) {
 		t.Errorf("without a rules list: %d rules, want the defaults", len(cfg.Identity.Rules))
+	}
+	// A blocklist adds to the default one: test@test.com stays blocked.
+	cfg, err = LoadFileConfig(write("identity:\n  blocklist: [orders@shop.example]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bl := cfg.Identity.Blocklist; !slices.Contains(bl, "orders@shop.example") || !slices.Contains(bl, "test@test.com") {
+		t.Errorf("blocklist = %v, want the defaults and the file's", bl)
 	}
 }
 
