@@ -112,6 +112,11 @@ func (s *Server) handleMatchGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) writeMatch(w http.ResponseWriter, r *http.Request, status int, c *mosaic.MatchCandidate) {
+	s.writeMatchLink(w, r, status, c, nil)
+}
+
+// writeMatchLink is writeMatch with the link's state given (nil: read from the graph).
+func (s *Server) writeMatchLink(w http.ResponseWriter, r *http.Request, status int, c *mosaic.MatchCandidate, link *mosaic.MatchLink) {
 	out := map[string]any{"match": c}
 	var profiles []*mosaic.Profile
 	for _, k := range []mosaic.IdentifierKey{c.A, c.B} {
@@ -126,10 +131,12 @@ func (s *Server) writeMatch(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	out["profiles"] = profiles
 	out["same_profile"] = len(profiles) == 2 && profiles[0].ID == profiles[1].ID
-	link, err := mosaic.FindMatchLink(r.Context(), s.Store, c)
-	if err != nil {
-		Error(w, r, err)
-		return
+	if link == nil {
+		var err error
+		if link, err = mosaic.FindMatchLink(r.Context(), s.Store, c); err != nil {
+			Error(w, r, err)
+			return
+		}
 	}
 	out["link"] = link
 	writeJSON(w, status, out)
@@ -155,13 +162,24 @@ func (s *Server) handleMatchDecide(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	accept := r.URL.Path[len(r.URL.Path)-len("/accept"):] == "/accept"
-	c, err := ms.DecideMatch(r.Context(), r.PathValue("id"), accept, t.Name)
+	before, err := ms.FindMatchCandidateByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	c, err := ms.DecideMatch(r.Context(), before.ID, accept, t.Name)
 	if err != nil {
 		Error(w, r, err)
 		return
 	}
 	if s.Appended != nil {
 		s.Appended() // wake the processor: the decision queued a recompute
+	}
+	if c.Status != before.Status {
+		// The decision queued a recompute the processor has not applied yet: the graph
+		// still shows the link as it was.
+		s.writeMatchLink(w, r, http.StatusOK, c, &mosaic.MatchLink{State: mosaic.MatchLinkWaiting})
+		return
 	}
 	s.writeMatch(w, r, http.StatusOK, c)
 }

@@ -60,7 +60,15 @@ func (c *MatchRunCmd) Run(env *Env) error {
 	if c.DryRun || c.NoWait || res.Recorded.Linked == 0 {
 		return nil
 	}
-	return applyLinks(env, store, norm, cfg)
+	here, err := applyLinks(env, store, norm, cfg)
+	if err != nil || !here {
+		return err
+	}
+	refused, err := refusedMatchLinks(env.Ctx, store)
+	if err == nil && refused > 0 {
+		fmt.Fprintf(env.Stdout, "  of the linked pairs, %d stay apart: the identifier rules refused their link (each one's own user id, most often; GET /api/v1/matches/ID shows link.refused)\n", refused)
+	}
+	return err
 }
 
 func printMatchRun(w io.Writer, res *linkage.Result, dry bool) {
@@ -95,18 +103,45 @@ func printMatchRun(w io.Writer, res *linkage.Result, dry bool) {
 
 // applyLinks runs the processor until the queued recomputes are done, unless a server holds
 // the processor lease (it applies them itself).
-func applyLinks(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig) error {
-	return applyQueued(env, store, norm, cfg, "a server is processing this store: it applies the links to the profiles", "profiles updated", false)
+func applyLinks(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig) (here bool, err error) {
+	return applyQueued(env, store, norm, cfg, "a server is processing this store: it applies the links to the profiles (GET /api/v1/matches/ID shows each link's state)", "profiles updated", false)
+}
+
+// refusedMatchLinks counts the linked and accepted candidates whose link the identifier
+// rules refused (two user ids, a hub): the pairs matching linked that stay apart.
+func refusedMatchLinks(ctx context.Context, store mosaic.Store) (int, error) {
+	n := 0
+	for _, status := range []mosaic.MatchStatus{mosaic.MatchLinked, mosaic.MatchAccepted} {
+		for cursor := ""; ; {
+			cs, next, err := store.FindMatchCandidates(ctx, mosaic.MatchFilter{Status: status, Limit: mosaic.MaxMatchPage, Cursor: cursor})
+			if err != nil {
+				return 0, err
+			}
+			for _, c := range cs {
+				link, err := mosaic.FindMatchLink(ctx, store, c)
+				if err != nil {
+					return 0, err
+				}
+				if link.State == mosaic.MatchLinkRefused {
+					n++
+				}
+			}
+			if cursor = next; next == "" {
+				break
+			}
+		}
+	}
+	return n, nil
 }
 
 // applyQueued runs the processor until the store's queued work (inbox, recomputes, rebuilds)
 // is done and prints done, unless a server holds the processor lease: it does the work
 // itself, which busy says. fullRebuild says every profile is queued for a rebuild
 // (leasedProcessor.FullRebuild; with a server, mosaic.MarkFullRebuild).
-func applyQueued(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig, busy, done string, fullRebuild bool) error {
+func applyQueued(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *FileConfig, busy, done string, fullRebuild bool) (here bool, err error) {
 	stages, err := pipelineStages(env, store, norm, cfg)
 	if err != nil {
-		return err
+		return false, err
 	}
 	lp := &leasedProcessor{Store: store, Logger: env.Logger, FullRebuild: fullRebuild, Proc: &processor.Processor{Store: store,
 		Stages: stages, Poll: 50 * time.Millisecond, Logger: env.Logger.With("component", "processor")}}
@@ -114,22 +149,22 @@ func applyQueued(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *F
 	case mosaic.ErrorCode(err) == mosaic.ECONFLICT:
 		if fullRebuild {
 			if err := mosaic.MarkFullRebuild(env.Ctx, store); err != nil {
-				return err
+				return false, err
 			}
 		}
 		fmt.Fprintln(env.Stdout, busy)
-		return nil
+		return false, nil
 	case err != nil:
-		return err
+		return false, err
 	}
 	defer lp.Close()
 	ctx, cancel := context.WithTimeout(env.Ctx, time.Hour)
 	defer cancel()
 	if err := lp.Proc.Drain(ctx); err != nil {
-		return fmt.Errorf("processing (%s): %w", done, err)
+		return true, fmt.Errorf("processing (%s): %w", done, err)
 	}
 	fmt.Fprintln(env.Stdout, done)
-	return nil
+	return true, nil
 }
 
 // MatchReviewCmd lists and decides the pairs waiting for a steward.
@@ -233,12 +268,13 @@ func decideMatches(env *Env, ids []string, accept bool, by string) error {
 		fmt.Fprintf(env.Stdout, "%s %s\n", m.ID, m.Status)
 		decided = append(decided, m)
 	}
-	if err := applyLinks(env, store, norm, cfg); err != nil { // merges accepted pairs, splits rejected links
-		return err
+	here, err := applyLinks(env, store, norm, cfg) // merges accepted pairs, splits rejected links
+	if err != nil || !here {
+		return err // a server applies them: its state shows later
 	}
 	// Accepting writes a link that the identifier rules may still refuse: say so.
 	for _, m := range decided {
-		if m.Status != mosaic.MatchAccepted {
+		if m.Status != mosaic.MatchAccepted && m.Status != mosaic.MatchLinked {
 			continue
 		}
 		link, err := mosaic.FindMatchLink(env.Ctx, store, m)

@@ -395,8 +395,8 @@ func TestMatchLinkRefusedByTheUserIDLimit(t *testing.T) {
 		t.Fatalf("link of a linked pair with two user ids: %v, want refused by limit:user_id", l)
 	}
 	// A steward rejects it, then accepts it on the command line: the CLI says the accepted
-	// link was refused.
-	if code, dec := apiCall(t, "POST", inst.URL+"/api/v1/matches/"+id+"/reject", inst.Token, nil); code != 200 {
+	// link was refused. The decision's answer says the processor has yet to apply it.
+	if code, dec := apiCall(t, "POST", inst.URL+"/api/v1/matches/"+id+"/reject", inst.Token, nil); code != 200 || dec["link"].(map[string]any)["state"] != "waiting" {
 		t.Fatalf("reject: %d %v", code, dec)
 	}
 	waitProcessed(t, inst.URL, inst.Token)
@@ -406,5 +406,38 @@ func TestMatchLinkRefusedByTheUserIDLimit(t *testing.T) {
 	out, err := runCLI(t, "--data", dir, "match", "review", "accept", id)
 	if err != nil || !strings.Contains(out, id+" accepted") || !strings.Contains(out, "the link was refused (limit:user_id)") {
 		t.Fatalf("accepting a pair the user-id limit keeps apart: %v\n%s", err, out)
+	}
+	// Accepting a linked pair (its link refused all along) says so too.
+	id2 := list["matches"].([]any)[1].(map[string]any)["id"].(string)
+	out, err = runCLI(t, "--data", dir, "match", "review", "accept", id2)
+	if err != nil || !strings.Contains(out, id2+" linked") || !strings.Contains(out, id2+": the link was refused (limit:user_id)") {
+		t.Fatalf("accepting a linked pair the user-id limit keeps apart: %v\n%s", err, out)
+	}
+}
+
+// TestMatchRunSaysWhichLinksStayApart: a run on the command line over accounts with a user
+// id each links the duplicates, and says that the rules keep them apart.
+func TestMatchRunSaysWhichLinksStayApart(t *testing.T) {
+	dir := t.TempDir()
+	inst := startServe(t, "--data", dir)
+	calls, pairs := people(300, 40)
+	for i, c := range calls {
+		calls[i] = strings.Replace(c, `{"type":"identify",`, fmt.Sprintf(`{"type":"identify","userId":"account-%d",`, i), 1)
+	}
+	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[`+strings.Join(calls, ",")+`]}`)
+	waitProcessed(t, inst.URL, inst.Token)
+	if err := inst.stop(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "--data", dir, "match", "run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`of the linked pairs, (\d+) stay apart`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("match run over accounts with their own user ids:\n%s", out)
+	}
+	if n, _ := strconv.Atoi(m[1]); n < len(pairs)/2 {
+		t.Errorf("%d linked pairs stay apart, want about %d:\n%s", n, len(pairs), out)
 	}
 }

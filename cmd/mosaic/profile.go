@@ -67,9 +67,10 @@ func (c *ProfileRebuildCmd) Run(env *Env) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "queued %d %s for a rebuild (%d waiting in all)\n", n, plural(n, "profile", "profiles"), st.PendingRebuilds)
-	return applyQueued(env, ps, norm, fileCfg,
+	_, err = applyQueued(env, ps, norm, fileCfg,
 		"a server is processing this store: it rebuilds them under its own rules, not this command's --config (pending_rebuilds in /api/v1/stats counts down)",
 		"profiles rebuilt", c.All)
+	return err
 }
 
 // ProfileExplainCmd explains a profile.
@@ -257,8 +258,9 @@ func (c *IdentityReplayCmd) Run(env *Env) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "replaying the events stored so far (ids up to %d)\n", rep.Through)
-	return applyQueued(env, store, norm, cfg, "a server is processing this store: it replays them under its identity rules (GET /api/v1/identity/replay shows how far it is)",
+	_, err = applyQueued(env, store, norm, cfg, "a server is processing this store: it replays them under its identity rules (GET /api/v1/identity/replay shows how far it is)",
 		"replayed: the identity graph is the one these rules give", false)
+	return err
 }
 
 // IdentityDryRunCmd replays stored events under proposed identity rules.
