@@ -48,6 +48,8 @@ type IdentifierRecord struct {
 	Origin ProfileID `json:"-"`
 	// Stale marks an identifier that no event has held since an identity replay was queued:
 	// if none does by its end, the rules in force read it from nothing, and it is deleted.
+	// Stores keep a stored mark unless a write clears it (Stale false): the processor writes
+	// true for an identifier it rewrites without an event holding it.
 	Stale bool `json:"-"`
 }
 
@@ -81,7 +83,7 @@ type IdentityEdge struct {
 	Refused string `json:"refused,omitempty"`
 	// Stale marks a link made under identity rules that an identity replay is replacing: it
 	// counts until the replay ends, and is deleted then unless an event made it again
-	// (which writes it with Stale false).
+	// (which writes it with Stale false). Stores keep a stored mark unless a write clears it.
 	Stale bool `json:"-"`
 }
 

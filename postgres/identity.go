@@ -383,13 +383,13 @@ func queueIdentity(b *pgx.Batch, ch *mosaic.IdentityChanges, replaying bool) err
 	for _, r := range ch.Identifiers {
 		b.Queue(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen, origin, stale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub, origin = excluded.origin,
-			first_seen = LEAST(identifiers.first_seen, excluded.first_seen), stale = excluded.stale`,
+			first_seen = LEAST(identifiers.first_seen, excluded.first_seen), stale = identifiers.stale AND excluded.stale`,
 			r.Key, r.Type, r.Value, []byte(strings.ToLower(r.Value)), r.ProfileID, r.Hub, r.FirstSeen, r.Origin, r.Stale)
 	}
 	for _, e := range ch.Edges {
 		b.Queue(`INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused, stale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (a, b, kind) DO UPDATE SET event_time = excluded.event_time, evidence = excluded.evidence,
-			source_id = excluded.source_id, refused = excluded.refused, stale = excluded.stale`,
+			source_id = excluded.source_id, refused = excluded.refused, stale = identity_edges.stale AND excluded.stale`,
 			e.A, e.B, e.Kind, e.EventTime, e.Evidence, e.SourceID, e.Refused, e.Stale)
 	}
 	for _, p := range ch.Profiles {

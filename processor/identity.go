@@ -215,6 +215,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 			seenEarlier = append(seenEarlier, k)
 		}
 	}
+	made := map[edgeKey]bool{} // links an event of the batch made (written with their evidence)
 	for _, info := range infos {
 		for _, se := range info.edges {
 			k := keyOf(se)
@@ -227,6 +228,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 			}
 			comp.edges[k] = se
 			comp.dirty[k] = true
+			made[k] = true
 			seeds[se.A], seeds[se.B] = true, true
 		}
 	}
@@ -268,6 +270,15 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 			}
 		}
 		slices.SortFunc(ch.Identifiers, func(a, b *mosaic.IdentifierRecord) int { return cmp.Compare(a.Key, b.Key) })
+	}
+	// A written identifier no event of the batch holds keeps the store's stale mark (an
+	// identity replay's): its copy here may predate the replay (stores AND the marks).
+	for i, r := range ch.Identifiers {
+		if _, held := seen[r.Key]; !held && !r.Stale {
+			cp := *r
+			cp.Stale = true
+			ch.Identifiers[i] = &cp
+		}
 	}
 	profileOf := func(k mosaic.IdentifierKey) mosaic.ProfileID {
 		if r := comp.records[k]; r != nil {
@@ -378,7 +389,13 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	}
 	ch.Profiles = profiles
 	for k := range comp.dirty {
-		ch.Edges = append(ch.Edges, comp.edges[k])
+		e := comp.edges[k]
+		if !made[k] && !e.Stale { // rewritten for its refusal: it keeps the store's stale mark, as identifiers do
+			cp := *e
+			cp.Stale = true
+			e = &cp
+		}
+		ch.Edges = append(ch.Edges, e)
 	}
 	slices.SortFunc(ch.Edges, func(a, b *mosaic.IdentityEdge) int {
 		return cmp.Or(cmp.Compare(a.A, b.A), cmp.Compare(a.B, b.B), cmp.Compare(a.Kind, b.Kind))

@@ -504,7 +504,7 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 	for _, r := range ch.Identifiers {
 		if err := exec(`INSERT INTO identifiers (key, type, value, search, profile_id, hub, first_seen, origin, stale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id, hub = excluded.hub, origin = excluded.origin,
-			first_seen = min(first_seen, excluded.first_seen), stale = excluded.stale`,
+			first_seen = min(first_seen, excluded.first_seen), stale = min(stale, excluded.stale)`,
 			r.Key, r.Type, r.Value, strings.ToLower(r.Value), r.ProfileID, r.Hub, micros(r.FirstSeen), r.Origin, r.Stale); err != nil {
 			return err
 		}
@@ -512,7 +512,7 @@ func commitIdentity(ctx context.Context, tx *sql.Tx, ch *mosaic.IdentityChanges)
 	for _, e := range ch.Edges {
 		if err := exec(`INSERT INTO identity_edges (a, b, kind, event_time, evidence, source_id, refused, stale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (a, b, kind) DO UPDATE SET event_time = excluded.event_time, evidence = excluded.evidence,
-			source_id = excluded.source_id, refused = excluded.refused, stale = excluded.stale`,
+			source_id = excluded.source_id, refused = excluded.refused, stale = min(stale, excluded.stale)`,
 			e.A, e.B, e.Kind, micros(e.EventTime), e.Evidence, e.SourceID, e.Refused, e.Stale); err != nil {
 			return err
 		}

@@ -725,8 +725,15 @@ func testIdentity(t *testing.T, open Opener) {
 		made := edge("k0", "k1", mosaic.EdgeImplicit)
 		held := []*mosaic.IdentifierRecord{Identifier("k0", mosaic.IdentifierAnonymousID, "a0", "prof_a", t0us), Identifier("k1", mosaic.IdentifierAnonymousID, "a1", "prof_a", t0us)}
 		next := &mosaic.IdentityReplay{After: page[1].ID, Through: r.Through}
-		CommitIdentity(t, s, &mosaic.IdentityChanges{Replay: next, ReplayFrom: r, Edges: []*mosaic.IdentityEdge{made}, Identifiers: held,
-			Reanchored: []mosaic.EventAnchor{{ID: evs[1].ID, Identity: "k3"}}, QueueRebuild: []mosaic.IdentifierKey{"k3"}})
+		// k2 and its alias link are rewritten with no event holding them (their profile
+		// changed): written with Stale set, they keep the mark.
+		rewritten := Identifier("k2", mosaic.IdentifierAnonymousID, "a2", "prof_a", t0us)
+		rewritten.Stale = true
+		relinked := edge("k1", "k2", mosaic.EdgeAlias)
+		relinked.Stale, relinked.Refused = true, "limit:anonymous_id"
+		CommitIdentity(t, s, &mosaic.IdentityChanges{Replay: next, ReplayFrom: r, Edges: []*mosaic.IdentityEdge{made, relinked},
+			Identifiers: append(slices.Clone(held), rewritten),
+			Reanchored:  []mosaic.EventAnchor{{ID: evs[1].ID, Identity: "k3"}}, QueueRebuild: []mosaic.IdentifierKey{"k3"}})
 		if got, _ := s.IdentityReplay(ctx); got == nil || *got != *next {
 			t.Fatalf("IdentityReplay after a page = %+v, want %+v", got, next)
 		}
