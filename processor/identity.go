@@ -114,7 +114,11 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	// each link is put in its stored form (keys, ends ordered) once.
 	infos := make([]eventIDs, 0, len(b.Events)+len(replayed))
 	seen := make(map[mosaic.IdentifierKey]seenID, len(b.Events))
-	for i, e := range slices.Concat(b.Events, replayed) {
+	all := b.Events
+	if len(replayed) > 0 {
+		all = slices.Concat(b.Events, replayed)
+	}
+	for i, e := range all {
 		isReplay, stored := i >= len(b.Events), e.Identity
 		ext := s.Normalizer.Extract(e)
 		if !isReplay { // counted when the event was first processed
