@@ -151,6 +151,8 @@ type IdentityService interface {
 	IdentitySecret(ctx context.Context) ([]byte, error)
 	// FindIdentifiers returns the stored identifiers among keys (missing ones are left out).
 	FindIdentifiers(ctx context.Context, keys []IdentifierKey) ([]*IdentifierRecord, error)
+	// FindProfileIdentifiers returns the stored identifiers of the given profiles.
+	FindProfileIdentifiers(ctx context.Context, ids []ProfileID) ([]*IdentifierRecord, error)
 	// FindIdentityEdges returns every stored edge with an end among keys.
 	FindIdentityEdges(ctx context.Context, keys []IdentifierKey) ([]*IdentityEdge, error)
 	// FindIdentityConstraints returns the constraints that name any of keys.

@@ -70,6 +70,19 @@ func (db *DB) FindIdentifiers(ctx context.Context, keys []mosaic.IdentifierKey) 
 	return out, storeErr(err)
 }
 
+// FindProfileIdentifiers implements mosaic.IdentityService.
+func (db *DB) FindProfileIdentifiers(ctx context.Context, ids []mosaic.ProfileID) ([]*mosaic.IdentifierRecord, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+identifierColumns+` FROM identifiers WHERE profile_id = ANY($1)`, strs(ids))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out, err := pgx.AppendRows([]*mosaic.IdentifierRecord(nil), rows, scanIdentifier)
+	return out, storeErr(err)
+}
+
 const edgeColumns = `a, b, kind, event_time, evidence, source_id, refused, stale`
 
 func scanEdge(row pgx.CollectableRow) (*mosaic.IdentityEdge, error) {

@@ -559,6 +559,45 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 		}
 		frontier = slices.Sorted(maps.Keys(next))
 	}
+	if len(frontier) > 0 {
+		// The component is larger than MaxComponent: only part of it is resolved. Every
+		// profile with an identifier in that part comes whole (a visitor's profile with its
+		// user id), so the rules see what each profile holds: resolving a shop's shared email
+		// with 5,000 visitors but not their user ids would merge 5,000 customers into one.
+		// Links from the part to identifiers of profiles it does not touch are left as they
+		// are (those profiles neither merge nor split now).
+		var pids []mosaic.ProfileID
+		for k := range visited {
+			if r := comp.records[k]; r != nil && r.ProfileID != "" {
+				pids = append(pids, r.ProfileID)
+			}
+		}
+		recs, err := s.findProfileIdentifiers(ctx, dedupe(pids))
+		if err != nil {
+			return err
+		}
+		var added []mosaic.IdentifierKey
+		for _, r := range recs {
+			if !visited[r.Key] {
+				visited[r.Key] = true
+				if _, ok := comp.records[r.Key]; !ok {
+					comp.records[r.Key] = r
+				}
+				added = append(added, r.Key)
+			}
+		}
+		if len(added) > 0 {
+			edges, err := s.findEdges(ctx, added)
+			if err != nil {
+				return err
+			}
+			for _, e := range edges {
+				if _, ok := comp.edges[keyOf(e)]; !ok {
+					comp.edges[keyOf(e)] = e
+				}
+			}
+		}
+	}
 	// Make sure every edge end is a known record (edges loaded at the rim may point outside).
 	var missing []mosaic.IdentifierKey
 	for _, e := range comp.edges {
@@ -753,7 +792,10 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 					var found *mosaic.ProfileState
 					for ; end < len(members) && s.Normalizer.Priority(members[end].Type) == prio; end++ {
 						o := id(comp.records[byIdent[members[end]]])
-						if st := states[o]; o != "" && st != nil && !chosen[o] && (found == nil || st.CreatedAt.Before(found.CreatedAt)) {
+						// Free: not chosen here, and merged away or a profile of this
+						// component (a live profile elsewhere holds other customers).
+						free := o != "" && states[o] != nil && !chosen[o] && (states[o].MergedInto != "" || oldMembers[o] > 0)
+						if st := states[o]; free && (found == nil || st.CreatedAt.Before(found.CreatedAt)) {
 							found = st
 						}
 					}
@@ -926,6 +968,9 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			old := states[pid]
 			if _, kept := taken[pid]; kept || old == nil {
 				continue
+			}
+			if old.MergedInto == "" && oldMembers[pid] == 0 {
+				continue // an origin that is a live profile elsewhere: it holds other customers
 			}
 			var target mosaic.ProfileID
 			for _, cand := range slices.Sorted(maps.Keys(votes[pid])) {

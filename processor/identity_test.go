@@ -29,8 +29,8 @@ type pipeline struct {
 	seq  int
 	// traits are the survivorship rules the processor runs with (signup_source earliest if nil).
 	traits *traits.Config
-	// replayPage is the identity stage's ReplayPage.
-	replayPage int
+	// replayPage and maxComponent are the identity stage's ReplayPage and MaxComponent.
+	replayPage, maxComponent int
 }
 
 func newPipeline(t *testing.T, cfg identity.Config) *pipeline {
@@ -74,7 +74,7 @@ func (p *pipeline) send(batchSize int, evs ...sent) {
 	proc := &processor.Processor{Store: p.db, BatchSize: batchSize, Poll: time.Millisecond, Stages: []processor.Stage{
 		&processor.Dedupe{Store: p.db},
 		&processor.Identity{Store: p.db, Normalizer: p.norm, Traits: cmp.Or(p.traits, &traits.Config{Rules: map[string]traits.Rule{"signup_source": traits.Earliest}}),
-			ReplayPage: p.replayPage},
+			ReplayPage: p.replayPage, MaxComponent: p.maxComponent},
 	}}
 	proc.Open()
 	defer proc.Close()
@@ -1020,5 +1020,53 @@ func TestReplayKeepsTheProfilesOwnValue(t *testing.T) {
 	}
 	if sis := p.lookup("phone", "+14155550100"); !slices.ContainsFunc(sis.Identifiers, func(id mosaic.Identifier) bool { return id.Value == "sis" }) {
 		t.Errorf("the family phone is not sis's: %+v", sis.Identifiers)
+	}
+}
+
+// TestLargeComponentMergesNoCustomers: a shop's own email typed by every fourth customer
+// joins thousands of visitors' profiles into one raw component, larger than one
+// recomputation loads (MaxComponent). The part that is loaded must bring each profile whole:
+// resolving the visitors without their user ids merged the customers into one profile with
+// many user ids. In any order and batch size, every customer keeps a profile of their own.
+func TestLargeComponentMergesNoCustomers(t *testing.T) {
+	var evs []sent
+	for i := range 60 {
+		a := fmt.Sprintf("a%d", i)
+		evs = append(evs,
+			sent{"web", fmt.Sprintf("m%d-u", i), fmt.Sprintf(`{"type":"identify","userId":"u%d","anonymousId":%q,"traits":{"email":"p%d@example.com"},"timestamp":"2026-11-01T10:%02d:00Z"}`, i, a, i, i%60)},
+			sent{"web", fmt.Sprintf("m%d-s", i), fmt.Sprintf(`{"type":"identify","anonymousId":%q,"traits":{"email":"orders@shop.example"},"timestamp":"2026-11-02T10:%02d:00Z"}`, a, i%60)})
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var want []string
+	for run := range 10 {
+		order := slices.Clone(evs)
+		if run > 0 {
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		p := newPipeline(t, identity.DefaultConfig())
+		if run > 0 {
+			p.maxComponent = 10 + rng.IntN(60) // the shop's component holds 181 identifiers
+		}
+		for start := 0; start < len(order); {
+			end := min(start+1+rng.IntN(40), len(order))
+			p.send(50, order[start:end]...)
+			start = end
+		}
+		got := p.partition()
+		for _, prof := range got {
+			if n := strings.Count(prof, "user_id:"); n > 1 {
+				t.Fatalf("run %d: a profile holds %d user ids: %.300s", run, n, prof)
+			}
+		}
+		for i := range 60 {
+			if pr := p.lookup("user_id", fmt.Sprintf("u%d", i)); !slices.ContainsFunc(pr.Identifiers, func(id mosaic.Identifier) bool { return id.Value == fmt.Sprintf("a%d", i) }) {
+				t.Fatalf("run %d: u%d's profile lacks its own visitor id: %+v", run, i, pr.Identifiers)
+			}
+		}
+		if run == 0 {
+			want = got
+		} else if len(got) != len(want) {
+			t.Errorf("run %d: %d profiles, %d when the component is resolved whole", run, len(got), len(want))
+		}
 	}
 }

@@ -96,6 +96,38 @@ func (s *Identity) findIdentifiers(ctx context.Context, keys []mosaic.Identifier
 	return append(out, stored...), err
 }
 
+// findProfileIdentifiers returns the identifiers of the given profiles, pending or stored:
+// a pending version of a record wins over the stored one, wherever it moved.
+func (s *Identity) findProfileIdentifiers(ctx context.Context, ids []mosaic.ProfileID) ([]*mosaic.IdentifierRecord, error) {
+	stored, err := s.Store.FindProfileIdentifiers(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[mosaic.ProfileID]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	byKey := map[mosaic.IdentifierKey]*mosaic.IdentifierRecord{}
+	for _, r := range stored {
+		byKey[r.Key] = r
+	}
+	for _, pb := range s.pending { // oldest first, so newer versions win
+		for k, r := range pb.comp.records {
+			if _, ok := byKey[k]; ok || want[r.ProfileID] {
+				cp := *r
+				byKey[k] = &cp
+			}
+		}
+	}
+	out := make([]*mosaic.IdentifierRecord, 0, len(byKey))
+	for _, r := range byKey {
+		if want[r.ProfileID] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // findEdges returns every link with an end among keys, pending or stored.
 func (s *Identity) findEdges(ctx context.Context, keys []mosaic.IdentifierKey) ([]*mosaic.IdentityEdge, error) {
 	stored, err := s.Store.FindIdentityEdges(ctx, keys)

@@ -102,6 +102,27 @@ func (db *DB) FindIdentifiers(ctx context.Context, keys []mosaic.IdentifierKey) 
 	return out, err
 }
 
+// FindProfileIdentifiers implements mosaic.IdentityService.
+func (db *DB) FindProfileIdentifiers(ctx context.Context, ids []mosaic.ProfileID) ([]*mosaic.IdentifierRecord, error) {
+	var out []*mosaic.IdentifierRecord
+	err := chunks(ids, func(part []mosaic.ProfileID) error {
+		rows, err := db.read.QueryContext(ctx, `SELECT `+identifierColumns+` FROM identifiers WHERE profile_id IN (`+placeholders(len(part))+`)`, anys(part)...)
+		if err != nil {
+			return storeErr(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanIdentifier(rows)
+			if err != nil {
+				return storeErr(err)
+			}
+			out = append(out, r)
+		}
+		return storeErr(rows.Err())
+	})
+	return out, err
+}
+
 func scanEdges(rows *sql.Rows, out []*mosaic.IdentityEdge) ([]*mosaic.IdentityEdge, error) {
 	defer rows.Close()
 	for rows.Next() {
