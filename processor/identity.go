@@ -72,6 +72,9 @@ type component struct {
 	dirty   map[edgeKey]bool // edges to write
 	// rebuild are identifiers whose profiles are rebuilt from their events (QueueProfileRebuild).
 	rebuild map[mosaic.IdentifierKey]bool
+	// whole makes every recomputation load each profile it touches whole, however small the
+	// component (an identity replay: it also repairs a profile whose identifiers fell apart).
+	whole bool
 }
 
 type edgeKey struct {
@@ -108,7 +111,8 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	if err != nil {
 		return err
 	}
-	comp := &component{records: map[mosaic.IdentifierKey]*mosaic.IdentifierRecord{}, edges: map[edgeKey]*mosaic.IdentityEdge{}, dirty: map[edgeKey]bool{}}
+	comp := &component{records: map[mosaic.IdentifierKey]*mosaic.IdentifierRecord{}, edges: map[edgeKey]*mosaic.IdentityEdge{}, dirty: map[edgeKey]bool{},
+		whole: ch.Replay != nil}
 
 	// 1. Identifiers and links of every event. Each identifier's key is computed once, and
 	// each link is put in its stored form (keys, ends ordered) once.
@@ -559,7 +563,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 		}
 		frontier = slices.Sorted(maps.Keys(next))
 	}
-	if len(frontier) > 0 {
+	if len(frontier) > 0 || comp.whole {
 		// The component is larger than MaxComponent: only part of it is resolved. Every
 		// profile with an identifier in that part comes whole (a visitor's profile with its
 		// user id), so the rules see what each profile holds: resolving a shop's shared email

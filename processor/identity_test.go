@@ -1070,3 +1070,50 @@ func TestLargeComponentMergesNoCustomers(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayRepairsAProfileThatFellApart: a profile whose identifiers are two customers with
+// no link between them (what the large-component bug left in stores) is split by a replay,
+// which loads every profile it touches whole.
+func TestReplayRepairsAProfileThatFellApart(t *testing.T) {
+	p := newPipeline(t, identity.DefaultConfig())
+	p.send(10,
+		sent{"web", "m1", `{"type":"identify","userId":"u1","anonymousId":"a1","traits":{"plan":"gold"},"timestamp":"2026-11-01T10:00:00Z"}`},
+		sent{"web", "m2", `{"type":"identify","userId":"u2","anonymousId":"a2","traits":{"plan":"free"},"timestamp":"2026-11-01T11:00:00Z"}`})
+	ctx := context.Background()
+	one, two := p.lookup("user_id", "u1"), p.lookup("user_id", "u2")
+	// Corrupt the store: u2's identifiers are put on u1's profile.
+	recs, err := p.db.FindIdentifiers(ctx, []mosaic.IdentifierKey{keyFor(t, p, "user_id", "u2"), keyFor(t, p, "anonymous_id", "a2")})
+	if err != nil || len(recs) != 2 {
+		t.Fatal(recs, err)
+	}
+	for _, r := range recs {
+		r.ProfileID = one.ID
+	}
+	states, err := p.db.FindProfileStates(ctx, []mosaic.ProfileID{two.ID})
+	if err != nil || len(states) != 1 {
+		t.Fatal(states, err)
+	}
+	states[0].MergedInto = one.ID
+	off, _ := p.db.ProcessorOffset(ctx)
+	if _, err := p.db.CommitEvents(ctx, &mosaic.EventCommit{From: off, Through: off, Identity: &mosaic.IdentityChanges{Identifiers: recs, Profiles: states}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(strings.Join(p.partition(), "\n"), "user_id:"); n != 2 || len(p.partition()) != 1 {
+		t.Fatalf("corruption not in place: %v", p.partition())
+	}
+	if _, err := p.db.QueueIdentityReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.replayPage = 1 // each customer's event in a batch of its own
+	p.send(10)
+	got := p.partition()
+	if len(got) != 2 || strings.Count(got[0], "user_id:") != 1 || strings.Count(got[1], "user_id:") != 1 {
+		t.Fatalf("after the replay: %v, want u1 and u2 apart", got)
+	}
+	if u1 := p.lookup("user_id", "u1"); string(u1.Traits["plan"]) != `"gold"` {
+		t.Errorf("u1 after the replay: %s", mustJSON(u1.Traits))
+	}
+	if u2 := p.lookup("user_id", "u2"); string(u2.Traits["plan"]) != `"free"` || !slices.ContainsFunc(u2.Identifiers, func(id mosaic.Identifier) bool { return id.Value == "a2" }) {
+		t.Errorf("u2 after the replay: %+v %s", u2.Identifiers, mustJSON(u2.Traits))
+	}
+}
