@@ -303,20 +303,31 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	currentCfg, err := LoadFileConfig(env.CLI.Config)
-	if err != nil {
-		return err
-	}
-	currentNorm, err := identity.NewNormalizer(currentCfg.Identity)
-	if err != nil {
-		return err
-	}
 	ps, err := openProfileStore(env)
 	if err != nil {
 		return err
 	}
 	defer ps.Close()
 	ctx := env.Ctx
+	// The baseline: the rules the stored events were resolved under (recorded by the process
+	// that resolved them), else this command's --config.
+	currentCfg, err := LoadFileConfig(env.CLI.Config)
+	if err != nil {
+		return err
+	}
+	baseline := "this command's --config"
+	if raw, ok, err := ps.Setting(ctx, mosaic.SettingGraphIdentityRules); err != nil {
+		return err
+	} else if ok {
+		var recorded identity.Config
+		if json.Unmarshal([]byte(raw), &recorded) == nil {
+			currentCfg.Identity, baseline = recorded, "the rules the stored events were resolved under"
+		}
+	}
+	currentNorm, err := identity.NewNormalizer(currentCfg.Identity)
+	if err != nil {
+		return err
+	}
 	secret, err := ps.IdentitySecret(ctx)
 	if err != nil {
 		return err
@@ -462,7 +473,7 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	for _, s := range splits[:min(c.Show, len(splits))] {
 		fmt.Fprintln(w, s)
 	}
-	fmt.Fprintf(w, "identifiers no longer recognised: %d; newly recognised: %d; hubs: %d\n", rep.Dropped, rep.Added, rep.Hubs)
+	fmt.Fprintf(w, "identifiers no longer recognised: %d; newly recognised: %d (against %s); hubs: %d\n", rep.Dropped, rep.Added, baseline, rep.Hubs)
 	if rep.Merges+rep.Splits+rep.Added+rep.Dropped > 0 {
 		fmt.Fprintf(w, "to apply it: serve with --config %s, then run mosaic identity replay\n", c.Rules)
 	}

@@ -432,7 +432,7 @@ func TestIdentityReplayAfterDeclaringAType(t *testing.T) {
 	dir := t.TempDir()
 	first := startServe(t, "--data", dir)
 	sendBatch(t, first.URL, first.WriteKey, `{"batch":[
-		{"type":"identify","anonymousId":"x1","traits":{"loyalty_id":"L-1","plan":"gold"},"timestamp":"2026-10-01T10:00:00Z"},
+		{"type":"identify","anonymousId":"x1","traits":{"loyalty_id":"L-1","plan":"gold","email":"x1@example.com"},"timestamp":"2026-10-01T10:00:00Z"},
 		{"type":"identify","anonymousId":"x2","traits":{"loyalty_id":"l-1 "},"timestamp":"2026-10-02T10:00:00Z"},
 		{"type":"track","event":"Order Completed","anonymousId":"x3","properties":{"loyalty_id":"L-2"},"timestamp":"2026-10-03T10:00:00Z"},
 		{"type":"track","event":"Order Completed","anonymousId":"x4","properties":{"loyalty_id":"L-2"},"timestamp":"2026-10-04T10:00:00Z"}]}`)
@@ -507,6 +507,12 @@ func TestIdentityReplayAfterDeclaringAType(t *testing.T) {
 	out, err := runCLI(t, "identity", "replay", "--data", dir, "--config", cfg)
 	if err != nil || !strings.Contains(out, "replayed") {
 		t.Fatalf("identity replay without a server: %v\n%s", err, out)
+	}
+	// A dry-run of the same rules, without --config, compares with the rules the events were
+	// resolved under: nothing to change.
+	dry, err := runCLI(t, "identity", "dry-run", "--data", dir, cfg)
+	if err != nil || !strings.Contains(lastLine(dry), `"merges":0,"splits":0,"dropped_identifiers":0,"new_identifiers":0`) {
+		t.Errorf("dry-run of the replayed rules: %v\n%s", err, dry)
 	}
 	again := startServe(t, "--data", dir, "--config", cfg)
 	if log := again.Stderr.String(); strings.Contains(log, warning) {
