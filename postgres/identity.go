@@ -59,23 +59,20 @@ func scanIdentifier(row pgx.CollectableRow) (*mosaic.IdentifierRecord, error) {
 
 // FindIdentifiers implements mosaic.IdentityService.
 func (db *DB) FindIdentifiers(ctx context.Context, keys []mosaic.IdentifierKey) ([]*mosaic.IdentifierRecord, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	rows, err := db.pool.Query(ctx, `SELECT `+identifierColumns+` FROM identifiers WHERE key = ANY($1)`, strs(keys))
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	out, err := pgx.AppendRows([]*mosaic.IdentifierRecord(nil), rows, scanIdentifier)
-	return out, storeErr(err)
+	return db.findIdentifiersBy(ctx, "key", strs(keys))
 }
 
 // FindProfileIdentifiers implements mosaic.IdentityService.
 func (db *DB) FindProfileIdentifiers(ctx context.Context, ids []mosaic.ProfileID) ([]*mosaic.IdentifierRecord, error) {
-	if len(ids) == 0 {
+	return db.findIdentifiersBy(ctx, "profile_id", strs(ids))
+}
+
+// findIdentifiersBy returns the identifiers whose column col (key, profile_id) is among vals.
+func (db *DB) findIdentifiersBy(ctx context.Context, col string, vals []string) ([]*mosaic.IdentifierRecord, error) {
+	if len(vals) == 0 {
 		return nil, nil
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+identifierColumns+` FROM identifiers WHERE profile_id = ANY($1)`, strs(ids))
+	rows, err := db.pool.Query(ctx, `SELECT `+identifierColumns+` FROM identifiers WHERE `+col+` = ANY($1)`, vals)
 	if err != nil {
 		return nil, storeErr(err)
 	}

@@ -83,30 +83,19 @@ func scanIdentifier(rows *sql.Rows) (*mosaic.IdentifierRecord, error) {
 
 // FindIdentifiers implements mosaic.IdentityService.
 func (db *DB) FindIdentifiers(ctx context.Context, keys []mosaic.IdentifierKey) ([]*mosaic.IdentifierRecord, error) {
-	var out []*mosaic.IdentifierRecord
-	err := chunks(keys, func(ks []mosaic.IdentifierKey) error {
-		rows, err := db.read.QueryContext(ctx, `SELECT `+identifierColumns+` FROM identifiers WHERE key IN (`+placeholders(len(ks))+`)`, anys(ks)...)
-		if err != nil {
-			return storeErr(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanIdentifier(rows)
-			if err != nil {
-				return storeErr(err)
-			}
-			out = append(out, r)
-		}
-		return storeErr(rows.Err())
-	})
-	return out, err
+	return findIdentifiersBy(ctx, db, "key", keys)
 }
 
 // FindProfileIdentifiers implements mosaic.IdentityService.
 func (db *DB) FindProfileIdentifiers(ctx context.Context, ids []mosaic.ProfileID) ([]*mosaic.IdentifierRecord, error) {
+	return findIdentifiersBy(ctx, db, "profile_id", ids)
+}
+
+// findIdentifiersBy returns the identifiers whose column col (key, profile_id) is among vals.
+func findIdentifiersBy[T ~string](ctx context.Context, db *DB, col string, vals []T) ([]*mosaic.IdentifierRecord, error) {
 	var out []*mosaic.IdentifierRecord
-	err := chunks(ids, func(part []mosaic.ProfileID) error {
-		rows, err := db.read.QueryContext(ctx, `SELECT `+identifierColumns+` FROM identifiers WHERE profile_id IN (`+placeholders(len(part))+`)`, anys(part)...)
+	err := chunks(vals, func(part []T) error {
+		rows, err := db.read.QueryContext(ctx, `SELECT `+identifierColumns+` FROM identifiers WHERE `+col+` IN (`+placeholders(len(part))+`)`, anys(part)...)
 		if err != nil {
 			return storeErr(err)
 		}

@@ -346,6 +346,15 @@ func TestMatchRunAgain(t *testing.T) {
 	})
 }
 
+// accounts is people with a user id each: two accounts of one person for each duplicate.
+func accounts(n, dups int) (calls []string, pairs [][2]string) {
+	calls, pairs = people(n, dups)
+	for i, c := range calls {
+		calls[i] = strings.Replace(c, `{"type":"identify",`, fmt.Sprintf(`{"type":"identify","userId":"account-%d",`, i), 1)
+	}
+	return calls, pairs
+}
+
 // TestMatchLinkRefusedByTheUserIDLimit: two accounts of one person (a duplicate pair with a
 // user id each) score as a match, but the link would give a profile two user ids, so the
 // identifier rules refuse it. The match says so, on the API and in the CLI: "linked" or
@@ -353,10 +362,7 @@ func TestMatchRunAgain(t *testing.T) {
 func TestMatchLinkRefusedByTheUserIDLimit(t *testing.T) {
 	dir := t.TempDir()
 	inst := startServe(t, "--data", dir)
-	calls, pairs := people(300, 40)
-	for i, c := range calls {
-		calls[i] = strings.Replace(c, `{"type":"identify",`, fmt.Sprintf(`{"type":"identify","userId":"account-%d",`, i), 1)
-	}
+	calls, pairs := accounts(300, 40)
 	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[`+strings.Join(calls, ",")+`]}`)
 	waitProcessed(t, inst.URL, inst.Token)
 	code, run := apiCall(t, "POST", inst.URL+"/api/v1/matches/runs", inst.Token, map[string]any{})
@@ -420,10 +426,7 @@ func TestMatchLinkRefusedByTheUserIDLimit(t *testing.T) {
 func TestMatchRunSaysWhichLinksStayApart(t *testing.T) {
 	dir := t.TempDir()
 	inst := startServe(t, "--data", dir)
-	calls, pairs := people(300, 40)
-	for i, c := range calls {
-		calls[i] = strings.Replace(c, `{"type":"identify",`, fmt.Sprintf(`{"type":"identify","userId":"account-%d",`, i), 1)
-	}
+	calls, pairs := accounts(300, 40)
 	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[`+strings.Join(calls, ",")+`]}`)
 	waitProcessed(t, inst.URL, inst.Token)
 	if err := inst.stop(); err != nil {
