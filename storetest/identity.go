@@ -131,6 +131,14 @@ func testIdentity(t *testing.T, open Opener) {
 		if len(got) != 0 {
 			t.Fatalf("FindIdentifiers(nil) = %d records", len(got))
 		}
+		got, err = s.FindProfileIdentifiers(ctx, []mosaic.ProfileID{"prof_a", "prof_nope"})
+		must(t, err)
+		if diff := cmp.Diff([]*mosaic.IdentifierRecord{stored(ann), stored(email), stored(anon)}, got, sortIdentifiers); diff != "" {
+			t.Fatalf("FindProfileIdentifiers (-want +got):\n%s", diff)
+		}
+		if got, err = s.FindProfileIdentifiers(ctx, nil); err != nil || len(got) != 0 {
+			t.Fatalf("FindProfileIdentifiers(nil) = %v, %v", got, err)
+		}
 		for _, tc := range []struct {
 			name string
 			keys []mosaic.IdentifierKey
