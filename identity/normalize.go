@@ -8,6 +8,7 @@
 package identity
 
 import (
+	"errors"
 	"bytes"
 	"cmp"
 	"crypto/hmac"
@@ -308,14 +309,18 @@ func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, err
 	case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
 		why = "holds control characters or invalid UTF-8"
 	case n.blocked[strings.ToLower(v)] || n.blocked[strings.ToLower(strings.TrimSpace(raw))]:
-		why = "is on the blocklist (a placeholder that identifies no one)"
+		return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value is on the blocklist (a placeholder that identifies no one).", t), Err: ErrBlocked}
 	case placeholder(r, v):
-		why = "is a placeholder address (no-reply, test, a local part that repeats the domain)"
+		return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value is a placeholder address (no-reply, test, a local part that repeats the domain).", t), Err: ErrBlocked}
 	default:
 		return v, nil
 	}
 	return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value %s.", t, why)}
 }
+
+// ErrBlocked is wrapped by Normalize's error for a value that is well formed but identifies
+// no one: on the blocklist, or a placeholder address.
+var ErrBlocked = errors.New("identity: a placeholder value")
 
 // NormalizeSearch is Normalize for a search query: it also refuses a value that a digits
 // step would take letters out of, since a search for "X100" is a word, not customer number

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -1115,12 +1116,14 @@ func (s *Identity) hideForeignIdentifiers(ctx context.Context, profiles []*mosai
 	return nil
 }
 
-// traitCheck is a trait value of a profile that holds an identifier.
+// traitCheck is a trait value of a profile that holds an identifier, or (blocked) a value
+// the rules say identifies no one (the blocklist, a placeholder address).
 type traitCheck struct {
-	p    *mosaic.ProfileState
-	name string
-	key  mosaic.IdentifierKey
-	typ  mosaic.IdentifierType
+	p       *mosaic.ProfileState
+	name    string
+	key     mosaic.IdentifierKey
+	typ     mosaic.IdentifierType
+	blocked bool
 }
 
 // traitIdentifier reports the identifier that value raw of trait name holds, if the rules
@@ -1145,10 +1148,12 @@ func (s *Identity) traitIdentifier(p *mosaic.ProfileState, name string, raw json
 		return traitCheck{}, false
 	}
 	norm, err := s.Normalizer.Normalize(typ, str)
-	if err != nil {
+	if errors.Is(err, identity.ErrBlocked) {
+		return traitCheck{p: p, name: name, typ: typ, blocked: true}, true // no one's: it does not show
+	} else if err != nil {
 		return traitCheck{}, false
 	}
-	return traitCheck{p, name, s.key(mosaic.Identifier{Type: typ, Value: norm}), typ}, true
+	return traitCheck{p, name, s.key(mosaic.Identifier{Type: typ, Value: norm}), typ, false}, true
 }
 
 // foreignValues returns the checks whose identifier is another profile's. A value the
@@ -1158,7 +1163,12 @@ func (s *Identity) traitIdentifier(p *mosaic.ProfileState, name string, raw json
 func (s *Identity) foreignValues(ctx context.Context, checks []traitCheck, comp *component) ([]traitCheck, error) {
 	var unknown []mosaic.IdentifierKey
 	owner := map[mosaic.IdentifierKey]mosaic.ProfileID{}
+	var blocked []traitCheck
 	for _, c := range checks {
+		if c.blocked {
+			blocked = append(blocked, c)
+			continue
+		}
 		if r, ok := comp.records[c.key]; ok {
 			owner[c.key] = r.ProfileID
 		} else if r, ok := s.cachedRecord(c.key); ok {
@@ -1178,18 +1188,18 @@ func (s *Identity) foreignValues(ctx context.Context, checks []traitCheck, comp 
 	}
 	var foreign []traitCheck
 	for _, c := range checks {
-		if o, ok := owner[c.key]; ok && o != c.p.ID {
+		if o, ok := owner[c.key]; ok && o != c.p.ID && !c.blocked {
 			foreign = append(foreign, c)
 		}
 	}
 	if len(foreign) == 0 {
-		return nil, nil
+		return blocked, nil
 	}
 	overLimit, err := s.overLimitLinks(ctx, foreign, comp)
 	if err != nil {
 		return nil, err
 	}
-	out := foreign[:0]
+	out := blocked
 	for _, c := range foreign {
 		if !overLimit[[2]string{string(c.key), string(c.p.ID)}] {
 			out = append(out, c)

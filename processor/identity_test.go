@@ -1117,3 +1117,28 @@ func TestReplayRepairsAProfileThatFellApart(t *testing.T) {
 		t.Errorf("u2 after the replay: %+v %s", u2.Identifiers, mustJSON(u2.Traits))
 	}
 }
+
+// TestBlockedValueFallsBackToTheProfilesOwn: a value the rules say identifies no one (on the
+// blocklist, a placeholder address) is not shown as the customer's email either: the profile
+// shows the email it had before, in any order.
+func TestBlockedValueFallsBackToTheProfilesOwn(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.Blocklist = append(cfg.Blocklist, "orders@shop.example")
+	evs := []sent{
+		{"web", "m1", `{"type":"identify","userId":"dan","traits":{"email":"dan@example.com"},"timestamp":"2026-11-01T10:00:00Z"}`},
+		{"web", "m2", `{"type":"identify","userId":"dan","traits":{"email":"ORDERS@shop.example "},"timestamp":"2026-11-02T10:00:00Z"}`},
+		{"web", "m3", `{"type":"identify","userId":"eve","traits":{"email":"test@test.com"},"timestamp":"2026-11-02T10:00:00Z"}`},
+	}
+	for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}} {
+		p := newPipeline(t, cfg)
+		for _, i := range order {
+			p.send(1, evs[i])
+		}
+		if got := string(p.lookup("user_id", "dan").Traits["email"]); got != `"dan@example.com"` {
+			t.Errorf("order %v: dan's email %s, want his own, not the shop's", order, got)
+		}
+		if eve := p.lookup("user_id", "eve"); eve.Traits["email"] != nil {
+			t.Errorf("order %v: eve's email %s, want none (a placeholder)", order, eve.Traits["email"])
+		}
+	}
+}
