@@ -8,13 +8,13 @@
 package identity
 
 import (
-	"errors"
 	"bytes"
 	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"slices"
