@@ -515,6 +515,20 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 	for _, e := range comp.edges {
 		adj[e.A], adj[e.B] = append(adj[e.A], e), append(adj[e.B], e)
 	}
+	// loadEdges adds the stored links of keys the component does not hold yet.
+	loadEdges := func(keys []mosaic.IdentifierKey) error {
+		edges, err := s.findEdges(ctx, keys)
+		if err != nil {
+			return err
+		}
+		for _, e := range edges {
+			if _, ok := comp.edges[keyOf(e)]; !ok {
+				comp.edges[keyOf(e)] = e
+				adj[e.A], adj[e.B] = append(adj[e.A], e), append(adj[e.B], e)
+			}
+		}
+		return nil
+	}
 	frontier := slices.Sorted(maps.Keys(seeds))
 	for len(frontier) > 0 && len(visited) < maxNodes {
 		var load []mosaic.IdentifierKey
@@ -536,15 +550,8 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			}
 		}
 		if stored := slices.DeleteFunc(slices.Clone(frontier), func(k mosaic.IdentifierKey) bool { return fresh[k] }); len(stored) > 0 {
-			edges, err := s.findEdges(ctx, stored)
-			if err != nil {
+			if err := loadEdges(stored); err != nil {
 				return err
-			}
-			for _, e := range edges {
-				if _, ok := comp.edges[keyOf(e)]; !ok {
-					comp.edges[keyOf(e)] = e
-					adj[e.A], adj[e.B] = append(adj[e.A], e), append(adj[e.B], e)
-				}
 			}
 		}
 		next := map[mosaic.IdentifierKey]bool{}
@@ -592,14 +599,8 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			}
 		}
 		if len(added) > 0 {
-			edges, err := s.findEdges(ctx, added)
-			if err != nil {
+			if err := loadEdges(added); err != nil {
 				return err
-			}
-			for _, e := range edges {
-				if _, ok := comp.edges[keyOf(e)]; !ok {
-					comp.edges[keyOf(e)] = e
-				}
 			}
 		}
 	}
