@@ -2,6 +2,10 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -39,5 +43,60 @@ func TestReopenKeepsData(t *testing.T) {
 	defer db.Close()
 	if _, err := db.FindSourceByWriteKey(context.Background(), src.WriteKey); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWALStaysBounded: mosaic.db's WAL is checkpointed in the background; with readers at
+// work all the time it still starts again from its beginning once it passes WALRestartMB,
+// and everything written is there after a reopen.
+func TestWALStaysBounded(t *testing.T) {
+	dir := t.TempDir()
+	db := sqlite.NewDB(dir)
+	db.WALRestartMB = 1
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	src := storetest.MustCreateSource(t, db, "web")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a reader that is always at work
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			db.FindSourceByWriteKey(ctx, src.WriteKey)
+		}
+	}()
+	value := strings.Repeat("x", 200<<10)
+	var largest int64
+	for i := range 60 {
+		if err := db.PutSetting(ctx, fmt.Sprint("k", i), value); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(filepath.Join(dir, "mosaic.db-wal")); err == nil {
+			largest = max(largest, fi.Size())
+		}
+	}
+	close(stop)
+	<-done
+	// 60 writes of 200 KiB make 12 MiB of WAL without a restart; past 1 MiB the WAL starts
+	// again (the next write empties it).
+	if largest > 3<<20 {
+		t.Errorf("WAL grew to %d bytes, want it restarted past 1 MiB (a WAL that never restarts makes 12 MiB)", largest)
+	}
+	db.Close()
+	db = sqlite.NewDB(dir)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := range 60 {
+		if v, ok, err := db.Setting(ctx, fmt.Sprint("k", i)); err != nil || !ok || v != value {
+			t.Fatalf("setting k%d after reopen: %d bytes, %v, %v", i, len(v), ok, err)
+		}
 	}
 }
