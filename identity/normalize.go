@@ -190,15 +190,20 @@ func (c *phoneCache) normalize(raw, region string) (string, error) {
 	c.mu.Unlock()
 	if !ok {
 		var err error
-		if v, err = NormalizePhone(raw, region); err != nil {
+		if v, err = NormalizePhone(raw, region); errors.Is(err, ErrBlocked) {
+			v = placeholderMark
+		} else if err != nil {
 			v = ""
 		}
 		c.mu.Lock()
 		c.putLocked(raw, v)
 		c.mu.Unlock()
 	}
-	if v == "" {
+	switch v {
+	case "":
 		return "", errInvalidPhone
+	case placeholderMark:
+		return "", errPlaceholderPhone
 	}
 	return v, nil
 }
@@ -271,6 +276,11 @@ func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, err
 	if !ok {
 		return "", mosaic.FieldErrorf(mosaic.EINVALID, "type", "Unknown identifier type %q.", t)
 	}
+	// A blocklisted value is junk before any step reads it: "null" is not a malformed email
+	// but the tracking code's way of saying there is none.
+	if n.blocked[strings.ToLower(strings.TrimSpace(raw))] {
+		return "", n.blockedErr(t)
+	}
 	v := raw
 	for _, step := range r.Normalize {
 		var err error
@@ -308,8 +318,8 @@ func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, err
 		why = "is over 512 bytes"
 	case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
 		why = "holds control characters or invalid UTF-8"
-	case n.blocked[strings.ToLower(v)] || n.blocked[strings.ToLower(strings.TrimSpace(raw))]:
-		return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value is on the blocklist (a placeholder that identifies no one).", t), Err: ErrBlocked}
+	case n.blocked[strings.ToLower(v)]:
+		return "", n.blockedErr(t)
 	case placeholder(r, v):
 		return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value is a placeholder address (no-reply, test, a local part that repeats the domain).", t), Err: ErrBlocked}
 	default:
@@ -318,9 +328,13 @@ func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, err
 	return "", &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value %s.", t, why)}
 }
 
-// ErrBlocked is wrapped by Normalize's error for a value that is well formed but identifies
-// no one: on the blocklist, or a placeholder address.
+// ErrBlocked is wrapped by Normalize's error for a value that identifies no one: on the
+// blocklist, a placeholder address or a placeholder phone number.
 var ErrBlocked = errors.New("identity: a placeholder value")
+
+func (n *Normalizer) blockedErr(t mosaic.IdentifierType) error {
+	return &mosaic.Error{Code: mosaic.EINVALID, Message: fmt.Sprintf("%s value is on the blocklist (a placeholder that identifies no one).", t), Err: ErrBlocked}
+}
 
 // NormalizeSearch is Normalize for a search query: it also refuses a value that a digits
 // step would take letters out of, since a search for "X100" is a word, not customer number
@@ -367,6 +381,13 @@ func NormalizeEmail(raw string) (string, error) {
 
 var errInvalidPhone = mosaic.Errorf(mosaic.EINVALID, "Not a valid phone number.")
 
+// errPlaceholderPhone is a well-formed number typed to get past a form.
+var errPlaceholderPhone = &mosaic.Error{Code: mosaic.EINVALID, Message: "A placeholder phone number (one repeated digit, or a run such as 12345678).", Err: ErrBlocked}
+
+// placeholderMark stands for errPlaceholderPhone in the phone cache (no E.164 value is "!").
+const placeholderMark = "!"
+
+
 // NormalizePhone parses a phone number (national numbers in region) and returns it in E.164.
 func NormalizePhone(raw, region string) (string, error) {
 	v := strings.TrimSpace(raw)
@@ -377,14 +398,18 @@ func NormalizePhone(raw, region string) (string, error) {
 		region = "US"
 	}
 	num, err := phonenumbers.Parse(v, strings.ToUpper(region))
-	if err != nil || !phonenumbers.IsValidNumber(num) {
+	if err != nil {
 		return "", errInvalidPhone
 	}
 	// Numbers of one repeated digit (+1 111-111-1111) or with a run of ascending or
-	// descending digits (+1 234 567 8900) are typed to get past a form.
+	// descending digits (+1 234 567 8900) are typed to get past a form, whether or not the
+	// numbering plan has them.
 	national := strconv.FormatUint(num.GetNationalNumber(), 10)
 	full := strconv.Itoa(int(num.GetCountryCode())) + national
-	if strings.Count(national, national[:1]) == len(national) || strings.Contains(full, "12345678") || strings.Contains(full, "98765432") {
+	if len(national) >= 6 && (strings.Count(national, national[:1]) == len(national) || strings.Contains(full, "12345678") || strings.Contains(full, "98765432")) {
+		return "", errPlaceholderPhone
+	}
+	if !phonenumbers.IsValidNumber(num) {
 		return "", errInvalidPhone
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil

@@ -1142,3 +1142,28 @@ func TestBlockedValueFallsBackToTheProfilesOwn(t *testing.T) {
 		}
 	}
 }
+
+// TestJunkTraitValuesAreNotShown: values on the default blocklist that are not even well
+// formed ("null" as an email, "0000000000") and placeholder phone numbers identify no one,
+// so they are not shown, and an earlier real value is (trial 8: they showed as traits).
+func TestJunkTraitValuesAreNotShown(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.DefaultRegion = "DK"
+	for i, junk := range []struct{ trait, value string }{
+		{"email", `"null"`}, {"email", `" NULL "`}, {"email", `"undefined"`}, {"phone", `"0000000000"`},
+		{"phone", `"+1 111-111-1111"`}, {"phone", `"+1 234-567-8900"`}, {"phone", `"33 33 33 33"`},
+	} {
+		real := map[string]string{"email": `"kim@example.com"`, "phone": `"+4520123457"`}[junk.trait]
+		p := newPipeline(t, cfg)
+		p.send(1,
+			sent{"web", "", `{"type":"identify","userId":"kim","traits":{"` + junk.trait + `":` + real + `},"timestamp":"2026-11-01T10:00:00Z"}`},
+			sent{"web", "", `{"type":"identify","userId":"kim","traits":{"` + junk.trait + `":` + junk.value + `},"timestamp":"2026-11-02T10:00:00Z"}`},
+			sent{"web", "", `{"type":"identify","userId":"lee","traits":{"` + junk.trait + `":` + junk.value + `},"timestamp":"2026-11-02T10:00:00Z"}`})
+		if got := string(p.lookup("user_id", "kim").Traits[junk.trait]); got != real {
+			t.Errorf("%d: kim's %s %s after %s, want the real one before it, %s", i, junk.trait, got, junk.value, real)
+		}
+		if got := p.lookup("user_id", "lee").Traits[junk.trait]; got != nil {
+			t.Errorf("%d: lee's %s %s, want none", i, junk.trait, got)
+		}
+	}
+}
