@@ -63,9 +63,13 @@ const (
 // under. A process that takes the lease with other rules warns until an identity replay is
 // queued (IdentityService.QueueIdentityReplay records the lease holder's rules as the
 // graph's, and so does a process that takes the lease while a replay waits).
+// SettingMixedIdentityRules holds the other rule sets (a JSON array) that processes resolved
+// events under since then, so that going back to the graph's rules warns too; queueing a
+// replay deletes it.
 const (
 	SettingProcessorIdentityRules = "processor_identity_rules"
 	SettingGraphIdentityRules     = "graph_identity_rules"
+	SettingMixedIdentityRules     = "mixed_identity_rules"
 )
 
 // MarkFullRebuild records, once every profile is queued for a rebuild, that the profiles

@@ -323,6 +323,9 @@ func (db *DB) QueueIdentityReplay(ctx context.Context) (*mosaic.IdentityReplay, 
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, mosaic.SettingGraphIdentityRules, mosaic.SettingProcessorIdentityRules); err != nil {
 			return storeErr(err)
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM settings WHERE key = $1`, mosaic.SettingMixedIdentityRules); err != nil {
+			return storeErr(err)
+		}
 		raw, _ := json.Marshal(r)
 		_, err := tx.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
 			mosaic.SettingIdentityReplay, raw)

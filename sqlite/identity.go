@@ -441,6 +441,9 @@ func (db *DB) QueueIdentityReplay(ctx context.Context) (*mosaic.IdentityReplay, 
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, mosaic.SettingGraphIdentityRules, mosaic.SettingProcessorIdentityRules); err != nil {
 			return storeErr(err)
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE key = ?`, mosaic.SettingMixedIdentityRules); err != nil {
+			return storeErr(err)
+		}
 		raw, _ := json.Marshal(r)
 		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
 			mosaic.SettingIdentityReplay, raw)

@@ -692,6 +692,7 @@ func testIdentity(t *testing.T, open Opener) {
 		}, evs...)
 		must(t, s.PutSetting(ctx, mosaic.SettingProcessorIdentityRules, `{"rules":"new"}`))
 		must(t, s.PutSetting(ctx, mosaic.SettingProcessorTraitRules, `{"traits":"now"}`))
+		must(t, s.PutSetting(ctx, mosaic.SettingMixedIdentityRules, `[{"rules":"meanwhile"}]`))
 		r, err := s.QueueIdentityReplay(ctx)
 		must(t, err)
 		if r.After != 0 || r.Through != evs[2].ID {
@@ -702,6 +703,9 @@ func testIdentity(t *testing.T, open Opener) {
 		}
 		if rules, _, _ := s.Setting(ctx, mosaic.SettingGraphIdentityRules); rules != `{"rules":"new"}` {
 			t.Errorf("graph identity rules after queueing = %q, want the lease holder's", rules)
+		}
+		if mixed, ok, _ := s.Setting(ctx, mosaic.SettingMixedIdentityRules); ok {
+			t.Errorf("other rules events were resolved under, after queueing = %q, want none", mixed)
 		}
 		// The links events made are stale; matching's are not.
 		stale := func() map[mosaic.EdgeKind]bool {

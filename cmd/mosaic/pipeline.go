@@ -274,21 +274,56 @@ func (l *leasedProcessor) checkIdentityRules(ctx context.Context) error {
 		return err
 	}
 	if !ok || replay != nil {
+		if err := l.Store.PutSetting(ctx, mosaic.SettingMixedIdentityRules, "[]"); err != nil {
+			return err
+		}
 		return l.Store.PutSetting(ctx, mosaic.SettingGraphIdentityRules, cur)
 	}
-	var prev identity.Config
-	if built == cur || json.Unmarshal([]byte(built), &prev) != nil {
-		return nil
+	// The rule sets events were resolved under since the graph's: its own, and the others
+	// processes ran under meanwhile.
+	var mixed []json.RawMessage
+	if raw, ok, err := l.Store.Setting(ctx, mosaic.SettingMixedIdentityRules); err != nil {
+		return err
+	} else if ok {
+		json.Unmarshal([]byte(raw), &mixed)
 	}
-	changed := changedIdentityRules(prev, cfg)
+	var changed []string
+	known := false
+	for _, raw := range append([]json.RawMessage{json.RawMessage(built)}, mixed...) {
+		var prev identity.Config
+		if string(raw) == cur {
+			known = true
+			continue
+		}
+		if json.Unmarshal(raw, &prev) != nil {
+			continue
+		}
+		for _, c := range changedIdentityRules(prev, cfg) {
+			if !slices.Contains(changed, c) {
+				changed = append(changed, c)
+			}
+		}
+	}
 	if len(changed) == 0 {
 		return nil
 	}
 	st, err := l.Store.Stats(ctx)
 	if err != nil || st.Events == 0 {
-		return l.Store.PutSetting(ctx, mosaic.SettingGraphIdentityRules, cur) // nothing resolved yet
+		// Nothing resolved yet.
+		if err := l.Store.PutSetting(ctx, mosaic.SettingMixedIdentityRules, "[]"); err != nil {
+			return err
+		}
+		return l.Store.PutSetting(ctx, mosaic.SettingGraphIdentityRules, cur)
 	}
-	l.Logger.Warn("the stored events were resolved under other identity rules: they keep the identifiers and links those gave (a rule applies to the events processed after it) until they are replayed; run `mosaic identity replay` (or POST /api/v1/identity/replay)",
+	if !known {
+		// This process resolves events under rules the graph was not built under: a later
+		// start under the graph's own rules must warn as well.
+		raw, _ := json.Marshal(append(mixed, json.RawMessage(cur)))
+		if err := l.Store.PutSetting(ctx, mosaic.SettingMixedIdentityRules, string(raw)); err != nil {
+			return err
+		}
+	}
+	l.Logger.Warn("stored events were resolved under other identity rules: they keep the identifiers and links those gave (a rule applies to the events processed after it) until they are replayed; run `mosaic identity replay` (or POST /api/v1/identity/replay)",
 		"changed", strings.Join(changed, ", "), "events", st.Events)
 	return nil
 }

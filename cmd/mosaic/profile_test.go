@@ -448,7 +448,7 @@ func TestIdentityReplayAfterDeclaringAType(t *testing.T) {
     - {type: loyalty_id, priority: 3, limit: 1, paths: [traits.loyalty_id, properties.loyalty_id], normalize: [trim, upper]}
 `), 0o600)
 	inst := startServe(t, "--data", dir, "--config", cfg)
-	const warning = "the stored events were resolved under other identity rules"
+	const warning = "stored events were resolved under other identity rules"
 	if log := inst.Stderr.String(); !strings.Contains(log, warning) || !strings.Contains(log, "loyalty_id (new)") || !strings.Contains(log, "mosaic identity replay") {
 		t.Errorf("no warning about the new identifier type at start:\n%s", log)
 	}
@@ -520,5 +520,41 @@ func TestIdentityReplayAfterDeclaringAType(t *testing.T) {
 	}
 	if code, p := apiCall(t, "GET", again.URL+"/api/v1/profiles/lookup?type=anonymous_id&value=x4", first.Token, nil); code != 200 || ids(p) != "anonymous_id:x3 anonymous_id:x4 loyalty_id:L-2" {
 		t.Fatalf("x4 after a second replay: %d %v", code, p)
+	}
+}
+
+// TestRulesWarningAfterGoingBack: events resolved under other rules for a while leave the
+// graph mixed, so going back to the graph's own rules warns too (trial 8: a start under a
+// longer blocklist, then under the original rules, did not warn), until a replay is queued.
+func TestRulesWarningAfterGoingBack(t *testing.T) {
+	dir := t.TempDir()
+	const warning = "stored events were resolved under other identity rules"
+	cfgA := filepath.Join(t.TempDir(), "a.yaml")
+	os.WriteFile(cfgA, []byte("identity:\n  default_region: DK\n"), 0o600)
+	cfgB := filepath.Join(t.TempDir(), "b.yaml")
+	os.WriteFile(cfgB, []byte("identity:\n  default_region: DK\n  blocklist: [\"+45 33 12 45 79\"]\n"), 0o600)
+	first := startServe(t, "--data", dir, "--config", cfgA)
+	sendBatch(t, first.URL, first.WriteKey, `{"batch":[{"type":"identify","userId":"u1","traits":{"phone":"+45 33 12 45 79"}}]}`)
+	waitProcessed(t, first.URL, first.Token)
+	first.stop()
+	second := startServe(t, "--data", dir, "--config", cfgB)
+	if log := second.Stderr.String(); !strings.Contains(log, warning) || !strings.Contains(log, "blocklist") {
+		t.Fatalf("start under b.yaml: no warning naming the blocklist:\n%s", log)
+	}
+	sendBatch(t, second.URL, first.WriteKey, `{"batch":[{"type":"identify","userId":"u2","traits":{"phone":"+45 33 12 45 79"}}]}`)
+	waitProcessed(t, second.URL, first.Token)
+	second.stop()
+	back := startServe(t, "--data", dir, "--config", cfgA)
+	if log := back.Stderr.String(); !strings.Contains(log, warning) || !strings.Contains(log, "blocklist") {
+		t.Errorf("back under a.yaml after events resolved under b.yaml: no warning:\n%s", log)
+	}
+	if code, _ := apiCall(t, "POST", back.URL+"/api/v1/identity/replay", first.Token, nil); code != 202 {
+		t.Fatalf("queue replay: %d", code)
+	}
+	waitProcessed(t, back.URL, first.Token)
+	back.stop()
+	again := startServe(t, "--data", dir, "--config", cfgA)
+	if log := again.Stderr.String(); strings.Contains(log, warning) {
+		t.Errorf("warned after the replay:\n%s", log)
 	}
 }
