@@ -387,7 +387,6 @@ var errPlaceholderPhone = &mosaic.Error{Code: mosaic.EINVALID, Message: "A place
 // placeholderMark stands for errPlaceholderPhone in the phone cache (no E.164 value is "!").
 const placeholderMark = "!"
 
-
 // NormalizePhone parses a phone number (national numbers in region) and returns it in E.164.
 func NormalizePhone(raw, region string) (string, error) {
 	v := strings.TrimSpace(raw)
