@@ -14,6 +14,7 @@ import (
 
 	"github.com/mosaic-cdp/mosaic"
 	"github.com/mosaic-cdp/mosaic/bulk"
+	"github.com/mosaic-cdp/mosaic/identity"
 	"github.com/mosaic-cdp/mosaic/importer"
 	"github.com/mosaic-cdp/mosaic/processor"
 	"github.com/schollz/progressbar/v3"
@@ -87,11 +88,6 @@ func (c *ImportCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	ident := &importer.Identity{Config: fileCfg.Identity, Normalizer: norm}
-	if _, err := ident.Check(m); err != nil {
-		return mappingErr(c.Mapping, err)
-	}
-
 	store, _, err := env.OpenStore()
 	if err != nil {
 		return err
@@ -126,13 +122,32 @@ func (c *ImportCmd) Run(env *Env) error {
 			proc = lp
 			defer proc.Close()
 		case mosaic.ErrorCode(err) == mosaic.ECONFLICT:
-			if err := checkProcessorReads(ctx, store, m); err != nil {
-				return err
-			}
 			log.Info("a server is processing this store; the import appends and waits for it")
 		default:
 			return err
 		}
+	}
+	// Rows are checked under the identity rules that will resolve them: this command's own
+	// when it processes, else those of the process holding the lease (recorded by it).
+	ident := &importer.Identity{Config: fileCfg.Identity, Normalizer: norm}
+	if proc == nil {
+		if cfg, ok, err := processorIdentityRules(ctx, store); err != nil {
+			return err
+		} else if ok {
+			if ident.Normalizer, err = identity.NewNormalizer(cfg); err != nil {
+				return err
+			}
+			ident.Config = cfg
+			log.Info("checking rows under the identity rules of the process that resolves them")
+		} else if err := checkProcessorReads(ctx, store, m); err != nil {
+			return err
+		}
+	}
+	if _, err := ident.Check(m); err != nil {
+		if proc == nil {
+			return fmt.Errorf("%w (this is checked under the identity rules of the server processing this store, which resolves the rows: change its --config and restart it; this command's --config does not apply)", mappingErr(c.Mapping, err))
+		}
+		return mappingErr(c.Mapping, err)
 	}
 
 	log.Info("hashing the file", "file", c.File, "bytes", st.Size())

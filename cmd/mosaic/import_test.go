@@ -564,7 +564,9 @@ func TestImportLease(t *testing.T) {
 // TestImportRefusesIdentifiersTheServerDoesNotRead: an import run with a --config that
 // declares an identifier the server processing the store does not read is refused before it
 // appends anything (its rows would identify no one, and a re-run would find nothing to add);
-// with the server's configuration it goes ahead.
+// identifiers the server reads go ahead. Rows are checked under the server's rules, not the
+// command's: without --config, a server that reads customer numbers and national phone
+// numbers in DK takes them (trial 8: the rows were refused under the CLI's defaults).
 func TestImportRefusesIdentifiersTheServerDoesNotRead(t *testing.T) {
 	dir, files := t.TempDir(), t.TempDir()
 	inst := startServe(t, "--data", dir) // default rules: no customer_number
@@ -578,7 +580,7 @@ func TestImportRefusesIdentifiersTheServerDoesNotRead(t *testing.T) {
 	data := writeFile(t, files, "c.csv", "no,email\n1001,a@b.io\n")
 	m := writeFile(t, files, "m.yaml", "identifiers: {customer_number: no, email: email}\n")
 	_, _, err := runImport(t, t.Context(), "--source", "crm", "--file", data, "--mapping", m, "--data", dir, "--config", cfg)
-	if err == nil || !strings.Contains(err.Error(), "reads no identifier from traits.customer_number") {
+	if err == nil || !strings.Contains(err.Error(), "No identity rule reads traits.customer_number") || !strings.Contains(err.Error(), "server processing this store") {
 		t.Fatalf("import with other identity rules than the server's: %v", err)
 	}
 	if st := waitProcessed(t, inst.URL, inst.Token); st.Events != 0 {
@@ -588,6 +590,27 @@ func TestImportRefusesIdentifiersTheServerDoesNotRead(t *testing.T) {
 	out, _, err := runImport(t, t.Context(), "--source", "crm", "--file", data, "--mapping", m2, "--data", dir, "--config", cfg)
 	if err != nil || summary(t, out)["imported"] != 1 {
 		t.Fatalf("an import of identifiers the server reads: %v\n%s", err, out)
+	}
+	inst.stop()
+	token := inst.Token
+	serverCfg := writeFile(t, files, "server.yaml", `identity:
+  default_region: DK
+  rules:
+    - {type: user_id, priority: 1, limit: 1, paths: [userId]}
+    - {type: customer_number, priority: 3, limit: 1, paths: [traits.customer_number], normalize: [trim, digits]}
+    - {type: phone, priority: 6, limit: 5, paths: [traits.phone], normalize: [phone]}
+`)
+	inst = startServe(t, "--data", dir, "--config", serverCfg)
+	pos := writeFile(t, files, "pos.csv", "no,phone\nC-2002,30 11 22 33\n")
+	m3 := writeFile(t, files, "m3.yaml", "identifiers: {customer_number: no, phone: phone}\n")
+	out, _, err = runImport(t, t.Context(), "--source", "crm", "--file", pos, "--mapping", m3, "--data", dir)
+	if err != nil || summary(t, out)["imported"] != 1 {
+		t.Fatalf("an import without --config beside a server reading its identifiers: %v\n%s", err, out)
+	}
+	waitProcessed(t, inst.URL, token)
+	code, p := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=phone&value=%2B4530112233", token, nil)
+	if code != 200 || !strings.Contains(fmt.Sprint(p["identifiers"]), "2002") {
+		t.Fatalf("the imported row's profile by its phone: %d %v", code, p)
 	}
 }
 

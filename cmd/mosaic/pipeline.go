@@ -475,6 +475,20 @@ func identityPaths(cfg identity.Config) string {
 // checkProcessorReads refuses to append rows whose identifiers the process that holds the
 // processor lease (a server started with another --config) would not read: they would be
 // stored but identify no one, and running the import again would find nothing to add.
+// processorIdentityRules returns the identity rules of the process holding (or last
+// holding) the processor lease, if it recorded them.
+func processorIdentityRules(ctx context.Context, store mosaic.Store) (identity.Config, bool, error) {
+	raw, ok, err := store.Setting(ctx, mosaic.SettingProcessorIdentityRules)
+	if err != nil || !ok {
+		return identity.Config{}, false, err
+	}
+	var cfg identity.Config
+	if json.Unmarshal([]byte(raw), &cfg) != nil || cfg.Validate() != nil {
+		return identity.Config{}, false, nil
+	}
+	return cfg, true, nil
+}
+
 func checkProcessorReads(ctx context.Context, store mosaic.Store, m *bulk.Mapping) error {
 	raw, ok, err := store.Setting(ctx, processorPathsSetting)
 	if err != nil || !ok {
