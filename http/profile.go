@@ -386,6 +386,12 @@ func ExplainProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (
 		if a == nil || b == nil {
 			continue
 		}
+		// Shown the same way on every store (the stored order follows the keyed hash, which
+		// differs between workspaces): the profile's own identifier first, else by type
+		// and value.
+		if own := (a.ProfileID == id) != (b.ProfileID == id); own && b.ProfileID == id || !own && identifierOrder(b.Identifier, a.Identifier) < 0 {
+			a, b = b, a
+		}
 		ge := graphEdge{From: a.Identifier, To: b.Identifier, Kind: e.Kind, EventTime: e.EventTime.Format("2006-01-02T15:04:05.000000Z07:00"),
 			Evidence: e.Evidence, SourceID: e.SourceID, Refused: e.Refused, Linked: e.Refused == "" && a.ProfileID == b.ProfileID}
 		if a.ProfileID != id {
@@ -410,7 +416,26 @@ func ExplainProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (
 		}
 		g.Splits = append(g.Splits, sp)
 	}
+	slices.SortStableFunc(g.Identifiers, func(x, y *mosaic.IdentifierRecord) int { return identifierOrder(x.Identifier, y.Identifier) })
+	slices.SortStableFunc(g.Edges, func(x, y graphEdge) int {
+		return cmp.Or(identifierOrder(x.From, y.From), identifierOrder(x.To, y.To), cmp.Compare(x.Kind, y.Kind))
+	})
 	return g, nil
+}
+
+// identifierOrder orders identifiers for display: by type (user ids, then anonymous ids,
+// then the others by name), then value.
+func identifierOrder(x, y mosaic.Identifier) int {
+	rank := func(t mosaic.IdentifierType) int {
+		switch t {
+		case mosaic.IdentifierUserID:
+			return 0
+		case mosaic.IdentifierAnonymousID:
+			return 1
+		}
+		return 2
+	}
+	return cmp.Or(cmp.Compare(rank(x.Type), rank(y.Type)), cmp.Compare(x.Type, y.Type), cmp.Compare(x.Value, y.Value))
 }
 
 // stewardProfile starts a steward's change to the live profile of the path's {id} (a
