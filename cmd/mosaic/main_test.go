@@ -267,6 +267,18 @@ func TestFirstStartWithConfig(t *testing.T) {
 	if !writeKeyRE.MatchString(out.String()) || !tokenRE.MatchString(out.String()) {
 		t.Fatalf("a first start that could not listen did not show its credentials:\n%s", out.String())
 	}
+	if strings.Contains(out.String(), "is ready") || !strings.Contains(out.String(), "did not start") {
+		t.Errorf("a first start that could not listen says it is ready:\n%s", out.String())
+	}
+	// A configuration the store cannot resolve (a source_priority naming no source) stops a
+	// first start the same way (trial 8).
+	cfg = filepath.Join(t.TempDir(), "mosaic.yaml")
+	os.WriteFile(cfg, []byte("traits:\n  source_priority: [crm]\n  rules: {tier: source_priority}\n"), 0o600)
+	out.Reset()
+	err = (&Main{Stdout: &out, Stderr: &errOut}).Run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--config", cfg})
+	if err == nil || !strings.Contains(err.Error(), "crm") || strings.Contains(out.String(), "is ready") || !tokenRE.MatchString(out.String()) {
+		t.Errorf("first start under a source_priority naming no source: %v\n%s", err, out.String())
+	}
 }
 
 func TestCLI(t *testing.T) {

@@ -48,7 +48,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	}
 	stages, err := pipelineStages(env, store, norm, fileCfg)
 	if err != nil {
-		first.print(env, "http://"+c.Addr)
+		first.printFailed(env, "http://"+c.Addr) // the token is shown once: even now
 		return err
 	}
 	if err != nil {
@@ -92,7 +92,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		imports.Close()
 		leased.Close()
 		committer.Close()
-		first.print(env, "http://"+c.Addr) // the token is shown once: even now
+		first.printFailed(env, "http://"+c.Addr) // the token is shown once: even now
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	url := srv.URL()
@@ -189,21 +189,29 @@ func firstStart(env *Env, store mosaic.Store) (*firstStartInfo, error) {
 }
 
 // print shows what the first start created (nothing if it created nothing), once.
-func (f *firstStartInfo) print(env *Env, url string) {
+func (f *firstStartInfo) print(env *Env, url string) { f.show(env, url, "Mosaic is ready.") }
+
+// printFailed shows it when the server then cannot start: the token exists and is shown only
+// this once.
+func (f *firstStartInfo) printFailed(env *Env, url string) {
+	f.show(env, url, "Mosaic did not start (the error follows), but the store is set up and keeps what it made.")
+}
+
+func (f *firstStartInfo) show(env *Env, url, heading string) {
 	if f == nil || f.shown {
 		return
 	}
 	f.shown = true
 	var b strings.Builder
 	if f.src == nil {
-		fmt.Fprintf(&b, "\nMosaic is ready. The store had no API token, so it created one:\n\n")
+		fmt.Fprintf(&b, "\n%s The store had no API token, so it created one:\n\n", heading)
 		fmt.Fprintf(&b, "  owner API token:     %s   (shown once; keep it)\n\n", f.secret)
 		fmt.Fprintf(&b, "See the sources and their write keys:\n  curl -H 'Authorization: Bearer %s' '%s/api/v1/sources'\n\n", f.secret, url)
 		fmt.Fprint(env.Stdout, b.String())
 		return
 	}
 	src, secret := f.src, f.secret
-	fmt.Fprintf(&b, "\nMosaic is ready. This is the first start, so it created:\n\n")
+	fmt.Fprintf(&b, "\n%s This is the first start, so it created:\n\n", heading)
 	fmt.Fprintf(&b, "  source %q   write key: %s\n", src.Name, src.WriteKey)
 	fmt.Fprintf(&b, "  owner API token:     %s   (shown once; keep it)\n\n", secret)
 	fmt.Fprintf(&b, "Send an event:\n  curl -u %s: %s/v1/track -H 'Content-Type: application/json' \\\n    -d '{\"userId\":\"ada\",\"event\":\"Signed Up\",\"properties\":{\"plan\":\"pro\"}}'\n\n", src.WriteKey, url)
