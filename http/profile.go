@@ -482,9 +482,20 @@ func (s *Server) handleProfileSplit(w http.ResponseWriter, r *http.Request) {
 	for _, rec := range recs {
 		owner[rec.Key] = rec.ProfileID
 	}
+	// A block may name one identifier of another profile (the pair is already apart, or
+	// the other half of an undone alias went elsewhere): it keeps them apart from now on.
+	onProfile := slices.IndexFunc(keys, func(k mosaic.IdentifierKey) bool { return owner[k] == p.ID })
 	for i, k := range keys {
-		if owner[k] != p.ID {
-			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, fields[i], "That identifier is not part of profile %s.", p.ID))
+		switch {
+		case owner[k] == "":
+			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, fields[i], "No profile holds that identifier."))
+			return
+		case owner[k] != p.ID && (len(keys) == 1 || onProfile < 0):
+			msg := "That identifier is not part of profile %s."
+			if len(keys) > 1 {
+				msg = "Neither identifier is part of profile %s: post the block to a profile holding one of them."
+			}
+			Error(w, r, mosaic.FieldErrorf(mosaic.EINVALID, fields[i], msg, p.ID))
 			return
 		}
 	}
