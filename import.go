@@ -114,7 +114,10 @@ type ImportUpdate struct {
 	RowsImported *int64
 	RowsBad      *int64
 	RowsSkipped  *int64
-	Offset       *int64
+	// RowsDuplicate is set only to start the counts again (a re-run of a finished import);
+	// the processor adds to it as it drops duplicates.
+	RowsDuplicate *int64
+	Offset        *int64
 	Line         *int64
 	LastSeq      *int64
 	ReportBytes  *int64
@@ -184,6 +187,7 @@ func ApplyImportUpdate(imp *Import, upd ImportUpdate, now time.Time) {
 	set(&imp.RowsImported, upd.RowsImported)
 	set(&imp.RowsBad, upd.RowsBad)
 	set(&imp.RowsSkipped, upd.RowsSkipped)
+	set(&imp.RowsDuplicate, upd.RowsDuplicate)
 	set(&imp.Offset, upd.Offset)
 	set(&imp.Line, upd.Line)
 	set(&imp.LastSeq, upd.LastSeq)

@@ -138,9 +138,9 @@ func (db *DB) UpdateImport(ctx context.Context, id mosaic.ImportID, upd mosaic.I
 		mosaic.ApplyImportUpdate(imp, upd, db.now())
 		_, err = tx.Exec(ctx, `UPDATE imports SET status = $1, rows_read = $2, rows_imported = $3, rows_bad = $4,
 			rows_skipped = $5, offset_ = $6, line = $7, last_seq = $8, report_bytes = $9, error = $10, file_path = $11,
-			report_path = $12, updated_at = $13, finished_at = $14 WHERE id = $15`,
+			report_path = $12, updated_at = $13, finished_at = $14, rows_duplicate = $16 WHERE id = $15`,
 			imp.Status, imp.RowsRead, imp.RowsImported, imp.RowsBad, imp.RowsSkipped, imp.Offset, imp.Line, imp.LastSeq,
-			imp.ReportBytes, imp.Error, imp.FilePath, imp.ReportPath, imp.UpdatedAt, imp.FinishedAt, id)
+			imp.ReportBytes, imp.Error, imp.FilePath, imp.ReportPath, imp.UpdatedAt, imp.FinishedAt, id, imp.RowsDuplicate)
 		if err != nil {
 			return storeErr(err)
 		}

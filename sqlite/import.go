@@ -149,9 +149,9 @@ func (db *DB) UpdateImport(ctx context.Context, id mosaic.ImportID, upd mosaic.I
 			finished = micros(*imp.FinishedAt)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE imports SET status = ?, rows_read = ?, rows_imported = ?, rows_bad = ?,
-			rows_skipped = ?, offset_ = ?, line = ?, last_seq = ?, report_bytes = ?, error = ?, file_path = ?, report_path = ?,
+			rows_skipped = ?, rows_duplicate = ?, offset_ = ?, line = ?, last_seq = ?, report_bytes = ?, error = ?, file_path = ?, report_path = ?,
 			updated_at = ?, finished_at = ? WHERE id = ?`,
-			imp.Status, imp.RowsRead, imp.RowsImported, imp.RowsBad, imp.RowsSkipped, imp.Offset, imp.Line, imp.LastSeq,
+			imp.Status, imp.RowsRead, imp.RowsImported, imp.RowsBad, imp.RowsSkipped, imp.RowsDuplicate, imp.Offset, imp.Line, imp.LastSeq,
 			imp.ReportBytes, imp.Error, imp.FilePath, imp.ReportPath, micros(imp.UpdatedAt), finished, id)
 		if err != nil {
 			return storeErr(err)

@@ -142,10 +142,11 @@ func testImports(t *testing.T, open Opener) {
 		wantCode(t, err, mosaic.ECONFLICT)
 		// A checkpoint changes only the fields it sets.
 		got, err = s.UpdateImport(ctx, imp.ID, mosaic.ImportUpdate{RowsRead: ptr[int64](5000), RowsImported: ptr[int64](4000),
-			RowsBad: ptr[int64](1000), Offset: ptr[int64](1 << 33), Line: ptr[int64](5003), LastSeq: ptr[int64](4000), ReportBytes: ptr[int64](77)})
+			RowsBad: ptr[int64](1000), Offset: ptr[int64](1 << 33), Line: ptr[int64](5003), LastSeq: ptr[int64](4000), ReportBytes: ptr[int64](77),
+			RowsDuplicate: ptr[int64](12)})
 		must(t, err)
 		want := *imp
-		want.Status, want.RowsRead, want.RowsImported, want.RowsBad = mosaic.ImportRunning, 5000, 4000, 1000
+		want.Status, want.RowsRead, want.RowsImported, want.RowsBad, want.RowsDuplicate = mosaic.ImportRunning, 5000, 4000, 1000, 12
 		want.Offset, want.Line, want.LastSeq, want.ReportBytes, want.UpdatedAt = 1<<33, 5003, 4000, 77, got.UpdatedAt
 		if diff := cmp.Diff(&want, got); diff != "" {
 			t.Fatalf("after checkpoint (-want +got):\n%s", diff)

@@ -31,6 +31,7 @@ type ImportCmd struct {
 	Encoding  string        `help:"Text encoding: auto (UTF-8, Windows-1252 where bytes are not UTF-8), utf-8, latin-1, windows-1252." placeholder:"ENC"`
 	Errors    string        `help:"Error report file (default: FILE.errors.csv)." placeholder:"FILE"`
 	NoWait    bool          `help:"Only append the rows to the inbox; do not wait until they are resolved into profiles."`
+	RetryBad  bool          `help:"Read a finished import's file again for the rows that were bad (after the rules that refused them changed): the rows stored before count as already stored, nothing is stored twice." name:"retry-bad"`
 	BatchSize int           `help:"Rows per inbox append." default:"5000" hidden:""`
 	Progress  string        `help:"Progress display: auto (a bar on a terminal, log lines otherwise), bar, log, none." enum:"auto,bar,log,none" default:"auto"`
 	Every     time.Duration `help:"Interval of progress log lines." default:"5s" hidden:""`
@@ -164,6 +165,20 @@ func (c *ImportCmd) Run(env *Env) error {
 		return err
 	}
 	alreadyDone := !created && imp.Status == mosaic.ImportDone
+	if alreadyDone && imp.RowsBad > 0 && c.RetryBad {
+		// Its bad rows may be good now (the rules that refused them changed): read the file
+		// again. The rows stored then come back as duplicates (same messageIds), counted as
+		// already stored; nothing is stored twice.
+		fmt.Fprintf(env.Stdout, "%s was imported into source %q with this mapping before, with %d bad rows (import %s): reading it again; the rows stored then count as already stored.\n",
+			c.File, src.Name, imp.RowsBad, imp.ID)
+		done, queued, zero := mosaic.ImportDone, mosaic.ImportQueued, int64(0)
+		imp, err = store.UpdateImport(ctx, imp.ID, mosaic.ImportUpdate{IfStatus: &done, Status: &queued, RowsRead: &zero, RowsImported: &zero,
+			RowsBad: &zero, RowsSkipped: &zero, RowsDuplicate: &zero, Offset: &zero, Line: &zero, ReportBytes: &zero, FilePath: &file, ReportPath: &report})
+		if err != nil {
+			return err
+		}
+		alreadyDone = false
+	}
 
 	prog := newProgress(env, c.Progress, c.Every, imp)
 	sum := importSummary{w: env.Stdout, store: store, call: m.Type, refused: -1}
@@ -173,6 +188,9 @@ func (c *ImportCmd) Run(env *Env) error {
 	if alreadyDone {
 		fmt.Fprintf(env.Stdout, "%s was already imported into source %q with this mapping (import %s, %s): nothing to add.\n",
 			c.File, src.Name, imp.ID, imp.FinishedAt.Local().Format(time.DateTime))
+		if imp.RowsBad > 0 {
+			fmt.Fprintf(env.Stdout, "  %d of its rows were bad; if what refused them has changed (the server's identity rules, say), add them with --retry-bad.\n", imp.RowsBad)
+		}
 		if !c.NoWait && imp.LastSeq > 0 { // an earlier --no-wait run may have left its rows unresolved
 			if err := waitResolved(ctx, store, imp.LastSeq, prog); err != nil {
 				fmt.Fprintf(env.Stdout, "  stopped waiting before every row was resolved; %s\n", processingHint(proc))

@@ -614,6 +614,47 @@ func TestImportRefusesIdentifiersTheServerDoesNotRead(t *testing.T) {
 	}
 }
 
+// TestImportAgainTakesRowsThatWereBad: a finished import whose rows were bad under the
+// server's rules is read again with --retry-bad, once the rules take them: the rows stored
+// the first time count as already stored, the others are added (trial 8: a re-run after the
+// fix said "already imported" and the rows were lost unless the mapping changed). Without
+// the flag a re-run adds nothing and names it.
+func TestImportAgainTakesRowsThatWereBad(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	inst := startServe(t, "--data", dir) // phones without a country code are read in the US
+	token := inst.Token
+	mustCLI(t, "source", "create", "pos", "--data", dir)
+	data := writeFile(t, files, "pos.csv", "name,phone\nAda,+45 20 12 34 57\nBob,30 11 22 33\n")
+	m := writeFile(t, files, "m.yaml", "identifiers: {phone: phone}\ntraits: {name: name}\n")
+	out, _, err := runImport(t, t.Context(), "--source", "pos", "--file", data, "--mapping", m, "--data", dir)
+	if got := summary(t, out); err != nil || got["imported"] != 1 || got["bad rows"] != 1 {
+		t.Fatalf("first run: %v %v\n%s", err, got, out)
+	}
+	inst.stop()
+	cfg := writeFile(t, files, "dk.yaml", "identity:\n  default_region: DK\n")
+	inst = startServe(t, "--data", dir, "--config", cfg)
+	out, _, err = runImport(t, t.Context(), "--source", "pos", "--file", data, "--mapping", m, "--data", dir)
+	if err != nil || !strings.Contains(out, "nothing to add") || !strings.Contains(out, "--retry-bad") {
+		t.Fatalf("second run without --retry-bad: %v\n%s", err, out)
+	}
+	out, _, err = runImport(t, t.Context(), "--source", "pos", "--file", data, "--mapping", m, "--data", dir, "--retry-bad")
+	got := summary(t, out)
+	if err != nil || got["imported"] != 2 || got["bad rows"] != 0 || got["new"] != 1 || got["already stored"] != 1 || !strings.Contains(out, "reading it again") {
+		t.Fatalf("second run under rules that take the phone: %v %v\n%s", err, got, out)
+	}
+	if st := waitProcessed(t, inst.URL, token); st.Events != 2 {
+		t.Fatalf("%d events stored, want 2 (none twice)", st.Events)
+	}
+	if code, p := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=phone&value=%2B4530112233", token, nil); code != 200 {
+		t.Fatalf("bob by the phone of the row that was bad: %d %v", code, p)
+	}
+	// A third run has nothing to add.
+	out, _, err = runImport(t, t.Context(), "--source", "pos", "--file", data, "--mapping", m, "--data", dir, "--retry-bad")
+	if err != nil || !strings.Contains(out, "nothing to add") {
+		t.Fatalf("third run: %v\n%s", err, out)
+	}
+}
+
 func jsonDecode(t *testing.T, r io.Reader, v any) {
 	t.Helper()
 	if err := json.NewDecoder(r).Decode(v); err != nil {
