@@ -118,12 +118,12 @@ type ImportUpdate struct {
 	// the processor adds to it as it drops duplicates.
 	RowsDuplicate *int64
 	Offset        *int64
-	Line         *int64
-	LastSeq      *int64
-	ReportBytes  *int64
-	Error        *string
-	FilePath     *string
-	ReportPath   *string
+	Line          *int64
+	LastSeq       *int64
+	ReportBytes   *int64
+	Error         *string
+	FilePath      *string
+	ReportPath    *string
 }
 
 // ImportService keeps bulk imports and their checkpoints.
