@@ -472,9 +472,6 @@ func identityPaths(cfg identity.Config) string {
 	return string(b)
 }
 
-// checkProcessorReads refuses to append rows whose identifiers the process that holds the
-// processor lease (a server started with another --config) would not read: they would be
-// stored but identify no one, and running the import again would find nothing to add.
 // processorIdentityRules returns the identity rules of the process holding (or last
 // holding) the processor lease, if it recorded them.
 func processorIdentityRules(ctx context.Context, store mosaic.Store) (identity.Config, bool, error) {
@@ -489,6 +486,10 @@ func processorIdentityRules(ctx context.Context, store mosaic.Store) (identity.C
 	return cfg, true, nil
 }
 
+// checkProcessorReads refuses to append rows whose identifiers the process that holds the
+// processor lease (a server started with another --config) would not read: they would be
+// stored but identify no one, and running the import again would find nothing to add.
+// It is the check for a lease holder that recorded only the paths it reads, not its rules.
 func checkProcessorReads(ctx context.Context, store mosaic.Store, m *bulk.Mapping) error {
 	raw, ok, err := store.Setting(ctx, processorPathsSetting)
 	if err != nil || !ok {
