@@ -278,7 +278,7 @@ func (n *Normalizer) Normalize(t mosaic.IdentifierType, raw string) (string, err
 	}
 	// A blocklisted value is junk before any step reads it: "null" is not a malformed email
 	// but the tracking code's way of saying there is none.
-	if n.blocked[strings.ToLower(strings.TrimSpace(raw))] {
+	if trimmed := strings.TrimSpace(raw); trimmed != "" && n.blocked[strings.ToLower(trimmed)] {
 		return "", n.blockedErr(t)
 	}
 	v := raw
