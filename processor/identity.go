@@ -745,14 +745,30 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			}
 		}
 	}
+	// The groups of a split profile (splitGroup) choose by origin; the others keep the
+	// oldest of their profiles as a merge does, also when another customer's profile in the
+	// same recomputation splits (a replay recomputes many customers at once).
+	splitGroup := make([]bool, len(groups))
 	for _, gs := range groupsOf {
 		if len(gs) > 1 {
 			splitComp = true
+			for gi := range gs {
+				splitGroup[gi] = true
+			}
 		}
 	}
 	var survivorOf []*mosaic.ProfileState // by group, when splitComp
-	chosen := map[mosaic.ProfileID]bool{} // survivors of survivorOf
+	chosen := map[mosaic.ProfileID]bool{} // survivors of survivorOf, and the profiles of unsplit groups
 	if splitComp {
+		for gi, g := range groups {
+			if !splitGroup[gi] {
+				for _, id := range g {
+					if pid := comp.records[byIdent[id]].ProfileID; pid != "" {
+						chosen[pid] = true
+					}
+				}
+			}
+		}
 		var missing []mosaic.ProfileID
 		for _, g := range groups {
 			for _, id := range g {
@@ -785,6 +801,9 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			return cmp.Or(cmp.Compare(best(groups[a]), best(groups[b])), cmp.Compare(len(groups[b]), len(groups[a])))
 		})
 		for _, gi := range order {
+			if !splitGroup[gi] {
+				continue
+			}
 			members := slices.Clone(groups[gi])
 			slices.SortFunc(members, func(a, b mosaic.Identifier) int {
 				return cmp.Compare(anchorKey(s.Normalizer, a), anchorKey(s.Normalizer, b))
@@ -850,9 +869,9 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 		}
 		var survivor *mosaic.ProfileState
 		switch {
-		case splitComp && survivorOf[gi] != nil:
+		case splitGroup[gi] && survivorOf[gi] != nil:
 			survivor = survivorOf[gi]
-		case !splitComp && len(cands) > 0:
+		case !splitGroup[gi] && len(cands) > 0:
 			survivor = cands[0]
 		default:
 			survivor = &mosaic.ProfileState{ID: mosaic.NewProfileID(now), CreatedAt: now, New: true}
@@ -894,7 +913,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			}
 		}
 		merged := slices.Sorted(maps.Keys(inGroup))
-		if splitComp {
+		if splitGroup[gi] {
 			// The other profiles its identifiers came from are merged into it (set below,
 			// with every profile of the component that no group kept).
 			merged = nil
@@ -937,7 +956,7 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 			if r.ProfileID != survivor.ID || r.Hub != hubs[k] || seedNew(r) {
 				cp := *r
 				cp.Origin = cmp.Or(r.OriginOf(), survivor.ID) // a new identifier comes from its first profile
-				if splitComp && survivor.New {
+				if splitGroup[gi] && survivor.New {
 					// Split off into a profile of its own: that is where it comes from now, so
 					// the next split gives it this id again and the id follows it.
 					cp.Origin = survivor.ID

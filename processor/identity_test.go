@@ -1167,3 +1167,77 @@ func TestJunkTraitValuesAreNotShown(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayKeepsUntouchedSurvivors: a replay that splits one customer's profile leaves the
+// profile ids of customers it does not change as they were: of a visitor and an account
+// merged at login the older profile survives, in the replay as when it happened (trial 9:
+// a split elsewhere in the replay's batch gave the account's younger id the survivor's place).
+func TestReplayKeepsUntouchedSurvivors(t *testing.T) {
+	p := newPipeline(t, identity.DefaultConfig())
+	for _, e := range []string{
+		`{"type":"identify","anonymousId":"ga1","traits":{"email":"e1@example.com"},"timestamp":"2026-11-01T10:00:00Z"}`,
+		`{"type":"identify","userId":"gu","anonymousId":"ga2","traits":{"email":"e1@example.com"},"timestamp":"2026-11-01T10:01:00Z"}`,
+		`{"type":"page","anonymousId":"ma","timestamp":"2026-11-01T10:02:00Z"}`,
+		`{"type":"identify","userId":"mu","traits":{"email":"mu@example.com"},"timestamp":"2026-11-01T10:03:00Z"}`,
+		`{"type":"track","userId":"mu","anonymousId":"ma","event":"Login","timestamp":"2026-11-01T10:04:00Z"}`,
+	} {
+		p.send(1, sent{"web", "", e})
+	}
+	visitor := p.lookup("anonymous_id", "ma")
+	if mu := p.lookup("user_id", "mu"); mu.ID != visitor.ID || len(mu.MergedFrom) != 1 {
+		t.Fatalf("setup: mu on %s (merged from %v), the visitor on %s", mu.ID, mu.MergedFrom, visitor.ID)
+	}
+	if p.lookup("anonymous_id", "ga1").ID != p.lookup("user_id", "gu").ID {
+		t.Fatal("setup: ga1 and gu apart before the replay")
+	}
+	cfg := identity.DefaultConfig()
+	cfg.Blocklist = append(cfg.Blocklist, "e1@example.com")
+	n, err := identity.NewNormalizer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.norm = n
+	if _, err := p.db.QueueIdentityReplay(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p.send(100)
+	if p.lookup("anonymous_id", "ga1").ID == p.lookup("user_id", "gu").ID {
+		t.Fatal("ga1 and gu still together after blocklisting the email that linked them")
+	}
+	if mu := p.lookup("user_id", "mu"); mu.ID != visitor.ID {
+		t.Errorf("mu's profile after a replay that does not change it: %s, want the older one it had, %s (merged from %v)", mu.ID, visitor.ID, mu.MergedFrom)
+	}
+}
+
+// TestMergeBesideASplit: a merge in the same batch as a steward's split of another
+// customer is a merge as any other: the older profile survives, lists the other in
+// merged_from, and the merge counts.
+func TestMergeBesideASplit(t *testing.T) {
+	p := newPipeline(t, identity.DefaultConfig())
+	p.send(1, sent{"web", "", `{"type":"identify","userId":"u1","anonymousId":"x1","timestamp":"2026-11-01T10:00:00Z"}`})
+	p.send(1, sent{"web", "", `{"type":"page","anonymousId":"y1","timestamp":"2026-11-01T10:01:00Z"}`})
+	p.send(1, sent{"web", "", `{"type":"identify","userId":"y2","timestamp":"2026-11-01T10:02:00Z"}`})
+	older, younger := p.lookup("anonymous_id", "y1"), p.lookup("user_id", "y2")
+	ctx := context.Background()
+	before, _ := p.db.Stats(ctx)
+	secret, _ := p.db.IdentitySecret(ctx)
+	a := identity.Key(secret, mosaic.Identifier{Type: "user_id", Value: "u1"})
+	b := identity.Key(secret, mosaic.Identifier{Type: "anonymous_id", Value: "x1"})
+	if b < a {
+		a, b = b, a
+	}
+	if err := p.db.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: a, B: b, Reason: "wrong link"}); err != nil {
+		t.Fatal(err)
+	}
+	p.send(10, sent{"web", "", `{"type":"track","userId":"y2","anonymousId":"y1","event":"Login","timestamp":"2026-11-01T10:03:00Z"}`})
+	if p.lookup("user_id", "u1").ID == p.lookup("anonymous_id", "x1").ID {
+		t.Fatal("u1 and x1 not split")
+	}
+	y := p.lookup("user_id", "y2")
+	if y.ID != older.ID || p.lookup("anonymous_id", "y1").ID != older.ID || !slices.Contains(y.MergedFrom, younger.ID) {
+		t.Errorf("y2 and y1 on %s merged from %v; want the older %s, merged from the younger %s", y.ID, y.MergedFrom, older.ID, younger.ID)
+	}
+	if after, _ := p.db.Stats(ctx); after.Merges != before.Merges+1 {
+		t.Errorf("merges %d → %d, want one more", before.Merges, after.Merges)
+	}
+}
