@@ -588,8 +588,9 @@ func formatNumber(f float64) string {
 // previousId. The Segment spec lets previousId be either the anonymous id a visitor had or an
 // earlier user id, and a call need not say which: unless it equals the call's anonymousId,
 // previousId is linked both as a user id and as an anonymous id, so the history under either
-// joins the user. (This depends on the call alone, so resolution stays independent of the
-// order calls arrive in.) The links' other ends are identifiers of the call too.
+// joins the user, and the two readings are linked to each other. (This depends on the call
+// alone, so resolution stays independent of the order calls arrive in.) The links' other
+// ends are identifiers of the call too.
 func (n *Normalizer) AliasEdges(e *mosaic.Event) []Edge {
 	if e.Type != mosaic.EventAlias || e.UserID == "" || e.PreviousID == "" {
 		return nil
@@ -607,10 +608,17 @@ func (n *Normalizer) AliasEdges(e *mosaic.Event) []Edge {
 		return nil // previousId is the userId itself
 	}
 	var out []Edge
+	var prev []mosaic.Identifier
 	for _, t := range types {
 		if pv, err := n.Normalize(t, e.PreviousID); err == nil {
-			out = append(out, Edge{A: user, B: mosaic.Identifier{Type: t, Value: pv}, Kind: EdgeAlias, EventTime: e.Timestamp, Evidence: e.MessageID, SourceID: e.SourceID})
+			prev = append(prev, mosaic.Identifier{Type: t, Value: pv})
+			out = append(out, Edge{A: user, B: prev[len(prev)-1], Kind: EdgeAlias, EventTime: e.Timestamp, Evidence: e.MessageID, SourceID: e.SourceID})
 		}
+	}
+	if len(prev) == 2 {
+		// Both readings are one visitor: undoing the alias (a block of the user id with each)
+		// leaves them together, one profile, not two.
+		out = append(out, Edge{A: prev[0], B: prev[1], Kind: EdgeAlias, EventTime: e.Timestamp, Evidence: e.MessageID, SourceID: e.SourceID})
 	}
 	return out
 }
