@@ -120,7 +120,8 @@ func (s *Server) identifierKey(ctx context.Context, ps profileStore, typ, value,
 		if hint != "" {
 			hint = " " + hint
 		}
-		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, sub("value"), "%q is not a usable %s.%s", value, typ, hint)
+		why := strings.TrimSuffix(mosaic.ErrorMessage(err), ".")
+		return "", mosaic.Identifier{}, mosaic.FieldErrorf(mosaic.EINVALID, sub("value"), "%q is not a usable %s: %s.%s", value, typ, lowerFirst(why), hint)
 	}
 	secret, err := ps.IdentitySecret(ctx)
 	if err != nil {
@@ -413,9 +414,21 @@ func ExplainProfile(ctx context.Context, ps profileStore, id mosaic.ProfileID) (
 			continue
 		default:
 			sp.Block = []mosaic.Identifier{a.Identifier, b.Identifier}
+			if identifierOrder(b.Identifier, a.Identifier) < 0 {
+				sp.Block[0], sp.Block[1] = b.Identifier, a.Identifier
+			}
 		}
 		g.Splits = append(g.Splits, sp)
 	}
+	slices.SortStableFunc(g.Splits, func(x, y GraphSplit) int {
+		first := func(sp GraphSplit) []mosaic.Identifier {
+			if sp.Identifier != nil {
+				return []mosaic.Identifier{*sp.Identifier}
+			}
+			return sp.Block
+		}
+		return slices.CompareFunc(first(x), first(y), identifierOrder)
+	})
 	slices.SortStableFunc(g.Identifiers, func(x, y *mosaic.IdentifierRecord) int { return identifierOrder(x.Identifier, y.Identifier) })
 	slices.SortStableFunc(g.Edges, func(x, y graphEdge) int {
 		return cmp.Or(identifierOrder(x.From, y.From), identifierOrder(x.To, y.To), cmp.Compare(x.Kind, y.Kind))
@@ -644,4 +657,12 @@ func (s *Server) handleProfileUnsplit(w http.ResponseWriter, r *http.Request) {
 	}
 	s.wakeProcessor()
 	writeJSON(w, http.StatusAccepted, map[string]any{"success": true, "status": "queued", "profile_id": p.ID})
+}
+
+// lowerFirst lower-cases the first letter of a sentence that goes after a colon.
+func lowerFirst(s string) string {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' {
+		return s
+	}
+	return string(s[0]+'a'-'A') + s[1:]
 }

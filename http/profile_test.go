@@ -326,15 +326,22 @@ func TestProfileRebuildAPI(t *testing.T) {
 // its errors name them as such.
 func TestLookupErrorsNameTheQueryParameter(t *testing.T) {
 	e := newIdentityEnv(t, mustNormalizer(t, identity.DefaultConfig()))
-	for _, tc := range []struct{ query, field string }{
-		{"type=email&value=test@test.com", "value"},
-		{"type=email", "value"},
-		{"value=ada@example.com", "type"},
-		{"type=shoe_size&value=42", "type"},
+	for _, tc := range []struct{ query, field, why string }{
+		{"type=email&value=test@test.com", "value", "on the blocklist"},
+		{"type=email&value=noreply@shop.example", "value", "placeholder"},
+		{"type=email&value=not-an-email", "value", "email"},
+		{"type=phone&value=%2B1%20111-111-1111", "value", "placeholder phone"},
+		{"type=email", "value", ""},
+		{"value=ada@example.com", "type", ""},
+		{"type=shoe_size&value=42", "type", ""},
 	} {
 		st, out := e.api("GET", "/api/v1/profiles/lookup?"+tc.query, nil)
 		if code, field := errorCode(out); st != 400 || code != "invalid" || field != tc.field {
 			t.Errorf("lookup?%s: %d %v, want 400 naming %q", tc.query, st, out, tc.field)
+		}
+		// The message says why the value cannot be one (trial 9: "is not a usable email" only).
+		if msg := fmt.Sprint(out["error"].(map[string]any)["message"]); !strings.Contains(msg, tc.why) {
+			t.Errorf("lookup?%s: message %q does not say %q", tc.query, msg, tc.why)
 		}
 	}
 }
@@ -350,7 +357,14 @@ func TestGraphIsShownTheSameOnEveryStore(t *testing.T) {
 	shown := func() string {
 		e := newIdentityEnv(t, mustNormalizer(t, identity.DefaultConfig()))
 		e.send(events)
-		st, g := e.api("GET", "/api/v1/profiles/"+e.profileOf("user_id", "ada")+"/graph", nil)
+		ada := e.profileOf("user_id", "ada")
+		if st, out := e.api("POST", "/api/v1/profiles/"+ada+"/split", map[string]any{"block": []map[string]string{{"type": "user_id", "value": "bea"}, {"type": "user_id", "value": "ada"}}, "reason": "two people"}); st != 202 {
+			t.Fatalf("split: %d %v", st, out)
+		}
+		if err := e.Proc.Drain(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		st, g := e.api("GET", "/api/v1/profiles/"+ada+"/graph", nil)
 		if st != 200 {
 			t.Fatalf("graph: %d %v", st, g)
 		}
@@ -364,6 +378,9 @@ func TestGraphIsShownTheSameOnEveryStore(t *testing.T) {
 			from, to := m["from"].(map[string]any), m["to"].(map[string]any)
 			out = append(out, fmt.Sprint(from["type"], ":", from["value"], "-", to["type"], ":", to["value"], " ", m["kind"], " ", m["linked"]))
 		}
+		for _, sp := range g["splits"].([]any) {
+			out = append(out, fmt.Sprint("split ", sp.(map[string]any)["block"]))
+		}
 		return strings.Join(out, "\n")
 	}
 	want := strings.Join([]string{"user_id:ada", "anonymous_id:a-1", "anonymous_id:a-2", "email:ada@example.com", "phone:+4520123457",
@@ -371,7 +388,8 @@ func TestGraphIsShownTheSameOnEveryStore(t *testing.T) {
 		"user_id:ada-email:ada@example.com implicit true",
 		"user_id:ada-phone:+4520123457 implicit true",
 		"anonymous_id:a-1-email:ada@example.com implicit true",
-		"email:ada@example.com-user_id:bea implicit false"}, "\n")
+		"email:ada@example.com-user_id:bea implicit false",
+		"split [map[type:user_id value:ada] map[type:user_id value:bea]]"}, "\n")
 	for i := range 3 {
 		if got := shown(); got != want {
 			t.Fatalf("store %d shows the graph as\n%s\nwant\n%s", i, got, want)

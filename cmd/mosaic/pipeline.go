@@ -324,7 +324,7 @@ func (l *leasedProcessor) checkIdentityRules(ctx context.Context) error {
 		}
 	}
 	l.Logger.Warn("stored events were resolved under other identity rules: they keep the identifiers and links those gave (a rule applies to the events processed after it) until they are replayed; run `mosaic identity replay` (or POST /api/v1/identity/replay)",
-		"changed", strings.Join(changed, ", "), "events", st.Events)
+		"changed", strings.Join(changed, ", "), "stored_events", st.Events)
 	return nil
 }
 
