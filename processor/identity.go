@@ -792,19 +792,28 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 		// oldest profile, else the same one type down, else its current profile, else a new
 		// one. The order rests on identifiers and creation times, never on the random ids,
 		// so both stores and every run choose alike.
+		//
+		// A previousId an alias read as a user id beside the anonymous id of the same value
+		// is the visitor's, not an account: its origin is the profile the alias merged into,
+		// so it does not choose (else the visitor's part would take the account's id, or a
+		// part of the previousId reading alone the visitor's).
 		survivorOf = make([]*mosaic.ProfileState, len(groups))
+		choosers := make([][]mosaic.Identifier, len(groups))
+		for gi, g := range groups {
+			choosers[gi] = withoutPreviousIDReadings(g)
+		}
 		order := make([]int, len(groups))
 		for i := range order {
 			order[i] = i
 		}
 		slices.SortStableFunc(order, func(a, b int) int {
-			return cmp.Or(cmp.Compare(best(groups[a]), best(groups[b])), cmp.Compare(len(groups[b]), len(groups[a])))
+			return cmp.Or(cmp.Compare(best(choosers[a]), best(choosers[b])), cmp.Compare(len(groups[b]), len(groups[a])))
 		})
 		for _, gi := range order {
 			if !splitGroup[gi] {
 				continue
 			}
-			members := slices.Clone(groups[gi])
+			members := slices.Clone(choosers[gi])
 			slices.SortFunc(members, func(a, b mosaic.Identifier) int {
 				return cmp.Compare(anchorKey(s.Normalizer, a), anchorKey(s.Normalizer, b))
 			})
@@ -1046,6 +1055,31 @@ func (s *Identity) recompute(ctx context.Context, comp *component, seeds, fresh 
 func seedNew(r *mosaic.IdentifierRecord) bool { return r.ProfileID == "" }
 
 // anchorKey orders identifiers by type priority, then by type and value: the first is a
+// withoutPreviousIDReadings returns the identifiers of g less the user ids whose value is also
+// an anonymous id of g (the user-id reading of an alias's previousId, AliasEdges), unless
+// that leaves none.
+func withoutPreviousIDReadings(g []mosaic.Identifier) []mosaic.Identifier {
+	anon := map[string]bool{}
+	for _, id := range g {
+		if id.Type == mosaic.IdentifierAnonymousID {
+			anon[id.Value] = true
+		}
+	}
+	if len(anon) == 0 {
+		return g
+	}
+	out := make([]mosaic.Identifier, 0, len(g))
+	for _, id := range g {
+		if id.Type != mosaic.IdentifierUserID || !anon[id.Value] {
+			out = append(out, id)
+		}
+	}
+	if len(out) == 0 {
+		return g
+	}
+	return out
+}
+
 // group's best identifier, the same in every store (keys are not: each store has its secret).
 func anchorKey(n *identity.Normalizer, id mosaic.Identifier) string {
 	return fmt.Sprintf("%04d %s", n.Priority(id.Type), id)

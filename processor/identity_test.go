@@ -1245,45 +1245,66 @@ func TestMergeBesideASplit(t *testing.T) {
 // TestUndoingAnAliasLeavesTwoProfiles: an alias whose previousId is read both as a user id
 // and as an anonymous id is undone by blocking the user id with each reading (as the README
 // says); the visitor then is one profile again, with its events, traits and its own profile
-// id, beside the user's (trial 9: the two readings became two profiles, the visitor's id went
-// to the empty one).
+// id, beside the user's with the user's id: whether the visitor or the account is older, and
+// in either order of the blocks (trials 9 and 10: the readings became two profiles, or the
+// visitor's part took the account's id).
 func TestUndoingAnAliasLeavesTwoProfiles(t *testing.T) {
-	p := newPipeline(t, identity.DefaultConfig())
-	p.send(1, sent{"web", "", `{"type":"page","anonymousId":"anonA","timestamp":"2026-11-01T10:00:00Z"}`},
-		sent{"web", "", `{"type":"identify","anonymousId":"anonA","traits":{"favourite":"red"},"timestamp":"2026-11-01T10:01:00Z"}`})
-	visitor := p.lookup("anonymous_id", "anonA")
-	p.send(1, sent{"web", "", `{"type":"identify","userId":"uA","traits":{"plan":"pro"},"timestamp":"2026-11-01T10:02:00Z"}`})
-	user := p.lookup("user_id", "uA")
-	p.send(1, sent{"web", "", `{"type":"alias","userId":"uA","previousId":"anonA","timestamp":"2026-11-01T10:03:00Z"}`})
-	if got := p.lookup("anonymous_id", "anonA").ID; got != p.lookup("user_id", "uA").ID {
-		t.Fatal("setup: the alias did not merge")
-	}
-	ctx := context.Background()
-	secret, _ := p.db.IdentitySecret(ctx)
-	key := func(t mosaic.IdentifierType, v string) mosaic.IdentifierKey {
-		return identity.Key(secret, mosaic.Identifier{Type: t, Value: v})
-	}
-	for _, other := range []mosaic.IdentifierKey{key("anonymous_id", "anonA"), key("user_id", "anonA")} {
-		a, b := key("user_id", "uA"), other
-		if b < a {
-			a, b = b, a
-		}
-		if err := p.db.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: a, B: b, Reason: "wrong alias"}); err != nil {
-			t.Fatal(err)
-		}
-		p.send(1)
-	}
-	if got := p.partition(); len(got) != 2 {
-		t.Fatalf("%d profiles after undoing the alias, want the user's and the visitor's:\n%s", len(got), strings.Join(got, "\n"))
-	}
-	v, u := p.lookup("anonymous_id", "anonA"), p.lookup("user_id", "uA")
-	if v.ID != visitor.ID || string(v.Traits["favourite"]) != `"red"` {
-		t.Errorf("the visitor after the undo: %s %s, want its own profile %s with its traits", v.ID, mustJSON(v.Traits), visitor.ID)
-	}
-	if u.ID != user.ID || string(u.Traits["plan"]) != `"pro"` {
-		t.Errorf("the user after the undo: %s %s, want %s", u.ID, mustJSON(u.Traits), user.ID)
-	}
-	if p.lookup("user_id", "anonA").ID != v.ID {
-		t.Error("the previousId's user-id reading is not with the visitor")
+	visit := []sent{{"web", "", `{"type":"page","anonymousId":"anonA","timestamp":"2026-11-01T10:00:00Z"}`},
+		{"web", "", `{"type":"identify","anonymousId":"anonA","traits":{"favourite":"red"},"timestamp":"2026-11-01T10:01:00Z"}`}}
+	signup := []sent{{"web", "", `{"type":"identify","userId":"uA","traits":{"plan":"pro"},"timestamp":"2026-11-01T10:02:00Z"}`}}
+	for _, tc := range []struct {
+		name                           string
+		accountFirst, userReadingFirst bool
+	}{{"visitor older, anonymous reading first", false, false}, {"visitor older, user reading first", false, true},
+		{"account older, anonymous reading first", true, false}, {"account older, user reading first", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPipeline(t, identity.DefaultConfig())
+			first, second := visit, signup
+			if tc.accountFirst {
+				first, second = signup, visit
+			}
+			p.send(1, first...)
+			p.send(1, second...)
+			visitor, user := p.lookup("anonymous_id", "anonA"), p.lookup("user_id", "uA")
+			p.send(1, sent{"web", "", `{"type":"alias","userId":"uA","previousId":"anonA","timestamp":"2026-11-01T10:03:00Z"}`})
+			if got := p.lookup("anonymous_id", "anonA").ID; got != p.lookup("user_id", "uA").ID {
+				t.Fatal("setup: the alias did not merge")
+			}
+			ctx := context.Background()
+			secret, _ := p.db.IdentitySecret(ctx)
+			key := func(t mosaic.IdentifierType, v string) mosaic.IdentifierKey {
+				return identity.Key(secret, mosaic.Identifier{Type: t, Value: v})
+			}
+			readings := []mosaic.IdentifierKey{key("anonymous_id", "anonA"), key("user_id", "anonA")}
+			if tc.userReadingFirst {
+				readings[0], readings[1] = readings[1], readings[0]
+			}
+			for _, other := range readings {
+				a, b := key("user_id", "uA"), other
+				if b < a {
+					a, b = b, a
+				}
+				if err := p.db.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: a, B: b, Reason: "wrong alias"}); err != nil {
+					t.Fatal(err)
+				}
+				p.send(1)
+				if u := p.lookup("user_id", "uA"); u.ID != user.ID {
+					t.Errorf("the user after a block: %s, want its own %s", u.ID, user.ID)
+				}
+			}
+			if got := p.partition(); len(got) != 2 {
+				t.Fatalf("%d profiles after undoing the alias, want the user's and the visitor's:\n%s", len(got), strings.Join(got, "\n"))
+			}
+			v, u := p.lookup("anonymous_id", "anonA"), p.lookup("user_id", "uA")
+			if v.ID != visitor.ID || string(v.Traits["favourite"]) != `"red"` {
+				t.Errorf("the visitor after the undo: %s %s, want its own profile %s with its traits", v.ID, mustJSON(v.Traits), visitor.ID)
+			}
+			if u.ID != user.ID || string(u.Traits["plan"]) != `"pro"` {
+				t.Errorf("the user after the undo: %s %s, want %s", u.ID, mustJSON(u.Traits), user.ID)
+			}
+			if p.lookup("user_id", "anonA").ID != v.ID {
+				t.Error("the previousId's user-id reading is not with the visitor")
+			}
+		})
 	}
 }
