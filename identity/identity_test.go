@@ -151,6 +151,9 @@ func TestPlaceholders(t *testing.T) {
 			t.Errorf("phone %q = %q, want refused as a placeholder", v, got)
 		}
 	}
+	if got, err := n.Normalize("anonymous_id", "00000000-0000-0000-0000-000000000000"); err == nil {
+		t.Errorf("the nil UUID as an anonymous id = %q, want refused (trial 10: it linked strangers)", got)
+	}
 	for _, v := range []string{"ada@ada-lovelace.com", "anna@annanas.dk", "test.pilot@airline.example"} {
 		if _, err := n.Normalize("email", v); err != nil {
 			t.Errorf("email %q refused: %v", v, err)
