@@ -90,6 +90,21 @@ func (p *pipeline) send(batchSize int, evs ...sent) {
 
 type sent struct{ src, id, body string }
 
+// replayUnder switches the processor to the identity rules cfg and replays every stored
+// event under them, in batches of batchSize.
+func (p *pipeline) replayUnder(cfg identity.Config, batchSize int) {
+	p.t.Helper()
+	n, err := identity.NewNormalizer(cfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.norm = n
+	if _, err := p.db.QueueIdentityReplay(context.Background()); err != nil {
+		p.t.Fatal(err)
+	}
+	p.send(batchSize)
+}
+
 func (p *pipeline) lookup(typ mosaic.IdentifierType, raw string) *mosaic.Profile {
 	p.t.Helper()
 	ctx := context.Background()
@@ -1005,15 +1020,7 @@ func TestReplayKeepsTheProfilesOwnValue(t *testing.T) {
 		sent{"app", "m1", `{"type":"identify","userId":"sis","traits":{"phone":"+1 415 555 0100"},"timestamp":"2026-10-01T10:00:00Z"}`},
 		sent{"app", "m2", `{"type":"identify","userId":"bro","traits":{"phone":"+1 415 555 0122"},"timestamp":"2026-10-02T10:00:00Z"}`},
 		sent{"app", "m3", `{"type":"identify","userId":"bro","traits":{"phone":"+1 415 555 0100"},"timestamp":"2026-10-03T10:00:00Z"}`})
-	n, err := identity.NewNormalizer(identity.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.norm = n
-	if _, err := p.db.QueueIdentityReplay(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	p.send(1)
+	p.replayUnder(identity.DefaultConfig(), 1)
 	bro := p.lookup("user_id", "bro")
 	if got := string(bro.Traits["phone"]); got != `"+1 415 555 0122"` {
 		t.Errorf("bro's phone after the replay: %s, want his own (traits %s)", got, mustJSON(bro.Traits))
@@ -1192,15 +1199,7 @@ func TestReplayKeepsUntouchedSurvivors(t *testing.T) {
 	}
 	cfg := identity.DefaultConfig()
 	cfg.Blocklist = append(cfg.Blocklist, "e1@example.com")
-	n, err := identity.NewNormalizer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.norm = n
-	if _, err := p.db.QueueIdentityReplay(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	p.send(100)
+	p.replayUnder(cfg, 100)
 	if p.lookup("anonymous_id", "ga1").ID == p.lookup("user_id", "gu").ID {
 		t.Fatal("ga1 and gu still together after blocklisting the email that linked them")
 	}
