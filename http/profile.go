@@ -160,7 +160,70 @@ func (s *Server) handleProfileLookup(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
+	refused, err := limitRefusals(r.Context(), ps, key, p.ID)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if len(refused) > 0 {
+		writeJSON(w, http.StatusOK, struct {
+			*mosaic.Profile
+			RefusedLinks []refusedLink `json:"refused_links"`
+		}{p, refused})
+		return
+	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// refusedLink is a profile an identifier would have joined but for that profile's limit.
+type refusedLink struct {
+	ProfileID mosaic.ProfileID `json:"profile_id"`
+	Reason    string           `json:"reason"` // limit:<type>
+}
+
+// maxRefusedLinks bounds the profiles a lookup lists in refused_links.
+const maxRefusedLinks = 10
+
+// limitRefusals returns the other profiles the identifier key (of profile id) was refused a
+// link to by a per-profile limit: a customer's sixth email is a profile of its own, and a
+// lookup by it says whose it would be.
+func limitRefusals(ctx context.Context, ps profileStore, key mosaic.IdentifierKey, id mosaic.ProfileID) ([]refusedLink, error) {
+	edges, err := ps.FindIdentityEdges(ctx, []mosaic.IdentifierKey{key})
+	if err != nil {
+		return nil, err
+	}
+	reason := map[mosaic.IdentifierKey]string{}
+	var others []mosaic.IdentifierKey
+	for _, e := range edges {
+		if !strings.HasPrefix(e.Refused, "limit:") || e.A != key && e.B != key {
+			continue
+		}
+		other := e.A
+		if other == key {
+			other = e.B
+		}
+		if _, ok := reason[other]; !ok {
+			reason[other] = e.Refused
+			others = append(others, other)
+		}
+	}
+	if len(others) == 0 {
+		return nil, nil
+	}
+	recs, err := ps.FindIdentifiers(ctx, others)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[mosaic.ProfileID]bool{id: true}
+	var out []refusedLink
+	for _, rec := range recs {
+		if !seen[rec.ProfileID] && len(out) < maxRefusedLinks {
+			seen[rec.ProfileID] = true
+			out = append(out, refusedLink{ProfileID: rec.ProfileID, Reason: reason[rec.Key]})
+		}
+	}
+	slices.SortFunc(out, func(a, b refusedLink) int { return cmp.Compare(a.ProfileID, b.ProfileID) })
+	return out, nil
 }
 
 func (s *Server) handleProfileList(w http.ResponseWriter, r *http.Request) {

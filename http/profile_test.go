@@ -396,3 +396,27 @@ func TestGraphIsShownTheSameOnEveryStore(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupNamesTheProfileALimitKeptItFrom: a customer's sixth email cannot join their
+// profile (five is the limit) and is a profile of its own; a lookup by it says which profile
+// refused it, so that a helpdesk looking up the customer's current email finds them (trial 8).
+func TestLookupNamesTheProfileALimitKeptItFrom(t *testing.T) {
+	e := newIdentityEnv(t, mustNormalizer(t, identity.DefaultConfig()))
+	var calls []string
+	for i := 1; i <= 6; i++ {
+		calls = append(calls, fmt.Sprintf(`{"type":"identify","userId":"many","traits":{"email":"many%d@example.com"},"timestamp":"2026-11-01T10:0%d:00Z"}`, i, i))
+	}
+	e.send(strings.Join(calls, ","))
+	many := e.profileOf("user_id", "many")
+	st, p := e.api("GET", "/api/v1/profiles/lookup?type=email&value=many6@example.com", nil)
+	if st != 200 || p["id"] == many {
+		t.Fatalf("lookup of the sixth email: %d %v", st, p)
+	}
+	refused, _ := p["refused_links"].([]any)
+	if len(refused) != 1 || refused[0].(map[string]any)["profile_id"] != many || refused[0].(map[string]any)["reason"] != "limit:email" {
+		t.Errorf("refused_links of the sixth email: %v, want the customer's profile %s (limit:email)", p["refused_links"], many)
+	}
+	if st, p := e.api("GET", "/api/v1/profiles/lookup?type=email&value=many1@example.com", nil); st != 200 || p["refused_links"] != nil {
+		t.Errorf("lookup of a linked email: %d refused_links %v, want none", st, p["refused_links"])
+	}
+}
