@@ -160,10 +160,12 @@ func (s *Server) handleProfileLookup(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	refused, err := limitRefusals(r.Context(), ps, key, p.ID)
-	if err != nil {
-		Error(w, r, err)
-		return
+	var refused []refusedLink
+	if len(p.Identifiers) == 1 {
+		if refused, err = limitRefusals(r.Context(), ps, key, p.ID); err != nil {
+			Error(w, r, err)
+			return
+		}
 	}
 	if len(refused) > 0 {
 		writeJSON(w, http.StatusOK, struct {
@@ -188,6 +190,12 @@ const maxRefusedLinks = 10
 // link to by a per-profile limit: a customer's sixth email is a profile of its own, and a
 // lookup by it says whose it would be.
 func limitRefusals(ctx context.Context, ps profileStore, key mosaic.IdentifierKey, id mosaic.ProfileID) ([]refusedLink, error) {
+	// Only an identifier alone on its profile can be one a limit kept out, and a hub (a value
+	// thousands of visitors share) is not: neither loads its links.
+	recs, err := ps.FindIdentifiers(ctx, []mosaic.IdentifierKey{key})
+	if err != nil || len(recs) != 1 || recs[0].Hub {
+		return nil, err
+	}
 	edges, err := ps.FindIdentityEdges(ctx, []mosaic.IdentifierKey{key})
 	if err != nil {
 		return nil, err
@@ -210,8 +218,7 @@ func limitRefusals(ctx context.Context, ps profileStore, key mosaic.IdentifierKe
 	if len(others) == 0 {
 		return nil, nil
 	}
-	recs, err := ps.FindIdentifiers(ctx, others)
-	if err != nil {
+	if recs, err = ps.FindIdentifiers(ctx, others); err != nil {
 		return nil, err
 	}
 	seen := map[mosaic.ProfileID]bool{id: true}
