@@ -90,6 +90,21 @@ func (p *pipeline) send(batchSize int, evs ...sent) {
 
 type sent struct{ src, id, body string }
 
+// block records a steward's block of two identifiers (as POST …/split does); the next send
+// applies it.
+func (p *pipeline) block(a, b mosaic.Identifier, reason string) {
+	p.t.Helper()
+	ctx := context.Background()
+	secret, _ := p.db.IdentitySecret(ctx)
+	ka, kb := identity.Key(secret, a), identity.Key(secret, b)
+	if kb < ka {
+		ka, kb = kb, ka
+	}
+	if err := p.db.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: ka, B: kb, Reason: reason}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
 // replayUnder switches the processor to the identity rules cfg and replays every stored
 // event under them, in batches of batchSize.
 func (p *pipeline) replayUnder(cfg identity.Config, batchSize int) {
@@ -375,16 +390,7 @@ func TestBlockedPairKeepsTheIDWithTheUser(t *testing.T) {
 	p := newPipeline(t, identity.DefaultConfig())
 	p.send(1, sent{"app", "", `{"type":"identify","userId":"zed","traits":{"email":"zed@example.com","name":"Zed"},"timestamp":"2026-11-01T10:00:00Z"}`})
 	before := p.lookup("user_id", "zed")
-	ctx := context.Background()
-	secret, _ := p.db.IdentitySecret(ctx)
-	a := identity.Key(secret, mosaic.Identifier{Type: "user_id", Value: "zed"})
-	b := identity.Key(secret, mosaic.Identifier{Type: "email", Value: "zed@example.com"})
-	if b < a {
-		a, b = b, a
-	}
-	if err := p.db.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: a, B: b, Reason: "wrong link"}); err != nil {
-		t.Fatal(err)
-	}
+	p.block(mosaic.Identifier{Type: "user_id", Value: "zed"}, mosaic.Identifier{Type: "email", Value: "zed@example.com"}, "wrong link")
 	p.send(1)
 	user, email := p.lookup("user_id", "zed"), p.lookup("email", "zed@example.com")
 	if user.ID == email.ID {
@@ -1219,15 +1225,7 @@ func TestMergeBesideASplit(t *testing.T) {
 	older, younger := p.lookup("anonymous_id", "y1"), p.lookup("user_id", "y2")
 	ctx := context.Background()
 	before, _ := p.db.Stats(ctx)
-	secret, _ := p.db.IdentitySecret(ctx)
-	a := identity.Key(secret, mosaic.Identifier{Type: "user_id", Value: "u1"})
-	b := identity.Key(secret, mosaic.Identifier{Type: "anonymous_id", Value: "x1"})
-	if b < a {
-		a, b = b, a
-	}
-	if err := p.db.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: a, B: b, Reason: "wrong link"}); err != nil {
-		t.Fatal(err)
-	}
+	p.block(mosaic.Identifier{Type: "user_id", Value: "u1"}, mosaic.Identifier{Type: "anonymous_id", Value: "x1"}, "wrong link")
 	p.send(10, sent{"web", "", `{"type":"track","userId":"y2","anonymousId":"y1","event":"Login","timestamp":"2026-11-01T10:03:00Z"}`})
 	if p.lookup("user_id", "u1").ID == p.lookup("anonymous_id", "x1").ID {
 		t.Fatal("u1 and x1 not split")
@@ -1269,23 +1267,12 @@ func TestUndoingAnAliasLeavesTwoProfiles(t *testing.T) {
 			if got := p.lookup("anonymous_id", "anonA").ID; got != p.lookup("user_id", "uA").ID {
 				t.Fatal("setup: the alias did not merge")
 			}
-			ctx := context.Background()
-			secret, _ := p.db.IdentitySecret(ctx)
-			key := func(t mosaic.IdentifierType, v string) mosaic.IdentifierKey {
-				return identity.Key(secret, mosaic.Identifier{Type: t, Value: v})
-			}
-			readings := []mosaic.IdentifierKey{key("anonymous_id", "anonA"), key("user_id", "anonA")}
+			readings := []mosaic.Identifier{{Type: "anonymous_id", Value: "anonA"}, {Type: "user_id", Value: "anonA"}}
 			if tc.userReadingFirst {
 				readings[0], readings[1] = readings[1], readings[0]
 			}
 			for _, other := range readings {
-				a, b := key("user_id", "uA"), other
-				if b < a {
-					a, b = b, a
-				}
-				if err := p.db.AddIdentityConstraint(ctx, &mosaic.IdentityConstraint{A: a, B: b, Reason: "wrong alias"}); err != nil {
-					t.Fatal(err)
-				}
+				p.block(mosaic.Identifier{Type: "user_id", Value: "uA"}, other, "wrong alias")
 				p.send(1)
 				if u := p.lookup("user_id", "uA"); u.ID != user.ID {
 					t.Errorf("the user after a block: %s, want its own %s", u.ID, user.ID)
