@@ -181,8 +181,7 @@ func (n *Normalizer) Resolve(nodes []mosaic.Identifier, edges []Edge, c Constrai
 		all[i] = group{members: first[i : i+1 : i+1], counts: typeCounts{{id.Type, 1}}}
 		groups[i] = &all[i]
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]

@@ -35,8 +35,7 @@ func ClusterMax(n int, pairs []Pair, threshold float64, maxSize int) []int {
 		parent[i] = i
 		size[i] = 1
 	}
-	var find func(int) int
-	find = func(x int) int {
+	find := func(x int) int {
 		for parent[x] != x {
 			parent[x] = parent[parent[x]]
 			x = parent[x]
