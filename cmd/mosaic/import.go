@@ -117,7 +117,16 @@ func (c *ImportCmd) Run(env *Env) error {
 	if !c.NoWait {
 		lp := &leasedProcessor{Store: store, Logger: log, Identity: &fileCfg.Identity, Proc: &processor.Processor{Store: store,
 			Stages: stages, Poll: 200 * time.Millisecond, Logger: log.With("component", "processor"),
-			Busy: appending.Load}}
+			Busy: appending.Load},
+			// Processing here, the rows are checked under this command's rules: refused, it
+			// takes no part in processing (the store's record of the rules stays).
+			Check: func() error {
+				own := &importer.Identity{Config: fileCfg.Identity, Normalizer: norm}
+				if _, err := own.Check(m); err != nil {
+					return mappingErr(c.Mapping, err)
+				}
+				return nil
+			}}
 		switch err := lp.Open(ctx); {
 		case err == nil:
 			proc = lp

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -787,5 +788,50 @@ func TestImportSaysWhichLinksItRefused(t *testing.T) {
 	}
 	if !regexp.MustCompile(`links refused\s+2\b`).MatchString(out) || !strings.Contains(out, "mosaic profile explain") {
 		t.Errorf("summary of rows whose user ids the profiles refused:\n%s", out)
+	}
+}
+
+// TestRefusedImportRecordsNoRules: an import that processes itself and is refused for its
+// mapping (no --config, so its rules do not read the mapped identifier) leaves the store's
+// record of the rules events were resolved under as it was (trial 12: every later start
+// warned that the stored events were resolved under other rules).
+func TestRefusedImportRecordsNoRules(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	mustCLI(t, "source", "create", "crm", "--data", dir)
+	cfg := writeFile(t, files, "crm.yaml", `identity:
+  rules:
+    - {type: user_id, priority: 1, limit: 1, paths: [userId]}
+    - {type: customer_number, priority: 3, limit: 1, paths: [traits.customer_number], normalize: [trim]}
+`)
+	data := writeFile(t, files, "c.csv", "no,name\n4001,Carl\n")
+	m := writeFile(t, files, "m.yaml", "identifiers: {customer_number: no}\ntraits: {name: name}\n")
+	out, _, err := runImport(t, t.Context(), "--source", "crm", "--file", data, "--mapping", m, "--data", dir, "--config", cfg)
+	if err != nil || summary(t, out)["imported"] != 1 {
+		t.Fatalf("import under the rules that read the customer number: %v\n%s", err, out)
+	}
+	settings := func() map[string]string {
+		db := sqlite.NewDB(dir)
+		if err := db.Open(); err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		got := map[string]string{}
+		for _, k := range []string{mosaic.SettingProcessorIdentityRules, mosaic.SettingGraphIdentityRules, mosaic.SettingMixedIdentityRules, mosaic.SettingProcessorTraitRules} {
+			v, _, err := db.Setting(t.Context(), k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[k] = v
+		}
+		return got
+	}
+	before := settings()
+	data2 := writeFile(t, files, "c2.csv", "no,name\n4002,Dora\n")
+	_, _, err = runImport(t, t.Context(), "--source", "crm", "--file", data2, "--mapping", m, "--data", dir)
+	if err == nil || !strings.Contains(err.Error(), "No identity rule reads traits.customer_number") {
+		t.Fatalf("import without the rules that read the customer number: %v", err)
+	}
+	if after := settings(); !maps.Equal(before, after) {
+		t.Fatalf("the refused import changed the recorded rules:\nbefore %v\nafter  %v", before, after)
 	}
 }

@@ -95,6 +95,10 @@ type leasedProcessor struct {
 	// --all): the profiles will be built under its rules, so it does not warn that they were
 	// built under others (checkTraitRules).
 	FullRebuild bool
+	// Check, if set, is run once the lease is taken and before anything is recorded: an
+	// error releases the lease and is Open's, so a command refused for what it would process
+	// leaves the store's record of the processing rules as it was.
+	Check func() error
 
 	mu      sync.Mutex
 	running bool
@@ -148,6 +152,14 @@ func (l *leasedProcessor) try(ctx context.Context) (bool, error) {
 		if release, err = lk.LockProcessor(ctx); mosaic.ErrorCode(err) == mosaic.ECONFLICT {
 			return false, nil
 		} else if err != nil {
+			return false, err
+		}
+	}
+	if l.Check != nil {
+		if err := l.Check(); err != nil {
+			if release != nil {
+				release()
+			}
 			return false, err
 		}
 	}
