@@ -40,7 +40,7 @@ type IdentifierRecord struct {
 	Key        IdentifierKey `json:"-"`
 	Identifier               // type and readable value
 	ProfileID  ProfileID     `json:"profile_id"`
-	Hub        bool          `json:"hub,omitempty"` // seen with too many user_ids: merges nothing
+	Hub        bool          `json:"hub,omitempty"` // seen with too many user_ids (or other one-per-profile ids): merges nothing
 	FirstSeen  time.Time     `json:"first_seen"`
 	// Origin is the profile the identifier was first resolved into (empty in stores from
 	// before it was kept: then its profile). A split gives each part back the profile its

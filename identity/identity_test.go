@@ -274,6 +274,43 @@ func TestKioskIsAHub(t *testing.T) {
 	}
 }
 
+// TestSharedEmailOfManyCustomerNumbersIsAHub: a declared type with a limit of 1 (a customer
+// number) counts as user ids do, per type: a shop's email on the rows of more than 10
+// customers merges nobody (trial 12: it went to one customer with the shop's orders), one on
+// 10 is no hub, and an email seen with 6 user ids and the same 6 people's customer numbers is
+// none either.
+func TestSharedEmailOfManyCustomerNumbersIsAHub(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.Rules = append(cfg.Rules, identity.Rule{Type: "customer_number", Priority: 3, Limit: 1, Paths: []string{"traits.customer_number"}},
+		identity.Rule{Type: "loyalty_id", Priority: 7, Limit: 3, Paths: []string{"traits.loyalty_id"}})
+	n := mustNormalizer(t, cfg)
+	shared := func(typ string, customers int) identity.Result {
+		var evs []ev
+		for i := range customers {
+			evs = append(evs, ev{ids: []mosaic.Identifier{id(typ, fmt.Sprintf("%d", 5001+i)), id("email", "shop@example.com")}, at: i})
+		}
+		nodes, edges := edgesOf(n, evs)
+		return n.Resolve(nodes, edges, identity.Constraints{})
+	}
+	if res := shared("customer_number", 11); !slices.Equal(res.Hubs, []mosaic.Identifier{id("email", "shop@example.com")}) || len(res.Groups) != 12 {
+		t.Fatalf("email of 11 customer numbers: hubs %v, %d groups (want the email, 12)", res.Hubs, len(res.Groups))
+	}
+	if res := shared("customer_number", 10); len(res.Hubs) != 0 {
+		t.Fatalf("email of 10 customer numbers: hubs %v, want none", res.Hubs)
+	}
+	if res := shared("loyalty_id", 11); len(res.Hubs) != 0 {
+		t.Fatalf("email of 11 values of a type with limit 3: hubs %v, want none", res.Hubs)
+	}
+	var evs []ev
+	for i := range 6 {
+		evs = append(evs, ev{ids: []mosaic.Identifier{id("user_id", fmt.Sprintf("u%d", i)), id("customer_number", fmt.Sprintf("%d", 5001+i)), id("email", "family@example.com")}, at: i})
+	}
+	nodes, edges := edgesOf(n, evs)
+	if res := n.Resolve(nodes, edges, identity.Constraints{}); len(res.Hubs) != 0 {
+		t.Fatalf("email of 6 customers with a user id and a customer number each: hubs %v, want none", res.Hubs)
+	}
+}
+
 func TestConstraints(t *testing.T) {
 	n := mustNormalizer(t, identity.DefaultConfig())
 	evs := []ev{

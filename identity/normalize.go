@@ -60,7 +60,8 @@ type Config struct {
 	DefaultRegion string `json:"default_region"`
 	// Blocklist holds junk values that never identify anyone; compared after normalisation.
 	Blocklist []string `json:"blocklist"`
-	// HubThreshold: a value seen with more than this many distinct user_ids stops merging and
+	// HubThreshold: a value seen with more than this many distinct user_ids (or values of
+	// another type with a limit of 1, such as a customer number) stops merging and
 	// is flagged (a shared kiosk, a family tablet). 0 means DefaultHubThreshold.
 	HubThreshold int `json:"hub_threshold"`
 	// MaxIdentifiers and MaxMerges cap one profile: beyond them no new merges, and the

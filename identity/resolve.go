@@ -106,12 +106,24 @@ type Result struct {
 	Groups [][]mosaic.Identifier
 	// Refused lists the links not made, in the order they were considered.
 	Refused []Refusal
-	// Hubs are identifiers seen with more distinct user_ids than the hub threshold; they
-	// stop merging and are flagged.
+	// Hubs are identifiers seen with more distinct values of one person key (user ids, or
+	// another type with a limit of 1) than the hub threshold; they stop merging and are
+	// flagged.
 	Hubs []mosaic.Identifier
 	// Capped lists groups (by first identifier) that hit MaxIdentifiers or MaxMerges and are
 	// flagged for review.
 	Capped []mosaic.Identifier
+}
+
+// personKey reports whether a profile holds at most one value of type t: user ids, and the
+// declared types with a limit of 1 (a customer number). A value seen with many of them is
+// shared by many people.
+func (n *Normalizer) personKey(t mosaic.IdentifierType) bool {
+	if t == mosaic.IdentifierUserID {
+		return true
+	}
+	r := n.rules[t]
+	return r != nil && r.Limit == 1
 }
 
 // Resolve partitions nodes (plus every identifier the edges mention) into profiles. It is a
@@ -121,13 +133,20 @@ func (n *Normalizer) Resolve(nodes []mosaic.Identifier, edges []Edge, c Constrai
 	maxIDs := cmp.Or(n.cfg.MaxIdentifiers, DefaultMaxIdentifiers)
 	maxMerges := cmp.Or(n.cfg.MaxMerges, DefaultMaxMerges)
 
-	// Hubs: values seen with too many distinct user_ids (counted up to one past the threshold).
-	users := map[mosaic.Identifier][]string{}
+	// Hubs: values seen with too many distinct values of one person key, a type a profile
+	// holds one of (user ids, and declared types such as a customer number with limit 1),
+	// counted per type up to one past the threshold.
+	type keyOf struct {
+		id  mosaic.Identifier
+		typ mosaic.IdentifierType
+	}
+	users := map[keyOf][]string{}
 	for _, e := range edges {
 		for _, p := range [2][2]mosaic.Identifier{{e.A, e.B}, {e.B, e.A}} {
-			if p[1].Type == mosaic.IdentifierUserID && p[0].Type != mosaic.IdentifierUserID {
-				if us := users[p[0]]; len(us) <= hubThreshold && !slices.Contains(us, p[1].Value) {
-					users[p[0]] = append(us, p[1].Value)
+			if p[1].Type != p[0].Type && n.personKey(p[1].Type) {
+				k := keyOf{p[0], p[1].Type}
+				if us := users[k]; len(us) <= hubThreshold && !slices.Contains(us, p[1].Value) {
+					users[k] = append(us, p[1].Value)
 				}
 			}
 		}
@@ -136,9 +155,9 @@ func (n *Normalizer) Resolve(nodes []mosaic.Identifier, edges []Edge, c Constrai
 	for id := range c.Hubs {
 		hubs[id] = true
 	}
-	for id, us := range users {
+	for k, us := range users {
 		if len(us) > hubThreshold {
-			hubs[id] = true
+			hubs[k.id] = true
 		}
 	}
 

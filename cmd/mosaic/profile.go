@@ -182,7 +182,7 @@ func (c *ProfileExplainCmd) Run(env *Env) error {
 	for _, r := range g.Identifiers {
 		note := ""
 		if r.Hub {
-			note = "hub: seen with too many user ids, merges nothing"
+			note = "hub: seen with too many customers (user ids, or ids with limit 1), merges nothing"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Identifier, r.FirstSeen.Format(time.RFC3339), note)
 	}
