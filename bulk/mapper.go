@@ -3,6 +3,7 @@ package bulk
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -32,6 +33,11 @@ type Target struct {
 	// with the Format alone.
 	MappingHash string
 	ImportID    mosaic.ImportID // recorded in each call's context.import
+	// AsOf, if set, is the time of the rows that have none (no timestamp in the mapping, or
+	// an empty optional one): when the file was first imported. Without it such a row takes
+	// the time the processor receives it, so a file read again (a corrected mapping, a
+	// retry) would state its old values as newer than everything that came since.
+	AsOf time.Time
 }
 
 // CompileOptions bind a mapping to one input.
@@ -62,6 +68,7 @@ type Mapper struct {
 	userID  int // index in ids, -1 if none
 	anonID  int
 	ts      *leaf
+	tsConst time.Time // the timestamp's value, when it has no column
 	key     *colRef
 	event   []byte // quoted event name
 	evCol   *colRef
@@ -187,6 +194,14 @@ func (m *Mapping) Compile(opts CompileOptions) (*Mapper, error) {
 	if m.Timestamp != nil {
 		if mp.ts, err = newLeaf(m.Timestamp); err != nil {
 			return nil, err
+		}
+		if f := m.Timestamp; f.Const != nil {
+			var v string
+			json.Unmarshal(f.Const, &v)
+			var ok bool
+			if mp.tsConst, ok = mp.ts.tp.parse(v); !ok {
+				return nil, mappingError(f.Line, "timestamp.value", "%s is not %s.", shown(v), mp.ts.tp.describe(f.Format))
+			}
 		}
 	}
 	top := &node{}
@@ -433,7 +448,9 @@ func (mp *Mapper) Map(rec *Record) (payload []byte, messageID string, problems [
 		event, _ = jsontext.AppendQuote(nil, name)
 	}
 	var ts time.Time
-	if mp.ts != nil {
+	if mp.ts != nil && mp.ts.col == nil {
+		ts = mp.tsConst
+	} else if mp.ts != nil {
 		v := mp.get(rec, mp.ts.col)
 		s, ok := mp.text(v, mp.ts.col, "The timestamp")
 		switch {
@@ -448,6 +465,9 @@ func (mp *Mapper) Map(rec *Record) (payload []byte, messageID string, problems [
 	}
 	if len(mp.probs) > 0 {
 		return nil, "", mp.probs
+	}
+	if ts.IsZero() {
+		ts = mp.target.AsOf
 	}
 
 	idBuf := append(mp.idBuf[:0], mp.callPfx...)

@@ -209,8 +209,11 @@ func ParseMapping(b []byte) (*Mapping, error) {
 		case "timestamp":
 			var f Field
 			if f, err = parseField(v, name, "timestamp"); err == nil {
-				if f.Column == "" {
-					err = nodeError(v, name, "The timestamp needs a column.")
+				switch {
+				case f.Column != "" && f.Const != nil:
+					err = nodeError(v, name, "The timestamp has a column or a value, not both.")
+				case f.Const != nil && f.Const[0] != '"':
+					err = nodeError(v, name+".value", "The timestamp's value is a time in text, e.g. \"2024-05-01T00:00:00Z\".")
 				}
 				if f.Type != TypeString && f.Type != TypeDatetime {
 					err = nodeError(v, name+".type", "The timestamp is a datetime; leave its type out.")

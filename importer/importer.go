@@ -182,8 +182,20 @@ func (im *Importer) Run(ctx context.Context, job Job) (*mosaic.Import, error) {
 			return fail(err)
 		}
 	}
+	// Rows without a time are stated as of the file's first import into the source, whatever
+	// the mapping: reading the file again states nothing newer than it did then.
+	asOf := imp.CreatedAt
+	same, err := im.Store.FindImports(ctx, mosaic.ImportFilter{SourceID: &imp.SourceID, FileHash: &imp.FileHash, Limit: 1000})
+	if err != nil {
+		return fail(err)
+	}
+	for _, o := range same {
+		if o.CreatedAt.Before(asOf) {
+			asOf = o.CreatedAt
+		}
+	}
 	mp, err := job.Mapping.Compile(bulk.CompileOptions{
-		Target:  bulk.Target{SourceID: imp.SourceID, FileHash: imp.FileHash, MappingHash: job.Mapping.Digest(opts), ImportID: imp.ID},
+		Target:  bulk.Target{SourceID: imp.SourceID, FileHash: imp.FileHash, MappingHash: job.Mapping.Digest(opts), ImportID: imp.ID, AsOf: asOf},
 		Format:  opts.Format,
 		Columns: rd.Columns(), Delimiter: rd.Delimiter(), CheckIdentifier: check,
 	})

@@ -835,3 +835,58 @@ func TestRefusedImportRecordsNoRules(t *testing.T) {
 		t.Fatalf("the refused import changed the recorded rules:\nbefore %v\nafter  %v", before, after)
 	}
 }
+
+// TestImportAgainStatesNothingNewer: profile rows without a time are stated as of the file's
+// first import, so the file read again under a corrected mapping does not turn back what a
+// customer changed since (trial 12: an opt-out became an opt-in again); a mapping can state
+// the export's own time with timestamp: {value: …}.
+func TestImportAgainStatesNothingNewer(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	inst := startServe(t, "--data", dir)
+	mustCLI(t, "source", "create", "crm", "--data", dir)
+	data := writeFile(t, files, "crm.csv", "no,email,opt_in\n1001,anna@example.dk,yes\n1002,bo@example.dk,yes\n")
+	const v1 = "identifiers: {userId: no, email: email}\ntraits:\n  marketing_opt_in: {column: opt_in, type: boolean}\n"
+	run := func(mapping string) {
+		t.Helper()
+		m := writeFile(t, files, "m.yaml", mapping)
+		out, _, err := runImport(t, t.Context(), "--source", "crm", "--file", data, "--mapping", m, "--data", dir)
+		if got := summary(t, out); err != nil || got["new"] != 2 {
+			t.Fatalf("import: %v %v\n%s", err, got, out)
+		}
+	}
+	run(v1)
+	req, _ := http.NewRequest("POST", inst.URL+"/v1/identify", strings.NewReader(`{"userId":"1001","traits":{"marketing_opt_in":false}}`))
+	req.SetBasicAuth(inst.WriteKey, "")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("opt-out: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	waitProcessed(t, inst.URL, inst.Token)
+	run(v1 + "  country: {value: DK}\n")
+	waitProcessed(t, inst.URL, inst.Token)
+	traitsOf := func(user string) map[string]any {
+		t.Helper()
+		code, p := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=user_id&value="+user, inst.Token, nil)
+		if code != 200 {
+			t.Fatalf("user %s: %d %v", user, code, p)
+		}
+		return p["traits"].(map[string]any)
+	}
+	if tr := traitsOf("1001"); tr["marketing_opt_in"] != false || tr["country"] != "DK" {
+		t.Fatalf("1001 after the corrected mapping: %v, want the later opt-out kept and the new country", tr)
+	}
+	// A mapping that states the export's time: older than the opt-out, so it loses to it.
+	other := writeFile(t, files, "crm2.csv", "no,opt_in\n1001,yes\n1002,no\n")
+	m := writeFile(t, files, "m2.yaml", "identifiers: {userId: no}\ntimestamp: {value: \"2020-01-01\"}\ntraits:\n  marketing_opt_in: {column: opt_in, type: boolean}\n")
+	if out, _, err := runImport(t, t.Context(), "--source", "crm", "--file", other, "--mapping", m, "--data", dir); err != nil {
+		t.Fatalf("import with the export's time: %v\n%s", err, out)
+	}
+	waitProcessed(t, inst.URL, inst.Token)
+	if tr := traitsOf("1001"); tr["marketing_opt_in"] != false {
+		t.Fatalf("1001 after an export of 2020: %v", tr)
+	}
+	if tr := traitsOf("1002"); tr["marketing_opt_in"] != true {
+		t.Fatalf("1002 after an export of 2020: %v, want the newer import's value kept", tr)
+	}
+}
