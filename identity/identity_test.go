@@ -409,3 +409,19 @@ func TestKeyerMatchesHMAC(t *testing.T) {
 		}
 	}
 }
+
+// TestHintLeavesPlaceholdersAlone: the default-region advice is for numbers that did not
+// parse, not for placeholders (trial 12: a lookup of phone n/a was told to add a country code).
+func TestHintLeavesPlaceholdersAlone(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.DefaultRegion = "DK"
+	n := mustNormalizer(t, cfg)
+	for _, v := range []string{"n/a", " N/A ", "0000000000", "1111 1111"} {
+		if h := n.Hint("phone", v); h != "" {
+			t.Errorf("hint for %q: %q, want none", v, h)
+		}
+	}
+	if h := n.Hint("phone", "30 11 22"); !strings.Contains(h, "DK number") {
+		t.Errorf("hint for a short national number: %q", h)
+	}
+}

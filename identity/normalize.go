@@ -238,9 +238,13 @@ func NewNormalizer(cfg Config) (*Normalizer, error) {
 }
 
 // Hint returns advice for a value of typ that did not normalise, or "": a phone number
-// without a country code is read in the default region, which may not be the caller's.
+// without a country code is read in the default region, which may not be the caller's. A
+// placeholder (a blocklisted value) gets none: no country code would make it a number.
 func (n *Normalizer) Hint(typ mosaic.IdentifierType, value string) string {
 	v := strings.TrimSpace(value)
+	if _, err := n.Normalize(typ, value); errors.Is(err, ErrBlocked) {
+		return ""
+	}
 	if r, ok := n.Rule(typ); ok && slices.Contains(r.Normalize, StepPhone) && !strings.HasPrefix(v, "+") && !strings.HasPrefix(v, "00") {
 		return fmt.Sprintf("A number without a country code is read as a %s number; write it with one (+45 …), or set identity.default_region in the configuration.", n.DefaultRegion())
 	}
