@@ -13,6 +13,7 @@ import (
 	"github.com/mosaic-cdp/mosaic"
 	mhttp "github.com/mosaic-cdp/mosaic/http"
 	"github.com/mosaic-cdp/mosaic/identity"
+	"github.com/mosaic-cdp/mosaic/traits"
 )
 
 // ProfileCmd groups the profile subcommands.
@@ -288,12 +289,13 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	proposedTraits := &proposed.Traits
 	if len(proposed.Traits.SourcePriority) > 0 { // its source names must exist, as serve would check
 		store, _, err := env.OpenExistingStore()
 		if err != nil {
 			return err
 		}
-		_, err = resolveTraits(env, store, proposed)
+		proposedTraits, err = resolveTraits(env, store, proposed)
 		store.Close()
 		if err != nil {
 			return err
@@ -476,6 +478,16 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	fmt.Fprintf(w, "identifiers no longer recognised: %d; newly recognised: %d (against %s); hubs: %d\n", rep.Dropped, rep.Added, baseline, rep.Hubs)
 	if rep.Merges+rep.Splits+rep.Added+rep.Dropped > 0 {
 		fmt.Fprintf(w, "to apply it: serve with --config %s, then run mosaic identity replay\n", c.Rules)
+	}
+	// The survivorship rules are not replayed: say so when they differ.
+	var built traits.Config
+	if raw, ok, err := ps.Setting(ctx, mosaic.SettingProfileTraitRules); err != nil {
+		return err
+	} else if ok && json.Unmarshal([]byte(raw), &built) == nil {
+		if changed := changedTraitRules(built, *proposedTraits); len(changed) > 0 {
+			fmt.Fprintf(w, "survivorship rules differ from those the profiles were built under (%s): a dry run replays identities only, not traits; other rules apply to the values that arrive after a restart with them, and to the stored ones after mosaic profile rebuild --all\n",
+				strings.Join(changed, ", "))
+		}
 	}
 	out, _ := json.Marshal(rep)
 	fmt.Fprintln(w, string(out))

@@ -156,6 +156,18 @@ func TestProfilesEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(lastLine(buf.String())), &rep); err != nil || rep.ProfilesBefore != 2 {
 		t.Errorf("dry-run of email-only rules: %v %+v", err, rep)
 	}
+	if strings.Contains(buf.String(), "survivorship") {
+		t.Errorf("dry-run under the same survivorship rules names them:\n%s", buf.String())
+	}
+	// Other survivorship rules are named as what a dry run does not evaluate (trial 12: a
+	// change of trait rules reported 0 merges, 0 splits and nothing else).
+	os.WriteFile(rules, []byte("traits:\n  rules: {plan: earliest}\n"), 0o600)
+	buf.Reset()
+	if err := (&Main{Stdout: &buf}).Run(t.Context(), []string{"identity", "dry-run", rules, "--data", dir}); err != nil ||
+		!strings.Contains(buf.String(), "survivorship rules differ from those the profiles were built under (plan") ||
+		!strings.Contains(buf.String(), "mosaic profile rebuild --all") {
+		t.Errorf("dry-run of other trait rules: %v\n%s", err, buf.String())
+	}
 	// A proposal naming a source that does not exist is refused as serve would refuse it.
 	os.WriteFile(rules, []byte("traits:\n  rules: {plan: source_priority}\n  source_priority: [default, nosuch]\n"), 0o600)
 	if err := (&Main{Stdout: &buf}).Run(t.Context(), []string{"identity", "dry-run", rules, "--data", dir}); err == nil ||
