@@ -159,7 +159,17 @@ func lineOf(root *yaml.Node, field string) int {
 		n = n.Content[0]
 	}
 	line := 0
-	for _, part := range strings.Split(field, ".") {
+	parts := strings.Split(field, ".")
+	for i := 0; i < len(parts); i++ {
+		part := parts[i]
+		// A key with dots ("address.city" under traits.rules) is one setting: take the
+		// longest run of parts that names one.
+		for j := len(parts); j > i+1; j-- {
+			if joined := strings.Join(parts[i:j], "."); mappingValue(n, joined) != nil {
+				part, i = joined, j-1
+				break
+			}
+		}
 		name, idx := part, -1
 		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
 			name = part[:i]

@@ -71,6 +71,8 @@ func TestConfigErrorsNameLineAndField(t *testing.T) {
 		{"traits:\n  source_priority: [crm, web, crm]\n  rules: {tier: source_priority}\n",
 			`:2: traits.source_priority[2]: Source "crm" is listed twice.`},
 		{"identity:\n  default_region: XX\n", ":2: identity.default_region: default_region"},
+		// A trait name with dots is one key (trial 12: the error named the line of rules:).
+		{"traits:\n  rules:\n    address.city: latest\n", ":3: traits.rules.address.city: Rules apply to top-level traits"},
 		{"identity:\n  rules: []\n", ":2: identity.rules: the list is empty"},
 		{"matching:\n  review_threshold: 0.4\n  auto_threshold: 1.5\n", ":3: matching.auto_threshold: A match probability is above 0 and at most 1, not 1.5."},
 		{"matching:\n  auto_threshold: 0.6\n  review_threshold: 0.8\n", ":3: matching.review_threshold: review_threshold (0.8) must not be above auto_threshold (0.6)"},
