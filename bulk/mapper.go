@@ -150,6 +150,9 @@ func (m *Mapping) Compile(opts CompileOptions) (*Mapper, error) {
 			}
 		}
 		if idx < 0 {
+			if opts.Format == CSV && len(opts.Columns) > 0 && strings.HasPrefix(strings.TrimSpace(opts.Columns[0]), "{") {
+				return nil, mappingError(line, setting, "Column %q is not in the file's header, which starts with {: the file looks like JSON lines, one object per line; read it as JSONL (format: jsonl in the mapping, --format jsonl, ?format=jsonl, or a .jsonl file name).", col)
+			}
 			if d, ok := delimiterIn(opts.Columns, opts.Delimiter); ok {
 				guess := ""
 				if opts.Delimiter != 0 {

@@ -269,6 +269,11 @@ func TestCompileErrors(t *testing.T) {
 	if !errors.As(err, &me) || me.Line != 4 || me.Field != "traits.name" || !strings.Contains(me.Message, `Column "Full Name" is not in the file's header (its columns: "id", "name")`) {
 		t.Fatalf("err=%v", err)
 	}
+	// A header that is a JSON object: the file is JSON lines read as CSV (trial 12).
+	_, err = m.Compile(CompileOptions{Target: Target{FileHash: testHash}, Format: CSV, Columns: []string{`{"id": 1`, ` "name": "Ada"}`}})
+	if !errors.As(err, &me) || me.Line != 2 || !strings.Contains(me.Message, "looks like JSON lines") {
+		t.Fatalf("JSON lines read as CSV: %v", err)
+	}
 	// Case and spaces are forgiven.
 	if _, err := m.Compile(CompileOptions{Target: Target{FileHash: testHash}, Columns: []string{"ID", " full name "}}); err != nil {
 		t.Fatal(err)

@@ -210,6 +210,7 @@ func (rd *Reader) decoder() *textDecoder {
 func (rd *Reader) startCSV() error {
 	s := rd.src
 	win := s.buf[s.pos:]
+	looksJSON := bytes.HasPrefix(bytes.TrimLeft(win, " \t\r\n"), []byte("{")) // JSON lines read as CSV
 	eol := byte('\n')
 	if bytes.IndexByte(win, '\n') < 0 && bytes.IndexByte(win, '\r') >= 0 {
 		eol = '\r' // classic Mac line endings
@@ -248,7 +249,11 @@ func (rd *Reader) startCSV() error {
 		return mosaic.Errorf(mosaic.EINVALID, "The file is empty: it has no header row.")
 	}
 	if len(hdr.Problems) > 0 {
-		return mosaic.Errorf(mosaic.EINVALID, "The header row cannot be read: %s.", sentence(hdr.Problems[0].Reason))
+		hint := ""
+		if looksJSON {
+			hint = " The file looks like JSON lines, one object per line: read it as JSONL (format: jsonl in the mapping, --format jsonl, ?format=jsonl, or a .jsonl file name)."
+		}
+		return mosaic.Errorf(mosaic.EINVALID, "The header row cannot be read: %s.%s", sentence(hdr.Problems[0].Reason), hint)
 	}
 	rd.columns = make([]string, len(hdr.fields))
 	for i, c := range hdr.fields {

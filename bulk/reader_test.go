@@ -135,6 +135,8 @@ func TestCSVHeaderErrors(t *testing.T) {
 		{"UTF-16", "\xFF\xFEa\x00", "UTF-16"},
 		{"broken header", "\"a,b\n", "header row cannot be read"},
 		{"text after a quote", "\"a\"x,b\n1,2\n", "header row cannot be read: unexpected text after a closing quote on line 1 (a quote inside a quoted field must be doubled)."},
+		// JSON lines read as CSV (a .txt file): the error says what the file looks like (trial 12).
+		{"JSON lines", "{\"order_id\":\"K-1\",\"amount\":10}\n{\"order_id\":\"K-2\",\"amount\":12}\n", "The file looks like JSON lines"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewReader(strings.NewReader(tc.in), Options{})
