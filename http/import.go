@@ -65,7 +65,7 @@ type importView struct {
 
 func (s *Server) view(r *http.Request, imp *mosaic.Import) (*importView, error) {
 	v := &importView{Import: imp, URL: "/api/v1/imports/" + string(imp.ID)}
-	if imp.RowsBad > 0 {
+	if imp.RowsBad > 0 && imp.Origin == mosaic.ImportOriginAPI { // a command's report is on its machine
 		v.ErrorsURL = v.URL + "/errors"
 	}
 	if imp.Status == mosaic.ImportDone {
@@ -230,13 +230,39 @@ func (s *Server) handleImportCreate(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusAccepted
 	err = s.Store.CreateImport(r.Context(), imp)
 	if mosaic.ErrorCode(err) == mosaic.ECONFLICT {
-		os.Remove(imp.FilePath)
 		found, ferr := s.Store.FindImports(r.Context(), mosaic.ImportFilter{SourceID: &src.ID, FileHash: &fileHash, MappingHash: &imp.MappingHash, Limit: 1})
 		if ferr != nil || len(found) == 0 {
+			os.Remove(imp.FilePath)
 			Error(w, r, errors.Join(err, ferr))
 			return
 		}
-		imp, status = found[0], http.StatusOK
+		prev := found[0]
+		switch {
+		case prev.Status == mosaic.ImportFailed && prev.Origin != mosaic.ImportOriginAPI:
+			os.Remove(imp.FilePath)
+			Error(w, r, mosaic.Errorf(mosaic.ECONFLICT, "This file was imported with this mapping on the command line (import %s), and that import failed: %s Run the same mosaic import command again to retry it.",
+				prev.ID, strings.TrimSpace(prev.Error)))
+			return
+		case prev.Status == mosaic.ImportFailed:
+			// The upload retries it (what failed may be fixed now: the server's rules), from
+			// its checkpoint, with this copy of the file.
+			failed, queued, empty := mosaic.ImportFailed, mosaic.ImportQueued, ""
+			upd, uerr := s.Store.UpdateImport(r.Context(), prev.ID, mosaic.ImportUpdate{IfStatus: &failed, Status: &queued, Error: &empty, FilePath: &imp.FilePath})
+			if uerr != nil {
+				os.Remove(imp.FilePath)
+				Error(w, r, uerr)
+				return
+			}
+			if prev.FilePath != imp.FilePath {
+				os.Remove(prev.FilePath)
+			}
+			loggerFrom(r).Info("failed import queued again", "import", upd.ID, "source", src.ID)
+			s.Imports.Submit()
+			imp = upd
+		default:
+			os.Remove(imp.FilePath)
+			imp, status = prev, http.StatusOK
+		}
 	} else if err != nil {
 		os.Remove(imp.FilePath)
 		Error(w, r, err)

@@ -890,3 +890,71 @@ func TestImportAgainStatesNothingNewer(t *testing.T) {
 		t.Fatalf("1002 after an export of 2020: %v, want the newer import's value kept", tr)
 	}
 }
+
+// TestUploadAfterAFailedImport: uploading a file and mapping whose import failed retries it
+// when the API ran it, and says what failed and how to retry when a command ran it (trial
+// 12: the upload answered 200 with the command's failed import, and no way on).
+func TestUploadAfterAFailedImport(t *testing.T) {
+	dir, files := t.TempDir(), t.TempDir()
+	inst := startServe(t, "--data", dir)
+	mustCLI(t, "source", "create", "crm", "--data", dir)
+	const mapping = "identifiers: {email: mail}\ntraits: {name: name}\n" // the file has no mail column
+	body := "email,name\nada@example.com,Ada\n"
+	upload := func(name string) (int, map[string]any) {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		mw.WriteField("mapping", mapping)
+		fw, _ := mw.CreateFormFile("file", name)
+		fw.Write([]byte(body))
+		mw.Close()
+		req, _ := http.NewRequest("POST", inst.URL+"/api/v1/imports?source=crm", &b)
+		req.Header.Set("Authorization", "Bearer "+inst.Token)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		jsonDecode(t, resp.Body, &out)
+		return resp.StatusCode, out
+	}
+	waitFailed := func(id string) map[string]any {
+		t.Helper()
+		var imp map[string]any
+		deadline := time.Now().Add(30 * time.Second)
+		for imp["status"] != "failed" {
+			if time.Now().After(deadline) {
+				t.Fatalf("import %s did not fail: %v", id, imp)
+			}
+			time.Sleep(20 * time.Millisecond)
+			getJSON(t, inst.URL+"/api/v1/imports/"+id, inst.Token, &imp)
+		}
+		return imp
+	}
+	code, imp := upload("customers.csv")
+	if code != 202 {
+		t.Fatalf("upload: %d %v", code, imp)
+	}
+	id := imp["id"].(string)
+	first := waitFailed(id)
+	code, again := upload("customers-again.csv")
+	if code != 202 || again["id"] != id || again["status"] != "queued" {
+		t.Fatalf("upload after a failed upload: %d %v, want it queued again", code, again)
+	}
+	if second := waitFailed(id); second["finished_at"] == first["finished_at"] || !strings.Contains(fmt.Sprint(second["error"]), `"mail"`) {
+		t.Fatalf("the retried import: %v (first run %v)", second, first)
+	}
+
+	// A command's failed import: the upload says what failed and how to retry it.
+	other := writeFile(t, files, "other.csv", "email,name\nbo@example.com,Bo\n")
+	m := writeFile(t, files, "m.yaml", mapping)
+	if _, _, err := runImport(t, t.Context(), "--source", "crm", "--file", other, "--mapping", m, "--data", dir); err == nil {
+		t.Fatal("the command's import did not fail")
+	}
+	body = "email,name\nbo@example.com,Bo\n"
+	code, out := upload("other.csv")
+	if msg := fmt.Sprint(out["error"]); code != 409 || !strings.Contains(msg, "on the command line") || !strings.Contains(msg, `"mail"`) || !strings.Contains(msg, "mosaic import command again") {
+		t.Fatalf("upload after a command's failed import: %d %v", code, out)
+	}
+}
