@@ -110,6 +110,26 @@ func TestExtract(t *testing.T) {
 	}
 }
 
+// TestGroupTraitsAreTheGroups: a group call's traits describe the group (a company's billing
+// email and phone), so they are no identifiers of the person sending it; its context.traits
+// are the person's (trial 11: colleagues sending their company's email were merged).
+func TestGroupTraitsAreTheGroups(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.Rules = append(cfg.Rules, identity.Rule{Type: "customer_number", Priority: 3, Limit: 1, Paths: []string{"traits.customer_number"}})
+	n := mustNormalizer(t, cfg)
+	e := &mosaic.Event{Type: mosaic.EventGroup, AnonymousID: "a1", GroupID: "acme",
+		Traits:  json.RawMessage(`{"name":"Acme","email":"billing@acme.com","phone":"+4570101010","customer_number":"C-1"}`),
+		Context: json.RawMessage(`{"traits":{"email":"ada@example.com"}}`)}
+	got := n.Extract(e)
+	if diff := cmp.Diff([]mosaic.Identifier{id("anonymous_id", "a1"), id("email", "ada@example.com")}, got.Identifiers); diff != "" {
+		t.Fatalf("identifiers of a group call (-want +got):\n%s", diff)
+	}
+	e.Type = mosaic.EventIdentify
+	if got := n.Extract(e); len(got.Identifiers) != 5 {
+		t.Fatalf("identifiers of an identify call with the same traits: %v", got.Identifiers)
+	}
+}
+
 // TestExtractSkipsObjectsOnlyByTheirText: Extract skips decoding an object that cannot hold a
 // path's keys, so keys spelled with JSON escapes, nested and list values, and phone numbers
 // it has seen before (cached) must give what a full decoding gives.
