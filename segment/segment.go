@@ -148,7 +148,7 @@ func parseFast(body []byte, call string) *Request {
 		if single.decode(&e, mosaic.EventType(call), "") != nil {
 			return nil
 		}
-		id, _ := optString(single.MessageID, "messageId")
+		id, _ := messageIDOf(single.MessageID)
 		req.Messages = []Message{{MessageID: id, Raw: withType(body, single.Type, call)}}
 		return req
 	}
@@ -227,7 +227,7 @@ func parseCareful(body []byte, call string) (*Request, error) {
 		if _, err := DecodeEvent(body, mosaic.EventType(call), ""); err != nil {
 			return nil, err
 		}
-		id, _ := optString(messageIDValue(body), "messageId")
+		id, _ := messageIDOf(messageIDValue(body))
 		req.Messages = []Message{{MessageID: id, Raw: withType(body, typeValue(body), call)}}
 		return req, nil
 	}
@@ -640,6 +640,20 @@ func jsonError(field string, err error) error {
 
 func isNull(v jsontext.Value) bool { return len(v) == 0 || v.Kind() == 'n' }
 
+// isInteger reports whether a JSON number is written as an integer (no fraction, no exponent).
+func isInteger(v jsontext.Value) bool {
+	s := bytes.TrimPrefix(v, []byte("-"))
+	if len(s) == 0 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // optString returns a string member ("" when absent or null).
 func optString(v jsontext.Value, field string) (string, error) {
 	if isNull(v) {
@@ -658,11 +672,21 @@ func optString(v jsontext.Value, field string) (string, error) {
 	return string(s), nil
 }
 
+// messageIDOf returns a messageId as the gateway keeps it: a string as sent, a number as its
+// decimal string (so a retry of a numeric id is the same message).
+func messageIDOf(v jsontext.Value) (string, error) {
+	if !isNull(v) && v.Kind() == '0' {
+		return optID(v, "messageId")
+	}
+	return optString(v, "messageId")
+}
+
 // optID returns an identifier member: a string, or a number taken as its decimal string
-// (tracking code often sends numeric ids).
+// (tracking code often sends numeric ids). An integer keeps its digits as sent, however
+// many: 18446744073709551615 is not rounded into another customer's id.
 func optID(v jsontext.Value, field string) (string, error) {
 	if !isNull(v) && v.Kind() == '0' {
-		if _, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+		if isInteger(v) {
 			return string(v), nil
 		}
 		f, err := strconv.ParseFloat(string(v), 64)

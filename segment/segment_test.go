@@ -144,6 +144,32 @@ func TestParseRequestSingle(t *testing.T) {
 	}
 }
 
+// TestNumericIDs: a numeric messageId is the message's id (a retry is a duplicate), in a
+// single call and in a batch, and an integer id keeps every digit (trial 11: a numeric
+// messageId was replaced by a generated one, and two user ids past 2^64 became one).
+func TestNumericIDs(t *testing.T) {
+	for _, call := range []string{"track", "batch"} {
+		body := `{"userId":18446744073709551615,"event":"Order Completed","messageId":777}`
+		if call == "batch" {
+			body = `{"batch":[{"type":"track","userId":18446744073709551615,"event":"Order Completed","messageId":777}]}`
+		}
+		req, err := segment.ParseRequest([]byte(body), call)
+		if err != nil || len(req.Messages) != 1 || req.Messages[0].MessageID != "777" {
+			t.Fatalf("%s: %+v %v, want messageId 777", call, req, err)
+		}
+		ev, err := segment.DecodeEvent(req.Messages[0].Raw, "", "")
+		if err != nil || ev.UserID != "18446744073709551615" || ev.MessageID != "777" {
+			t.Fatalf("%s: %+v %v, want the user id's digits as sent", call, ev, err)
+		}
+	}
+	for in, want := range map[string]string{`-42`: "-42", `12.0`: "12", `1e3`: "1000", `0.5`: "0.5"} {
+		ev, err := segment.DecodeEvent([]byte(`{"type":"track","event":"E","userId":`+in+`}`), "", "")
+		if err != nil || ev.UserID != want {
+			t.Errorf("userId %s: %q %v, want %q", in, ev.UserID, err, want)
+		}
+	}
+}
+
 // FuzzParseRequest checks that no input panics, that every failure is a coded error with a
 // message, and that every accepted message decodes again on its own (as the processor does).
 func FuzzParseRequest(f *testing.F) {
