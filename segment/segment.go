@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +67,7 @@ func ParseRequest(body []byte, call string) (*Request, error) {
 	if len(body) > MaxBatchBytes {
 		return nil, mosaic.Errorf(mosaic.ETOOLARGE, "Batch is %d bytes; the limit is %d (500 KB).", len(body), MaxBatchBytes)
 	}
+	body = replaceLoneSurrogates(body)
 	kind, err := topKind(body)
 	if err != nil {
 		return nil, err
@@ -77,6 +79,68 @@ func ParseRequest(body []byte, call string) (*Request, error) {
 		return req, nil
 	}
 	return parseCareful(body, call)
+}
+
+// replaceLoneSurrogates returns body with every \u escape of a lone UTF-16 surrogate (half
+// of an emoji a JavaScript client cut in two: JSON.stringify writes it so) replaced by
+// \ufffd, as Segment and most JSON readers take it, rather than refusing the whole batch.
+// Body is returned as it is (not copied) when it has none.
+func replaceLoneSurrogates(body []byte) []byte {
+	var out []byte // a copy, once there is something to replace
+	for i := 0; i+5 < len(body); i++ {
+		j := bytes.IndexByte(body[i:], '\\')
+		if j < 0 {
+			break
+		}
+		if i += j; i+5 >= len(body) {
+			break
+		}
+		if body[i+1] != 'u' { // another escape: skip its second byte (\\ must not start one)
+			i++
+			continue
+		}
+		hi, ok := hex4(body[i+2:])
+		if !ok || hi < 0xd800 || hi > 0xdfff {
+			i += 5
+			continue
+		}
+		if hi < 0xdc00 && i+11 < len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
+			if lo, ok := hex4(body[i+8:]); ok && lo >= 0xdc00 && lo <= 0xdfff {
+				i += 11 // a pair
+				continue
+			}
+		}
+		if out == nil {
+			out = slices.Clone(body)
+		}
+		copy(out[i+2:i+6], "fffd")
+		i += 5
+	}
+	if out == nil {
+		return body
+	}
+	return out
+}
+
+// hex4 reads four hex digits.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 // parseFast validates body in one pass and returns nil if it finds any problem, for
