@@ -51,6 +51,10 @@ func TestNormalize(t *testing.T) {
 		{"user id trimmed", mosaic.IdentifierUserID, "  u-1 ", "u-1"},
 		{"user id null string", mosaic.IdentifierUserID, "null", ""},
 		{"user id undefined", mosaic.IdentifierUserID, "undefined", ""},
+		// trial 11: these merged strangers
+		{"user id NaN", mosaic.IdentifierUserID, "NaN", ""},
+		{"user id dash", mosaic.IdentifierUserID, " - ", ""},
+		{"user id guest", mosaic.IdentifierUserID, "Guest", ""},
 		{"anonymous id empty", mosaic.IdentifierAnonymousID, "   ", ""},
 		{"custom digits", "customer_number", " CN-00 123 ", "00123"},
 		{"custom all junk", "customer_number", "N/A", ""},

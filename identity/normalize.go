@@ -81,6 +81,7 @@ const (
 var DefaultBlocklist = []string{"", "null", "undefined", "none", "nil", "n/a", "na", "unknown", "0", "-1",
 	"test@test.com", "test@example.com", "email@example.com", "noemail@noemail.com", "no@email.com",
 	"0000000000", "00000000", "1234567890", "+10000000000", "anonymous", "[object object]",
+	"nan", "-", "guest", // JavaScript's NaN as text, a dash for "none", a shop's guest checkout
 	"00000000-0000-0000-0000-000000000000"} // the nil UUID, sent as an anonymousId by broken SDK set-ups
 
 // DefaultConfig returns the out-of-the-box rules, with limits like Segment's: one user_id,
