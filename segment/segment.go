@@ -774,7 +774,11 @@ func optObject(v jsontext.Value, field string) error {
 }
 
 // timeLayouts are the ISO-8601 forms accepted for timestamps; without a zone, UTC is assumed.
-var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02"}
+// Besides RFC 3339: offsets without a colon (+0530, as Python's %z and Java write them),
+// times without seconds, and a space for the T.
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04:05.999999999",
+	"2006-01-02T15:04Z07:00", "2006-01-02T15:04Z0700", "2006-01-02T15:04",
+	"2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999Z0700", "2006-01-02 15:04:05.999999999", "2006-01-02"}
 
 func optTime(v jsontext.Value, field string) (*time.Time, error) {
 	s, err := optString(v, field)

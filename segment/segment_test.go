@@ -186,6 +186,25 @@ func TestLoneSurrogates(t *testing.T) {
 	}
 }
 
+// TestTimestampForms: the ISO-8601 forms clients send are read (trial 11: +0530 offsets and
+// times without seconds refused whole batches).
+func TestTimestampForms(t *testing.T) {
+	for in, want := range map[string]string{
+		"2026-12-01T08:00:00Z": "2026-12-01T08:00:00Z", "2026-12-01T08:00:00.123+01:00": "2026-12-01T07:00:00.123Z",
+		"2026-12-01T08:00:00+0530": "2026-12-01T02:30:00Z", "2026-12-01T08:00:00.5-0100": "2026-12-01T09:00:00.5Z",
+		"2026-12-01T08:00Z": "2026-12-01T08:00:00Z", "2026-12-01T08:00+02:00": "2026-12-01T06:00:00Z", "2026-12-01T08:00": "2026-12-01T08:00:00Z",
+		"2026-12-01 08:00:00+01:00": "2026-12-01T07:00:00Z", "2026-12-01 08:00:00": "2026-12-01T08:00:00Z", "2026-12-01": "2026-12-01T00:00:00Z",
+	} {
+		ev, err := segment.DecodeEvent([]byte(`{"type":"track","event":"E","userId":"u","timestamp":"`+in+`"}`), "", "")
+		if err != nil || ev.OriginalTimestamp == nil || ev.OriginalTimestamp.Format(time.RFC3339Nano) != want {
+			t.Errorf("%s: %v %v, want %s", in, ev, err, want)
+		}
+	}
+	if _, err := segment.DecodeEvent([]byte(`{"type":"track","event":"E","userId":"u","timestamp":"yesterday"}`), "", ""); err == nil {
+		t.Error("a timestamp that is no time was taken")
+	}
+}
+
 // FuzzParseRequest checks that no input panics, that every failure is a coded error with a
 // message, and that every accepted message decodes again on its own (as the processor does).
 func FuzzParseRequest(f *testing.F) {
