@@ -476,6 +476,17 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 		fmt.Fprintln(w, s)
 	}
 	fmt.Fprintf(w, "identifiers no longer recognised: %d; newly recognised: %d (against %s); hubs: %d\n", rep.Dropped, rep.Added, baseline, rep.Hubs)
+	// A rules list replaces the defaults whole: name the types it leaves out.
+	var gone []string
+	for _, r := range currentCfg.Identity.Rules {
+		if _, ok := norm.Rule(r.Type); !ok {
+			gone = append(gone, string(r.Type))
+		}
+	}
+	if len(gone) > 0 {
+		fmt.Fprintf(w, "warning: the proposed rules declare no %s (declared in %s): a rules list replaces the rules whole, so every event would lose those identifiers and the profiles they hold together would fall apart; list every type you keep\n",
+			strings.Join(gone, ", "), baseline)
+	}
 	if rep.Merges+rep.Splits+rep.Added+rep.Dropped > 0 {
 		fmt.Fprintf(w, "to apply it: serve with --config %s, then run mosaic identity replay\n", c.Rules)
 	}

@@ -146,6 +146,9 @@ func TestProfilesEndToEnd(t *testing.T) {
 	if rep.Splits != 1 || rep.Merges != 0 || rep.ProfilesBefore != 2 || rep.ProfilesAfter != 3 || rep.Dropped != 2 {
 		t.Errorf("dry-run report: %+v", rep)
 	}
+	if !strings.Contains(buf.String(), "warning: the proposed rules declare no email, phone") {
+		t.Errorf("dry-run of rules without email and phone does not warn (trial 11):\n%s", buf.String())
+	}
 	// "Now" is the profiles there are, whatever the proposal reads: rules that read only
 	// emails still start from two profiles.
 	os.WriteFile(rules, []byte("identity:\n  rules:\n    - {type: email, priority: 1, paths: [traits.email], normalize: [trim, lower]}\n"), 0o600)
