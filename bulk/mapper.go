@@ -689,8 +689,18 @@ func (mp *Mapper) appendLeaf(dst []byte, l *leaf, rec *Record) ([]byte, bool) {
 			return append(dst, v.raw...), true
 		case 's', 'n':
 			b, ok := parseBool(v.s)
+			if len(f.TrueValues)+len(f.FalseValues) > 0 {
+				if w := strings.ToLower(strings.TrimSpace(v.s)); slices.Contains(f.TrueValues, w) {
+					b, ok = true, true
+				} else if slices.Contains(f.FalseValues, w) {
+					b, ok = false, true
+				}
+			}
 			if !ok {
-				return bad("%s is not a boolean (use true/false, yes/no or 1/0).", shown(v.s))
+				if len(f.TrueValues)+len(f.FalseValues) > 0 {
+					return bad("%s is not a boolean (use true/false, yes/no, 1/0, or the words of true_values and false_values).", shown(v.s))
+				}
+				return bad("%s is not a boolean (use true/false, yes/no or 1/0; other words with true_values and false_values).", shown(v.s))
 			}
 			return strconv.AppendBool(dst, b), true
 		}

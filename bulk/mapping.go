@@ -86,6 +86,9 @@ type Field struct {
 	Decimal   string // number: "." (default) or ","
 	Thousands string // number: a thousands separator to ignore ("," "." " " "'")
 	Required  bool   // an empty value makes the row bad
+	// TrueValues and FalseValues are more spellings of a boolean (ja, nej), besides
+	// true/false, yes/no, 1/0; compared without case.
+	TrueValues, FalseValues []string
 	Setting   string // the mapping setting it comes from, e.g. traits.birthday
 	Line      int    // its line in the mapping file
 }
@@ -513,8 +516,25 @@ func parseField(v *yaml.Node, setting, group string) (Field, error) {
 			if val.Decode(&f.Required) != nil {
 				err = nodeError(val, field, "required is true or false.")
 			}
+		case "true_values", "false_values":
+			var words []string
+			if val.Kind == yaml.ScalarNode {
+				words = []string{val.Value}
+			} else if val.Decode(&words) != nil {
+				err = nodeError(val, field, "%s is a word or a list of words, e.g. [ja, j].", k.Value)
+			}
+			for i, w := range words {
+				if words[i] = strings.ToLower(strings.TrimSpace(w)); words[i] == "" {
+					err = nodeError(val, field, "%s holds an empty word.", k.Value)
+				}
+			}
+			if k.Value == "true_values" {
+				f.TrueValues = words
+			} else {
+				f.FalseValues = words
+			}
 		default:
-			err = nodeError(k, field, "Unknown field setting %q (known: column, value, type, format, timezone, separator, decimal, thousands, required).", k.Value)
+			err = nodeError(k, field, "Unknown field setting %q (known: column, value, type, format, timezone, separator, decimal, thousands, required, true_values, false_values).", k.Value)
 		}
 		if err != nil {
 			return f, err
@@ -529,6 +549,13 @@ func parseField(v *yaml.Node, setting, group string) (Field, error) {
 		return f, nodeError(v, setting, "The decimal and thousands separators must differ.")
 	case f.Format != "" && f.Type != TypeDate && f.Type != TypeDatetime && group != "timestamp":
 		return f, nodeError(v, setting+".format", "A format is for dates and times; set type: date or datetime.")
+	case (f.TrueValues != nil || f.FalseValues != nil) && f.Type != TypeBoolean:
+		return f, nodeError(v, setting, "true_values and false_values are for booleans; set type: boolean.")
+	}
+	for _, w := range f.TrueValues {
+		if slices.Contains(f.FalseValues, w) {
+			return f, nodeError(v, setting, "%q is in both true_values and false_values.", w)
+		}
 	}
 	return f, nil
 }

@@ -106,7 +106,7 @@ traits:
 		{Line: 5, Row: 4, Column: "Born", Reason: `"31.02.1990" is not a date in the format %d.%m.%Y.`},
 		{Line: 5, Row: 4, Column: "LTV", Reason: `"abc" is not a number.`},
 		{Line: 5, Row: 4, Column: "Orders", Reason: `"7.5" is not an integer.`},
-		{Line: 5, Row: 4, Column: "VIP", Reason: `"maybe" is not a boolean (use true/false, yes/no or 1/0).`},
+		{Line: 5, Row: 4, Column: "VIP", Reason: `"maybe" is not a boolean (use true/false, yes/no or 1/0; other words with true_values and false_values).`},
 		{Line: 5, Row: 4, Column: "Updated", Reason: `"2026-13-01 00:00" is not a date in the format %Y-%m-%d %H:%M.`},
 		{Line: 5, Row: 4, Column: "Extra", Reason: `"{bad" is not valid JSON.`},
 	}
@@ -540,5 +540,33 @@ func TestRowsWithoutATime(t *testing.T) {
 	var me *MappingError
 	if !errors.As(err, &me) || me.Line != 2 || me.Field != "timestamp.value" || !strings.Contains(me.Message, `"last tuesday" is not`) {
 		t.Errorf("a value that is not a time: %v", err)
+	}
+}
+
+// TestBooleanWords: a boolean column may declare its own words (trial 12: a Danish CRM's
+// ja/nej made every row bad).
+func TestBooleanWords(t *testing.T) {
+	mapping := "identifiers: {userId: id}\ntraits:\n  opt_in: {column: opt, type: boolean, true_values: [ja, J], false_values: nej}\n"
+	calls, probs := mapAll(t, mapping, "id,opt\n1,Ja\n2,nej\n3,yes\n4,måske\n", Options{}, nil)
+	var got []any
+	for _, c := range calls {
+		got = append(got, c["traits"].(map[string]any)["opt_in"])
+	}
+	if diff := cmp.Diff([]any{true, false, true}, got); diff != "" {
+		t.Errorf("values (-want +got):\n%s", diff)
+	}
+	if len(probs) != 1 || !strings.Contains(probs[0].Reason, `"måske" is not a boolean (use true/false, yes/no, 1/0, or the words of true_values and false_values)`) {
+		t.Errorf("problems: %v", probs)
+	}
+	for _, tc := range []struct{ mapping, msg string }{
+		{"identifiers: {userId: id}\ntraits:\n  opt: {column: opt, true_values: [ja]}\n", "set type: boolean"},
+		{"identifiers: {userId: id}\ntraits:\n  opt: {column: opt, type: boolean, true_values: [ja], false_values: [JA]}\n", "in both"},
+		{"identifiers: {userId: id}\ntraits:\n  opt: {column: opt, type: boolean, true_values: {a: b}}\n", "a word or a list of words"},
+	} {
+		_, err := ParseMapping([]byte(tc.mapping))
+		var me *MappingError
+		if !errors.As(err, &me) || me.Line != 3 || !strings.Contains(me.Message, tc.msg) {
+			t.Errorf("%q: %v, want line 3 %q", tc.mapping, err, tc.msg)
+		}
 	}
 }
