@@ -89,8 +89,8 @@ type Field struct {
 	// TrueValues and FalseValues are more spellings of a boolean (ja, nej), besides
 	// true/false, yes/no, 1/0; compared without case.
 	TrueValues, FalseValues []string
-	Setting   string // the mapping setting it comes from, e.g. traits.birthday
-	Line      int    // its line in the mapping file
+	Setting                 string // the mapping setting it comes from, e.g. traits.birthday
+	Line                    int    // its line in the mapping file
 }
 
 // The field types.
