@@ -86,11 +86,11 @@ type Field struct {
 	Decimal   string // number: "." (default) or ","
 	Thousands string // number: a thousands separator to ignore ("," "." " " "'")
 	Required  bool   // an empty value makes the row bad
+	Setting   string // the mapping setting it comes from, e.g. traits.birthday
+	Line      int    // its line in the mapping file
 	// TrueValues and FalseValues are more spellings of a boolean (ja, nej), besides
 	// true/false, yes/no, 1/0; compared without case.
 	TrueValues, FalseValues []string
-	Setting                 string // the mapping setting it comes from, e.g. traits.birthday
-	Line                    int    // its line in the mapping file
 }
 
 // The field types.
