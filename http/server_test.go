@@ -382,6 +382,18 @@ func TestManagementAPI(t *testing.T) {
 	if code, field := errorCode(out); st != 400 || field != "cursor" || code != "invalid" {
 		t.Fatalf("bad cursor: %d %v", st, out)
 	}
+	// An unknown filter is refused, not ignored (trial 11: ?userId=ada listed every event).
+	st, out = env.api("GET", "/api/v1/events?userId=ada", nil)
+	if _, field := errorCode(out); st != 400 || field != "userId" || !strings.Contains(fmt.Sprint(out), "use user_id") {
+		t.Fatalf("camelCase filter: %d %v", st, out)
+	}
+	st, out = env.api("GET", "/api/v1/events?colour=red", nil)
+	if _, field := errorCode(out); st != 400 || field != "colour" {
+		t.Fatalf("unknown filter: %d %v", st, out)
+	}
+	if st, out = env.api("GET", "/api/v1/events?_=1733100000", nil); st != 200 {
+		t.Fatalf("cache buster: %d %v", st, out)
+	}
 }
 
 // TestTokenAPI: owners list, create and revoke API tokens; a revoked secret stops working at
