@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -446,7 +447,7 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 		}
 		if len(from) > 1 {
 			rep.Merges++
-			merges = append(merges, fmt.Sprintf("  %s would join %s", describe(g), strings.Join(idStrings(slices.Sorted(maps.Keys(from))), " + ")))
+			merges = append(merges, fmt.Sprintf("  %s would join %s", describe(norm, g), strings.Join(idStrings(slices.Sorted(maps.Keys(from))), " + ")))
 		}
 	}
 	for p, groups := range before {
@@ -505,7 +506,20 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	return nil
 }
 
-func describe(g []mosaic.Identifier) string {
+// describe shows a group by its first identifiers in priority order, anonymous ids last
+// (a customer number before the generated anonymous ids of its rows).
+func describe(norm *identity.Normalizer, g []mosaic.Identifier) string {
+	g = slices.Clone(g)
+	anon := func(id mosaic.Identifier) bool { return id.Type == mosaic.IdentifierAnonymousID }
+	slices.SortStableFunc(g, func(a, b mosaic.Identifier) int {
+		if anon(a) != anon(b) {
+			if anon(a) {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(norm.Priority(a.Type), norm.Priority(b.Type))
+	})
 	var parts []string
 	for _, id := range g[:min(3, len(g))] {
 		parts = append(parts, id.String())
