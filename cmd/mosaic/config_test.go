@@ -111,3 +111,18 @@ func TestChangedTraitRules(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeShowsReadableIdentifiersFirst: a dry run names a merge by its user ids,
+// customer numbers and emails before anonymous ids (trial 12).
+func TestDescribeShowsReadableIdentifiersFirst(t *testing.T) {
+	cfg := identity.DefaultConfig()
+	cfg.Rules = append(cfg.Rules, identity.Rule{Type: "customer_number", Priority: 3, Limit: 1, Paths: []string{"traits.customer_number"}})
+	norm, err := identity.NewNormalizer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := []mosaic.Identifier{{Type: "anonymous_id", Value: "imp-1"}, {Type: "anonymous_id", Value: "imp-2"}, {Type: "customer_number", Value: "1001"}, {Type: "email", Value: "a@b.io"}}
+	if got := describe(norm, g); got != "{customer_number:1001, email:a@b.io, anonymous_id:imp-1, +1 more}" {
+		t.Fatalf("describe: %s", got)
+	}
+}
