@@ -417,23 +417,7 @@ func TestImportAPI(t *testing.T) {
 	path, bad, good := nastyCSV(t, files, 300)
 	body, _ := os.ReadFile(path)
 	upload := func(token string) (int, map[string]any) {
-		var b bytes.Buffer
-		mw := multipart.NewWriter(&b)
-		mw.WriteField("mapping", crmMapping)
-		fw, _ := mw.CreateFormFile("file", "customers.csv")
-		fw.Write(body)
-		mw.Close()
-		req, _ := http.NewRequest("POST", inst.URL+"/api/v1/imports?source=crm", &b)
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		jsonDecode(t, resp.Body, &out)
-		return resp.StatusCode, out
+		return uploadImport(t, inst.URL, token, "crm", crmMapping, "customers.csv", body)
 	}
 	reader := lastLine(mustCLI(t, "token", "create", "--role", "analyst", "--data", dir))
 	if code, out := upload(reader); code != 403 {
@@ -654,6 +638,28 @@ func TestImportAgainTakesRowsThatWereBad(t *testing.T) {
 	if err != nil || !strings.Contains(out, "nothing to add") {
 		t.Fatalf("third run: %v\n%s", err, out)
 	}
+}
+
+// uploadImport posts a file and its mapping to the import API and returns the status and body.
+func uploadImport(t *testing.T, url, token, source, mapping, name string, body []byte) (int, map[string]any) {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	mw.WriteField("mapping", mapping)
+	fw, _ := mw.CreateFormFile("file", name)
+	fw.Write(body)
+	mw.Close()
+	req, _ := http.NewRequest("POST", url+"/api/v1/imports?source="+source, &b)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	jsonDecode(t, resp.Body, &out)
+	return resp.StatusCode, out
 }
 
 func jsonDecode(t *testing.T, r io.Reader, v any) {
@@ -901,23 +907,7 @@ func TestUploadAfterAFailedImport(t *testing.T) {
 	const mapping = "identifiers: {email: mail}\ntraits: {name: name}\n" // the file has no mail column
 	body := "email,name\nada@example.com,Ada\n"
 	upload := func(name string) (int, map[string]any) {
-		var b bytes.Buffer
-		mw := multipart.NewWriter(&b)
-		mw.WriteField("mapping", mapping)
-		fw, _ := mw.CreateFormFile("file", name)
-		fw.Write([]byte(body))
-		mw.Close()
-		req, _ := http.NewRequest("POST", inst.URL+"/api/v1/imports?source=crm", &b)
-		req.Header.Set("Authorization", "Bearer "+inst.Token)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		jsonDecode(t, resp.Body, &out)
-		return resp.StatusCode, out
+		return uploadImport(t, inst.URL, inst.Token, "crm", mapping, name, []byte(body))
 	}
 	waitFailed := func(id string) map[string]any {
 		t.Helper()
