@@ -470,24 +470,9 @@ func TestImportAPI(t *testing.T) {
 		t.Fatalf("import dir holds %v", entries)
 	}
 	// A mapping problem is a 400 naming the setting.
-	var b bytes.Buffer
-	mw := multipart.NewWriter(&b)
-	mw.WriteField("mapping", "identifiers: {userId: id}\ntraits: {x: {column: y, type: money}}\n")
-	fw, _ := mw.CreateFormFile("file", "x.csv")
-	io.WriteString(fw, "id\n1\n")
-	mw.Close()
-	req, _ = http.NewRequest("POST", inst.URL+"/api/v1/imports?source=crm", &b)
-	req.Header.Set("Authorization", "Bearer "+inst.Token)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e map[string]any
-	jsonDecode(t, resp.Body, &e)
-	resp.Body.Close()
-	if resp.StatusCode != 400 || e["error"].(map[string]any)["field"] != "traits.x.type" {
-		t.Fatalf("bad mapping: %d %v", resp.StatusCode, e)
+	code, e := uploadImport(t, inst.URL, inst.Token, "crm", "identifiers: {userId: id}\ntraits: {x: {column: y, type: money}}\n", "x.csv", []byte("id\n1\n"))
+	if code != 400 || e["error"].(map[string]any)["field"] != "traits.x.type" {
+		t.Fatalf("bad mapping: %d %v", code, e)
 	}
 }
 
