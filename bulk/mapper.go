@@ -414,23 +414,28 @@ func (mp *Mapper) Map(rec *Record) (payload []byte, messageID string, problems [
 		mp.problem(nil, "The row has no identifier: %s %s empty.", strings.Join(names, ", "), plural(len(names), "is", "are all"))
 	}
 	if present > 0 && mp.check != nil {
-		var first error
 		var firstCol *colRef
-		usable := false
+		var why []string // each value and why it is none, when none is usable
 		for i, l := range mp.ids {
 			if v := mp.idVals[i]; v != "" {
 				err := mp.check(l.f.Path, v)
 				if err == nil {
-					usable = true
+					why = nil
 					break
 				}
-				if first == nil {
-					first, firstCol = err, l.col
+				if firstCol == nil {
+					firstCol = l.col
+				}
+				reason := strings.TrimSuffix(lowerFirst(mosaic.ErrorMessage(err)), ".")
+				if present > 1 { // name each value's column
+					why = append(why, fmt.Sprintf("%s (%s) %s", shown(v), l.col.name, reason))
+				} else {
+					why = append(why, shown(v)+" "+reason)
 				}
 			}
 		}
-		if !usable {
-			mp.problem(firstCol, "No usable identifier: %s %s.", shown(mp.idVals[slices.IndexFunc(mp.ids, func(l *leaf) bool { return l.col == firstCol })]), strings.TrimSuffix(lowerFirst(mosaic.ErrorMessage(first)), "."))
+		if len(why) > 0 {
+			mp.problem(firstCol, "No usable identifier: %s.", strings.Join(why, "; "))
 		}
 	}
 	var key string

@@ -213,6 +213,11 @@ func TestMapGatewayRules(t *testing.T) {
 	if len(calls) != 2 || len(probs) != 1 || probs[0].Reason != `No usable identifier: "nope" not an email address.` || probs[0].Column != "email" {
 		t.Fatalf("calls=%d problems=%v", len(calls), probs)
 	}
+	// Every unusable value is named, with its column (trial 12: only the first was).
+	calls, probs = mapAll(t, "identifiers: {customer_number: no, email: email}\n", "no,email\nx1,nope\n", Options{}, check)
+	if len(calls) != 0 || len(probs) != 1 || probs[0].Reason != `No usable identifier: "x1" (no) not an email address; "nope" (email) not an email address.` || probs[0].Column != "no" {
+		t.Fatalf("calls=%d problems=%v", len(calls), probs)
+	}
 }
 
 func TestParseMappingErrors(t *testing.T) {
