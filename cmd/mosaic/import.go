@@ -316,7 +316,7 @@ func (s *importSummary) print(ctx context.Context, imp *mosaic.Import, appendTim
 		case s.call == mosaic.EventTrack:
 			fmt.Fprintf(w, "    already stored  %10d   (events stored before, or twice in this file: dropped as duplicates; an event is never sent twice, even with a changed mapping)\n", dups)
 		default:
-			fmt.Fprintf(w, "    already stored  %10d   (imported before with the same mapping, or twice in this file: dropped as duplicates)\n", dups)
+			fmt.Fprintf(w, "    already stored  %10d   (imported before with the same mapping: dropped as duplicates)\n", dups)
 		}
 	case imp.RowsImported > 0:
 		fmt.Fprintln(w, "    new or already stored: known once the processor has resolved every row")
