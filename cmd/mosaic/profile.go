@@ -282,6 +282,12 @@ type DryRunReport struct {
 	Dropped        int `json:"dropped_identifiers"`
 	Added          int `json:"new_identifiers"`
 	Hubs           int `json:"hubs"`
+	// Events whose profile the proposal changes: filed with identifiers of another current
+	// profile (MovedEvents, merges that share no identifier show here), or with none it knows
+	// (OrphanedEvents); GoneProfiles keep no identifier at all.
+	MovedEvents    int `json:"moved_events"`
+	OrphanedEvents int `json:"orphaned_events"`
+	GoneProfiles   int `json:"gone_profiles"`
 }
 
 // Run implements the command.
@@ -341,6 +347,12 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	var edges []identity.Edge
 	seen := map[mosaic.Identifier]bool{}
 	currentIDs := map[mosaic.Identifier]bool{} // what today's rules extract, to find dropped ones
+	// Each event's anchor now (stored) and under the proposal, to tell where it would go.
+	type filed struct {
+		now      mosaic.IdentifierKey
+		proposed mosaic.Identifier // zero: no identifier under the proposal
+	}
+	var filings []filed
 	cursor := ""
 	for {
 		evs, next, err := ps.FindEvents(ctx, mosaic.EventFilter{Limit: mosaic.MaxEventPage, Cursor: cursor})
@@ -369,6 +381,11 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 				}
 			}
 			edges = append(edges, implicit...)
+			if e.Identity != "" {
+				f := filed{now: e.Identity}
+				f.proposed, _ = norm.Anchor(ids)
+				filings = append(filings, f)
+			}
 		}
 		if next == "" {
 			break
@@ -387,6 +404,16 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 			k := identity.Key(secret, id)
 			keyOf[id] = k
 			keys = append(keys, k)
+		}
+	}
+	anchors := map[mosaic.IdentifierKey]bool{}
+	for _, k := range keys {
+		anchors[k] = true
+	}
+	for _, f := range filings {
+		if !anchors[f.now] {
+			anchors[f.now] = true
+			keys = append(keys, f.now)
 		}
 	}
 	current, err := ps.FindIdentifiers(ctx, keys)
@@ -435,8 +462,14 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	// Compare with the current partition.
 	before := map[mosaic.ProfileID][]int{} // current profile → proposed groups holding its identifiers
 	var merges, splits []string
+	groupOf := map[mosaic.Identifier]int{}
+	fromOf := make([]map[mosaic.ProfileID]bool, len(res.Groups)) // current profiles each group holds identifiers of
 	for gi, g := range res.Groups {
 		from := map[mosaic.ProfileID]bool{}
+		fromOf[gi] = from
+		for _, id := range g {
+			groupOf[id] = gi
+		}
 		for _, id := range g {
 			if p := profileOf[keyOf[id]]; p != "" {
 				from[p] = true
@@ -450,6 +483,31 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 			merges = append(merges, fmt.Sprintf("  %s would join %s", describe(norm, g), strings.Join(idStrings(slices.Sorted(maps.Keys(from))), " + ")))
 		}
 	}
+	// Where each event would go: a group holding none of its profile's identifiers is another
+	// customer's (or a new one), and an event without identifiers goes nowhere.
+	goneProfiles := map[mosaic.ProfileID]bool{}
+	var moves []string
+	for _, f := range filings {
+		now := profileOf[f.now]
+		if now == "" {
+			continue
+		}
+		if _, kept := before[now]; !kept {
+			goneProfiles[now] = true
+		}
+		gi, ok := groupOf[f.proposed]
+		switch {
+		case f.proposed == (mosaic.Identifier{}) || !ok:
+			rep.OrphanedEvents++
+		case !fromOf[gi][now]:
+			rep.MovedEvents++
+			if to := slices.Sorted(maps.Keys(fromOf[gi])); len(to) > 0 && len(moves) < 1000 {
+				moves = append(moves, fmt.Sprintf("  events of %s would go to %s, filed under %s", now, strings.Join(idStrings(to), " + "), f.proposed))
+			}
+		}
+	}
+	rep.GoneProfiles = len(goneProfiles)
+	moves = slices.Compact(slices.Sorted(slices.Values(moves)))
 	for p, groups := range before {
 		if len(slices.Compact(slices.Sorted(slices.Values(groups)))) > 1 {
 			rep.Splits++
@@ -476,6 +534,11 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 	for _, s := range splits[:min(c.Show, len(splits))] {
 		fmt.Fprintln(w, s)
 	}
+	fmt.Fprintf(w, "events that would change profile: %d (filed with another profile's identifiers: %d; with no identifier the proposal reads: %d); profiles left without identifiers: %d\n",
+		rep.MovedEvents+rep.OrphanedEvents, rep.MovedEvents, rep.OrphanedEvents, rep.GoneProfiles)
+	for _, m := range moves[:min(c.Show, len(moves))] {
+		fmt.Fprintln(w, m)
+	}
 	fmt.Fprintf(w, "identifiers no longer recognised: %d; newly recognised: %d (against %s); hubs: %d\n", rep.Dropped, rep.Added, baseline, rep.Hubs)
 	// A rules list replaces the defaults whole: name the types it leaves out.
 	var gone []string
@@ -488,7 +551,7 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 		fmt.Fprintf(w, "warning: the proposed rules declare no %s (declared in %s): a rules list replaces the rules whole, so every event would lose those identifiers and the profiles they hold together would fall apart; list every type you keep\n",
 			strings.Join(gone, ", "), baseline)
 	}
-	if rep.Merges+rep.Splits+rep.Added+rep.Dropped > 0 {
+	if rep.Merges+rep.Splits+rep.Added+rep.Dropped+rep.MovedEvents+rep.OrphanedEvents > 0 {
 		fmt.Fprintf(w, "to apply it: serve with --config %s, then run mosaic identity replay\n", c.Rules)
 	}
 	// The survivorship rules are not replayed: say so when they differ.

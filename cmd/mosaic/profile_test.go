@@ -581,3 +581,34 @@ func TestRulesWarningAfterGoingBack(t *testing.T) {
 		t.Errorf("warned after the replay:\n%s", log)
 	}
 }
+
+// TestDryRunCountsEventsThatMove: rules without user ids file one sibling's events under
+// the other's email or under nothing; the dry run counts those events and the profile left
+// without identifiers, not only merges and splits of identifiers (trial 13: it reported 0
+// merges while the replay moved a customer's identify into another's profile).
+func TestDryRunCountsEventsThatMove(t *testing.T) {
+	dir := t.TempDir()
+	inst := startServe(t, "--data", dir)
+	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[
+		{"type":"identify","userId":"u-y1","traits":{"email":"shared@x.io","name":"Y1"},"timestamp":"2026-11-01T10:00:00Z"},
+		{"type":"identify","userId":"u-y2","traits":{"email":"shared@x.io","name":"Y2"},"timestamp":"2026-11-01T11:00:00Z"},
+		{"type":"track","userId":"u-y2","event":"Purchase","timestamp":"2026-11-01T12:00:00Z"}]}`)
+	waitProcessed(t, inst.URL, inst.Token)
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rules, []byte(`identity:
+  rules:
+    - {type: anonymous_id, priority: 2, paths: [anonymousId], normalize: [trim]}
+    - {type: email, priority: 5, limit: 5, paths: [traits.email], normalize: [email]}
+`), 0o600)
+	out, err := runCLI(t, "identity", "dry-run", "--data", dir, rules)
+	if err != nil {
+		t.Fatalf("dry-run: %v\n%s", err, out)
+	}
+	var rep DryRunReport
+	if err := json.Unmarshal([]byte(lastLine(out)), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.MovedEvents != 1 || rep.OrphanedEvents != 1 || rep.GoneProfiles != 1 || !strings.Contains(out, "filed under email:shared@x.io") {
+		t.Fatalf("dry-run report %+v, want 1 moved (Y2's identify), 1 orphaned (Y2's purchase), 1 profile gone (Y2's):\n%s", rep, out)
+	}
+}
