@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,11 +81,13 @@ func ParseRequest(body []byte, call string) (*Request, error) {
 }
 
 // replaceLoneSurrogates returns body with every \u escape of a lone UTF-16 surrogate (half
-// of an emoji a JavaScript client cut in two: JSON.stringify writes it so) replaced by
-// \ufffd, as Segment and most JSON readers take it, rather than refusing the whole batch.
+// of an emoji a JavaScript client cut in two: JSON.stringify writes it so) kept as the text
+// of its escape (\\ud83d), rather than refusing the whole batch. U+FFFD would lose it: two
+// ids that differ only in the half emoji would be one customer, two messageIds one message.
 // Body is returned as it is (not copied) when it has none.
 func replaceLoneSurrogates(body []byte) []byte {
 	var out []byte // a copy, once there is something to replace
+	done := 0      // body[:done] is in out
 	for i := 0; i+5 < len(body); i++ {
 		j := bytes.IndexByte(body[i:], '\\')
 		if j < 0 {
@@ -111,15 +112,16 @@ func replaceLoneSurrogates(body []byte) []byte {
 			}
 		}
 		if out == nil {
-			out = slices.Clone(body)
+			out = make([]byte, 0, len(body)+8)
 		}
-		copy(out[i+2:i+6], "fffd")
+		out = append(append(out, body[done:i]...), '\\') // escape the backslash: \\ud83d
+		done = i
 		i += 5
 	}
 	if out == nil {
 		return body
 	}
-	return out
+	return append(out, body[done:]...)
 }
 
 // hex4 reads four hex digits.

@@ -171,18 +171,27 @@ func TestNumericIDs(t *testing.T) {
 }
 
 // TestLoneSurrogates: half of an emoji (a lone UTF-16 surrogate escape, as JSON.stringify
-// writes a string cut inside one) becomes U+FFFD instead of refusing the batch (trial 11:
-// analytics-node lost five calls with one); pairs and escaped backslashes stay as they are.
+// writes a string cut inside one) is kept as the text of its escape instead of refusing the
+// batch (trial 11: analytics-node lost five calls with one), so ids that differ in it stay
+// apart (trial 13: U+FFFD made two user ids one); pairs and escaped backslashes stay as they
+// are.
 func TestLoneSurrogates(t *testing.T) {
-	body := `{"batch":[{"type":"identify","userId":"u1","messageId":"a"},` +
-		`{"type":"track","userId":"u1","event":"Sale \ud83d","messageId":"b","properties":{"t":"\uDE00 \ud83c\udf89 \\ud83d x\ud83d\u0041"}}]}`
+	body := `{"batch":[{"type":"identify","userId":"sur\ud83d","messageId":"m-\ud83d"},` +
+		`{"type":"track","userId":"sur\ud83e","event":"Sale \ud83d","messageId":"m-\ud83e","properties":{"t":"\uDE00 \ud83c\udf89 \\ud83d x\ud83d\u0041"}}]}`
 	req, err := segment.ParseRequest([]byte(body), "batch")
 	if err != nil || len(req.Messages) != 2 {
 		t.Fatalf("%v %+v", err, req)
 	}
+	if req.Messages[0].MessageID == req.Messages[1].MessageID {
+		t.Fatalf("two messageIds that differ in a half emoji are one: %q", req.Messages[0].MessageID)
+	}
+	first, err1 := segment.DecodeEvent(req.Messages[0].Raw, "", "")
 	ev, err := segment.DecodeEvent(req.Messages[1].Raw, "", "")
-	if err != nil || ev.Event != "Sale \uFFFD" || string(ev.Properties) != `{"t":"\ufffd \ud83c\udf89 \\ud83d x\ufffd\u0041"}` {
-		t.Fatalf("%v %q %s", err, ev.Event, ev.Properties)
+	if err1 != nil || err != nil || first.UserID != `sur\ud83d` || ev.UserID != `sur\ud83e` {
+		t.Fatalf("user ids %q %q (%v %v), want the escapes as text", first.UserID, ev.UserID, err1, err)
+	}
+	if ev.Event != `Sale \ud83d` || string(ev.Properties) != `{"t":"\\uDE00 \ud83c\udf89 \\ud83d x\\ud83d\u0041"}` {
+		t.Fatalf("%q %s", ev.Event, ev.Properties)
 	}
 }
 
