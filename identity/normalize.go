@@ -238,6 +238,12 @@ func NewNormalizer(cfg Config) (*Normalizer, error) {
 	return n, nil
 }
 
+// Placeholder reports whether v is on the blocklist (after trimming, without case): a value
+// such as "undefined" that names no one, used for ids that are not identifiers (a group id).
+func (n *Normalizer) Placeholder(v string) bool {
+	return n.blocked[strings.ToLower(strings.TrimSpace(v))]
+}
+
 // Hint returns advice for a value of typ that did not normalise, or "": a phone number
 // without a country code is read in the default region, which may not be the caller's. A
 // placeholder (a blocklisted value) gets none: no country code would make it a number.

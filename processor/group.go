@@ -27,8 +27,8 @@ func (s *Identity) foldGroups(ctx context.Context, events []*mosaic.Event, ch *m
 	}
 	ids := slices.Collect(maps.Keys(rebuilt))
 	for _, e := range events {
-		if e.Type == mosaic.EventGroup && e.GroupID != "" {
-			ids = append(ids, e.GroupID)
+		if g := s.groupID(e); g != "" {
+			ids = append(ids, g)
 		}
 	}
 	if len(ids) == 0 {
@@ -52,19 +52,20 @@ func (s *Identity) foldGroups(ctx context.Context, events []*mosaic.Event, ch *m
 		}
 	}
 	for _, e := range events {
-		if e.Type != mosaic.EventGroup || e.GroupID == "" {
+		gid := s.groupID(e)
+		if gid == "" {
 			continue
 		}
-		if groups[e.GroupID] == nil {
-			groups[e.GroupID] = &mosaic.GroupState{ID: e.GroupID, CreatedAt: now}
+		if groups[gid] == nil {
+			groups[gid] = &mosaic.GroupState{ID: gid, CreatedAt: now}
 		}
 		if len(e.Traits) == 0 {
 			continue
 		}
-		ts, ok := states[e.GroupID]
+		ts, ok := states[gid]
 		if !ok {
-			ts = decodeStates(groups[e.GroupID].State)
-			states[e.GroupID] = ts
+			ts = decodeStates(groups[gid].State)
+			states[gid] = ts
 		}
 		s.Traits.ObserveObject(ts, e.Traits, traits.Observation{SourceID: e.SourceID, MessageID: e.MessageID, EventTime: e.Timestamp, ReceivedAt: e.ReceivedAt})
 	}
@@ -104,13 +105,14 @@ func (s *Identity) rebuildGroups(ctx context.Context) (map[string]traits.States,
 			return nil, err
 		}
 		for _, e := range calls {
-			if e.GroupID == "" {
+			gid := s.groupID(e)
+			if gid == "" {
 				continue
 			}
-			ts := out[e.GroupID]
+			ts := out[gid]
 			if ts == nil {
 				ts = traits.States{}
-				out[e.GroupID] = ts
+				out[gid] = ts
 			}
 			if len(e.Traits) > 0 {
 				s.Traits.ObserveObject(ts, e.Traits, traits.Observation{SourceID: e.SourceID, MessageID: e.MessageID, EventTime: e.Timestamp, ReceivedAt: e.ReceivedAt})

@@ -322,7 +322,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	}
 	var need []mosaic.ProfileID
 	for _, info := range infos {
-		if p := profileOf(info.anchor); p != "" && states[p] == nil && observes(info.ev) && !info.replayed {
+		if p := profileOf(info.anchor); p != "" && states[p] == nil && s.observes(info.ev) && !info.replayed {
 			need = append(need, p)
 		}
 	}
@@ -356,7 +356,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 		pid := profileOf(info.anchor)
 		info.ev.ProfileID = pid
 		st := states[pid]
-		if st == nil || !observes(info.ev) || info.replayed {
+		if st == nil || !s.observes(info.ev) || info.replayed {
 			continue
 		}
 		ts, ok := trStates[pid]
@@ -1329,8 +1329,18 @@ func (s *Identity) overLimitLinks(ctx context.Context, checks []traitCheck, comp
 }
 
 // observes reports whether an event carries profile traits or group membership.
-func observes(e *mosaic.Event) bool {
-	return e.Type == mosaic.EventIdentify && len(e.Traits) > 0 || e.Type == mosaic.EventGroup && e.GroupID != ""
+func (s *Identity) observes(e *mosaic.Event) bool {
+	return e.Type == mosaic.EventIdentify && len(e.Traits) > 0 || s.groupID(e) != ""
+}
+
+// groupID returns the group a group call is about: none for other calls, and none for a
+// placeholder ("undefined", "NaN": the blocklist), which would make one company of every
+// account whose tracking code failed to set it. The call stays on the timeline.
+func (s *Identity) groupID(e *mosaic.Event) string {
+	if e.Type != mosaic.EventGroup || e.GroupID == "" || s.Normalizer.Placeholder(e.GroupID) {
+		return ""
+	}
+	return e.GroupID
 }
 
 // observe folds an event's traits (identify) or group membership (group) into a profile.
@@ -1339,8 +1349,8 @@ func (s *Identity) observe(ts traits.States, p *mosaic.ProfileState, e *mosaic.E
 	case mosaic.EventIdentify:
 		s.profRules.ObserveObject(ts, e.Traits, traits.Observation{SourceID: e.SourceID, MessageID: e.MessageID, EventTime: e.Timestamp, ReceivedAt: e.ReceivedAt})
 	case mosaic.EventGroup:
-		if e.GroupID != "" {
-			p.Groups = unionStrings(p.Groups, []string{e.GroupID})
+		if g := s.groupID(e); g != "" {
+			p.Groups = unionStrings(p.Groups, []string{g})
 		}
 	}
 }

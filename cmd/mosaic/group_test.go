@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"testing"
@@ -61,4 +62,40 @@ func TestGroupsEndToEnd(t *testing.T) {
 	if st != 401 {
 		t.Errorf("group without a valid token: %d", st)
 	}
+}
+
+// TestPlaceholderGroupIDNamesNoGroup: a group call whose groupId is a placeholder
+// ("undefined", "NaN") makes no group and no membership, so accounts whose tracking code
+// failed to set it are not one company (trial 13); the calls stay on the timelines, and a
+// rebuild of every profile and group keeps it so.
+func TestPlaceholderGroupIDNamesNoGroup(t *testing.T) {
+	dir := t.TempDir()
+	inst := startServe(t, "--data", dir)
+	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[
+		{"type":"group","groupId":"undefined","userId":"u-carol","traits":{"name":"Globex","plan":"enterprise"}},
+		{"type":"group","groupId":" NaN ","userId":"u-bob","traits":{"name":"Acme Inc"}},
+		{"type":"group","groupId":"acme","userId":"u-bob","traits":{"name":"Acme Inc"}}]}`)
+	waitProcessed(t, inst.URL, inst.Token)
+	check := func(when string) {
+		t.Helper()
+		for _, g := range []string{"undefined", "NaN", "%20NaN%20"} {
+			if st, out := apiCall(t, "GET", inst.URL+"/api/v1/groups/"+g, inst.Token, nil); st != 404 {
+				t.Errorf("%s: group %q: %d %v, want 404", when, g, st, out)
+			}
+		}
+		_, bob := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=user_id&value=u-bob", inst.Token, nil)
+		_, carol := apiCall(t, "GET", inst.URL+"/api/v1/profiles/lookup?type=user_id&value=u-carol", inst.Token, nil)
+		if fmt.Sprint(bob["groups"]) != "[acme]" || len(carol["groups"].([]any)) != 0 {
+			t.Errorf("%s: groups of bob %v and carol %v, want [acme] and none", when, bob["groups"], carol["groups"])
+		}
+		if evs := allEvents(t, inst.URL, inst.Token, "type=group"); len(evs) != 3 {
+			t.Errorf("%s: %d group calls stored, want 3", when, len(evs))
+		}
+	}
+	check("resolved")
+	if st, out := apiCall(t, "POST", inst.URL+"/api/v1/profiles/rebuild", inst.Token, map[string]any{"all": true}); st != 202 {
+		t.Fatalf("rebuild: %d %v", st, out)
+	}
+	waitProcessed(t, inst.URL, inst.Token)
+	check("rebuilt")
 }
