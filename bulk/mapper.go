@@ -199,8 +199,10 @@ func (m *Mapping) Compile(opts CompileOptions) (*Mapper, error) {
 			return nil, err
 		}
 		if f := m.Timestamp; f.Const != nil {
-			var v string
-			json.Unmarshal(f.Const, &v)
+			v := string(f.Const) // a number (unix, excel) as written
+			if f.Const[0] == '"' {
+				json.Unmarshal(f.Const, &v)
+			}
 			var ok bool
 			if mp.tsConst, ok = mp.ts.tp.parse(v); !ok {
 				return nil, mappingError(f.Line, "timestamp.value", "%s is not %s.", shown(v), mp.ts.tp.describe(f.Format))

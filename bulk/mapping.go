@@ -215,8 +215,8 @@ func ParseMapping(b []byte) (*Mapping, error) {
 				switch {
 				case f.Column != "" && f.Const != nil:
 					err = nodeError(v, name, "The timestamp has a column or a value, not both.")
-				case f.Const != nil && f.Const[0] != '"':
-					err = nodeError(v, name+".value", "The timestamp's value is a time in text, e.g. \"2024-05-01T00:00:00Z\".")
+				case f.Const != nil && f.Const[0] != '"' && (f.Const[0] < '0' || f.Const[0] > '9'):
+					err = nodeError(v, name+".value", "The timestamp's value is a time, e.g. \"2024-05-01T00:00:00Z\" (or a number with format: unix).")
 				}
 				if f.Type != TypeString && f.Type != TypeDatetime {
 					err = nodeError(v, name+".type", "The timestamp is a datetime; leave its type out.")

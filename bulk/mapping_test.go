@@ -525,11 +525,18 @@ func TestRowsWithoutATime(t *testing.T) {
 	if diff := cmp.Diff([]any{"2024-01-31T23:00:00Z", "2024-01-31T23:00:00Z"}, run("identifiers: {userId: id}\ntimezone: Europe/Copenhagen\ntimestamp: {value: \"2024-02-01\"}\n", in)); diff != "" {
 		t.Errorf("the timestamp's value (-want +got):\n%s", diff)
 	}
+	// As the API takes them: an offset without a colon; and a number for format: unix (trial 13).
+	if diff := cmp.Diff([]any{"2024-05-01T00:30:00Z", "2024-05-01T00:30:00Z"}, run("identifiers: {userId: id}\ntimestamp: {value: \"2024-05-01T06:00:00+0530\"}\n", in)); diff != "" {
+		t.Errorf("an offset without a colon (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]any{"2024-05-01T06:00:00Z", "2024-05-01T06:00:00Z"}, run("identifiers: {userId: id}\ntimestamp: {value: 1714543200, format: unix}\n", in)); diff != "" {
+		t.Errorf("a unix time as a number (-want +got):\n%s", diff)
+	}
 
 	for _, tc := range []struct{ mapping, field, msg string }{
 		{"identifiers: {userId: id}\ntimestamp: {required: false}\n", "timestamp", "Give the column it comes from"},
 		{"identifiers: {userId: id}\ntimestamp: {column: updated, value: \"2024-02-01\"}\n", "timestamp", "not both"},
-		{"identifiers: {userId: id}\ntimestamp: {value: 2024}\n", "timestamp.value", "a time in text"},
+		{"identifiers: {userId: id}\ntimestamp: {value: [2024]}\n", "timestamp.value", "is a time"},
 	} {
 		_, err := ParseMapping([]byte(tc.mapping))
 		var me *MappingError
