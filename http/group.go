@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
 )
@@ -25,7 +26,7 @@ func (s *Server) handleGroupGet(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, err)
 		return
 	}
-	id := r.PathValue("id")
+	id := strings.TrimSpace(r.PathValue("id")) // as the gateway takes group ids
 	g, err := ps.FindGroupByID(r.Context(), id)
 	if err != nil {
 		Error(w, r, err)

@@ -93,6 +93,10 @@ func TestPlaceholderGroupIDNamesNoGroup(t *testing.T) {
 		}
 	}
 	check("resolved")
+	// A group id is trimmed on lookup as on the way in (trial 13).
+	if st, out := apiCall(t, "GET", inst.URL+"/api/v1/groups/%20acme%20", inst.Token, nil); st != 200 || out["id"] != "acme" {
+		t.Errorf("group \" acme \": %d %v", st, out)
+	}
 	if st, out := apiCall(t, "POST", inst.URL+"/api/v1/profiles/rebuild", inst.Token, map[string]any{"all": true}); st != 202 {
 		t.Fatalf("rebuild: %d %v", st, out)
 	}
