@@ -3,7 +3,9 @@ package http
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
 )
@@ -79,4 +81,37 @@ func queryLimit(r *http.Request) (int, error) {
 		return 0, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number.")
 	}
 	return n, nil
+}
+
+// knownParams refuses a query parameter a route does not take, or one given twice, rather
+// than answering as if it were absent (a Segment user types ?userId=, and gets every event
+// otherwise). Parameters starting with _ are cache busters.
+func knownParams(r *http.Request, known ...string) error {
+	for name, vs := range r.URL.Query() {
+		switch {
+		case slices.Contains(known, name):
+			if len(vs) > 1 {
+				return mosaic.FieldErrorf(mosaic.EINVALID, name, "%s is given %d times; give it once.", name, len(vs))
+			}
+		case strings.HasPrefix(name, "_"):
+		case slices.Contains(known, snake(name)):
+			return mosaic.FieldErrorf(mosaic.EINVALID, name, "Unknown parameter %q: the API's names are snake_case, use %s.", name, snake(name))
+		default:
+			return mosaic.FieldErrorf(mosaic.EINVALID, name, "Unknown parameter %q (known: %s).", name, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// snake turns userId into user_id.
+func snake(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if c >= 'A' && c <= 'Z' {
+			b.WriteByte('_')
+			c += 'a' - 'A'
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

@@ -2,7 +2,6 @@ package http
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
 )
@@ -36,18 +35,8 @@ func (s *Server) handleEventList(w http.ResponseWriter, r *http.Request) {
 // and cursor.
 func (s *Server) eventFilter(r *http.Request) (mosaic.EventFilter, error) {
 	q := r.URL.Query()
-	// An unknown filter is an error, not a listing of everything (a Segment user types
-	// userId); parameters starting with _ are cache busters.
-	for name := range q {
-		switch name {
-		case "source", "user_id", "anonymous_id", "type", "event", "limit", "cursor":
-		case "userId", "anonymousId":
-			return mosaic.EventFilter{}, mosaic.FieldErrorf(mosaic.EINVALID, name, "Unknown filter %q: the API's names are snake_case, use %s.", name, snake(name))
-		default:
-			if !strings.HasPrefix(name, "_") {
-				return mosaic.EventFilter{}, mosaic.FieldErrorf(mosaic.EINVALID, name, "Unknown filter %q (known: source, user_id, anonymous_id, type, event, limit, cursor).", name)
-			}
-		}
+	if err := knownParams(r, "source", "user_id", "anonymous_id", "type", "event", "limit", "cursor"); err != nil {
+		return mosaic.EventFilter{}, err
 	}
 	f := mosaic.EventFilter{
 		SourceID: mosaic.SourceID(q.Get("source")), UserID: q.Get("user_id"), AnonymousID: q.Get("anonymous_id"),
@@ -95,17 +84,4 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
-}
-
-// snake turns userId into user_id.
-func snake(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		if c >= 'A' && c <= 'Z' {
-			b.WriteByte('_')
-			c += 'a' - 'A'
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }

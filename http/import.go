@@ -324,6 +324,10 @@ func (s *Server) handleImportGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleImportList(w http.ResponseWriter, r *http.Request) {
+	if err := knownParams(r, "source", "status", "limit"); err != nil {
+		Error(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	var f mosaic.ImportFilter
 	if ref := q.Get("source"); ref != "" {

@@ -59,6 +59,10 @@ func (s *Server) matches() (mosaic.MatchService, error) {
 
 // handleMatchList lists candidates; the review route lists the pending ones.
 func (s *Server) handleMatchList(w http.ResponseWriter, r *http.Request) {
+	if err := knownParams(r, "status", "open", "limit", "cursor"); err != nil {
+		Error(w, r, err)
+		return
+	}
 	ms, err := s.matches()
 	if err != nil {
 		Error(w, r, err)

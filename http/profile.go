@@ -234,6 +234,10 @@ func limitRefusals(ctx context.Context, ps profileStore, key mosaic.IdentifierKe
 }
 
 func (s *Server) handleProfileList(w http.ResponseWriter, r *http.Request) {
+	if err := knownParams(r, "q", "limit", "cursor"); err != nil {
+		Error(w, r, err)
+		return
+	}
 	ps, err := s.profiles()
 	if err != nil {
 		Error(w, r, err)

@@ -394,6 +394,14 @@ func TestManagementAPI(t *testing.T) {
 	if st, out = env.api("GET", "/api/v1/events?_=1733100000", nil); st != 200 {
 		t.Fatalf("cache buster: %d %v", st, out)
 	}
+	// So do the other lists, and a filter given twice (trial 13: only the first counted).
+	for path, field := range map[string]string{"/api/v1/events?user_id=a&user_id=b": "user_id", "/api/v1/profiles?userId=a": "userId",
+		"/api/v1/imports?foo=1": "foo", "/api/v1/matches?foo=1": "foo"} {
+		st, out = env.api("GET", path, nil)
+		if _, f := errorCode(out); st != 400 || f != field {
+			t.Errorf("%s: %d %v, want 400 naming %s", path, st, out, field)
+		}
+	}
 }
 
 // TestTokenAPI: owners list, create and revoke API tokens; a revoked secret stops working at
