@@ -270,7 +270,8 @@ type ProfileService interface {
 	FindProfileGraph(ctx context.Context, id ProfileID) ([]*IdentifierRecord, []*IdentityEdge, error)
 	// FindGroupByID returns the group with its traits; not_found if no group call named it.
 	FindGroupByID(ctx context.Context, id string) (*Group, error)
-	// FindGroupMembers returns the ids of the live profiles in the group, by id, at most
-	// limit of them (limit must be positive, else invalid). An unknown group has none.
-	FindGroupMembers(ctx context.Context, id string, limit int) ([]ProfileID, error)
+	// FindGroupMembers returns the ids of the live profiles in the group above after (all
+	// when empty), by id (byte order), at most limit of them (limit must be positive, else
+	// invalid). An unknown group has none.
+	FindGroupMembers(ctx context.Context, id string, after ProfileID, limit int) ([]ProfileID, error)
 }

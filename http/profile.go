@@ -38,6 +38,8 @@ func (s *Server) registerProfileRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/profiles/rebuild", s.authenticate(s.handleProfileRebuildAll))
 	// GET /api/v1/groups/{id}
 	mux.HandleFunc("GET /api/v1/groups/{id}", s.authenticate(s.handleGroupGet))
+	// GET /api/v1/groups/{id}/members?limit=&cursor=
+	mux.HandleFunc("GET /api/v1/groups/{id}/members", s.authenticate(s.handleGroupMembers))
 	// POST /api/v1/identity/replay: resolve every stored event again under the identity rules
 	// in force; GET: the replay running, if any
 	mux.HandleFunc("POST /api/v1/identity/replay", s.authenticate(s.handleIdentityReplay))

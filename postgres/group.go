@@ -67,11 +67,11 @@ func (db *DB) FindGroupByID(ctx context.Context, id string) (*mosaic.Group, erro
 }
 
 // FindGroupMembers implements mosaic.ProfileService.
-func (db *DB) FindGroupMembers(ctx context.Context, id string, limit int) ([]mosaic.ProfileID, error) {
+func (db *DB) FindGroupMembers(ctx context.Context, id string, after mosaic.ProfileID, limit int) ([]mosaic.ProfileID, error) {
 	if limit <= 0 {
 		return nil, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number.")
 	}
-	rows, err := db.pool.Query(ctx, `SELECT profile_id FROM profile_groups WHERE group_id = $1 ORDER BY profile_id LIMIT $2`, []byte(id), limit)
+	rows, err := db.pool.Query(ctx, `SELECT profile_id FROM profile_groups WHERE group_id = $1 AND profile_id > $2 ORDER BY profile_id LIMIT $3`, []byte(id), after, limit)
 	if err != nil {
 		return nil, storeErr(err)
 	}

@@ -45,7 +45,7 @@ func TestMigrateGroupsBackfill(t *testing.T) {
 	}
 	defer again.Close()
 	for group, want := range map[string][]mosaic.ProfileID{"acme": {"prof_a", "prof_b"}, "é": {"prof_b"}, "a\x00b": {}} {
-		members, err := again.FindGroupMembers(ctx, group, 10)
+		members, err := again.FindGroupMembers(ctx, group, "", 10)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -62,11 +62,11 @@ func (db *DB) FindGroupByID(ctx context.Context, id string) (*mosaic.Group, erro
 }
 
 // FindGroupMembers implements mosaic.ProfileService.
-func (db *DB) FindGroupMembers(ctx context.Context, id string, limit int) ([]mosaic.ProfileID, error) {
+func (db *DB) FindGroupMembers(ctx context.Context, id string, after mosaic.ProfileID, limit int) ([]mosaic.ProfileID, error) {
 	if limit <= 0 {
 		return nil, mosaic.FieldErrorf(mosaic.EINVALID, "limit", "limit must be a positive number.")
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT profile_id FROM profile_groups WHERE group_id = ? ORDER BY profile_id LIMIT ?`, id, limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT profile_id FROM profile_groups WHERE group_id = ? AND profile_id > ? ORDER BY profile_id LIMIT ?`, id, after, limit)
 	if err != nil {
 		return nil, storeErr(err)
 	}

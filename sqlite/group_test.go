@@ -47,7 +47,7 @@ func TestMigrateGroupsBackfill(t *testing.T) {
 	}
 	defer db.Close()
 	ctx := context.Background()
-	members, err := db.FindGroupMembers(ctx, "acme", 10)
+	members, err := db.FindGroupMembers(ctx, "acme", "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,9 +102,9 @@ func testGroups(t *testing.T, open Opener) {
 			state("prof_a", "acme", "globex"), state("prof_B", "acme"), state("prof_c", "globex"), state("prof_d"),
 			state("prof_e", "g/é\x00 1"),
 		}})
-		members := func(group string, limit int) []mosaic.ProfileID {
+		members := func(group string, limit int, after ...mosaic.ProfileID) []mosaic.ProfileID {
 			t.Helper()
-			got, err := s.FindGroupMembers(ctx, group, limit)
+			got, err := s.FindGroupMembers(ctx, group, append(after, "")[0], limit)
 			must(t, err)
 			return got
 		}
@@ -124,6 +124,13 @@ func testGroups(t *testing.T, open Opener) {
 			if diff := cmp.Diff(tc.want, members(tc.group, tc.limit), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("FindGroupMembers %s (-want +got):\n%s", tc.name, diff)
 			}
+		}
+		// Pages: the members after the last one seen.
+		if diff := cmp.Diff([]mosaic.ProfileID{"prof_a"}, members("acme", 10, "prof_B"), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("FindGroupMembers after prof_B (-want +got):\n%s", diff)
+		}
+		if got := members("acme", 10, "prof_a"); len(got) != 0 {
+			t.Errorf("FindGroupMembers after the last: %v", got)
 		}
 
 		// A written profile's memberships are replaced by its groups, whether or not its
@@ -157,7 +164,7 @@ func testGroups(t *testing.T, open Opener) {
 		}
 
 		for _, limit := range []int{0, -1} {
-			_, err := s.FindGroupMembers(ctx, "acme", limit)
+			_, err := s.FindGroupMembers(ctx, "acme", "", limit)
 			wantCode(t, err, mosaic.EINVALID)
 		}
 	})

@@ -207,7 +207,7 @@ func view(t *testing.T, s mosaic.Store) *storeView {
 		if err != nil {
 			t.Fatal(err)
 		}
-		members, err := s.FindGroupMembers(ctx, id, mosaic.MaxProfilePage)
+		members, err := s.FindGroupMembers(ctx, id, "", mosaic.MaxProfilePage)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -291,7 +291,7 @@ func TestGroupTraits(t *testing.T) {
 						t.Errorf("%s's groups (-want +got):\n%s", prof.Identifiers[0], diff)
 					}
 				}
-				members, err := s.FindGroupMembers(ctx, "acme", 100)
+				members, err := s.FindGroupMembers(ctx, "acme", "", 100)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -305,7 +305,7 @@ func TestGroupTraits(t *testing.T) {
 				if survivor.ID != p.profile("anonymous_id", "a3").ID || len(survivor.MergedFrom) != 1 {
 					t.Fatalf("u2 and a3 not merged: %+v", survivor)
 				}
-				members, err = s.FindGroupMembers(ctx, "acme", 100)
+				members, err = s.FindGroupMembers(ctx, "acme", "", 100)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -102,4 +103,48 @@ func TestPlaceholderGroupIDNamesNoGroup(t *testing.T) {
 	}
 	waitProcessed(t, inst.URL, inst.Token)
 	check("rebuilt")
+}
+
+// TestGroupMembersPages: a group of more members than its answer shows says so and links
+// the member list, which pages through every member once (trial 13: 105 members, 100 shown,
+// no way to the others).
+func TestGroupMembersPages(t *testing.T) {
+	inst := startServe(t, "--data", t.TempDir())
+	var calls []string
+	for i := range 105 {
+		calls = append(calls, fmt.Sprintf(`{"type":"group","groupId":"bigco","userId":"u%03d"}`, i))
+	}
+	sendBatch(t, inst.URL, inst.WriteKey, `{"batch":[`+strings.Join(calls, ",")+`]}`)
+	waitProcessed(t, inst.URL, inst.Token)
+	st, g := apiCall(t, "GET", inst.URL+"/api/v1/groups/bigco", inst.Token, nil)
+	if st != 200 || len(g["members"].([]any)) != 100 || g["more_members"] != true || g["members_url"] != "/api/v1/groups/bigco/members" {
+		t.Fatalf("group: %d members=%d more=%v url=%v", st, len(g["members"].([]any)), g["more_members"], g["members_url"])
+	}
+	seen := map[string]bool{}
+	for path, pages := "/api/v1/groups/bigco/members?limit=40", 0; ; pages++ {
+		st, page := apiCall(t, "GET", inst.URL+path, inst.Token, nil)
+		if st != 200 || pages > 5 {
+			t.Fatalf("members page %d: %d %v", pages, st, page)
+		}
+		for _, m := range page["members"].([]any) {
+			if seen[m.(string)] {
+				t.Fatalf("member %s listed twice", m)
+			}
+			seen[m.(string)] = true
+		}
+		next, _ := page["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		path = "/api/v1/groups/bigco/members?limit=40&cursor=" + url.QueryEscape(next)
+	}
+	if len(seen) != 105 {
+		t.Fatalf("%d members listed, want 105", len(seen))
+	}
+	if st, out := apiCall(t, "GET", inst.URL+"/api/v1/groups/nope/members", inst.Token, nil); st != 404 {
+		t.Fatalf("members of an unknown group: %d %v", st, out)
+	}
+	if st, out := apiCall(t, "GET", inst.URL+"/api/v1/groups/bigco?limit=200", inst.Token, nil); st != 400 {
+		t.Fatalf("group with a limit: %d %v, want 400 (the member list pages)", st, out)
+	}
 }
