@@ -26,11 +26,7 @@ type groupWithMembers struct {
 //
 //	GET /api/v1/groups/{id}
 func (s *Server) handleGroupGet(w http.ResponseWriter, r *http.Request) {
-	if err := knownParams(r); err != nil {
-		Error(w, r, err)
-		return
-	}
-	ps, err := s.profiles()
+	ps, err := s.listProfiles(r)
 	if err != nil {
 		Error(w, r, err)
 		return
@@ -56,11 +52,7 @@ func (s *Server) handleGroupGet(w http.ResponseWriter, r *http.Request) {
 //
 //	GET /api/v1/groups/{id}/members?limit=&cursor=
 func (s *Server) handleGroupMembers(w http.ResponseWriter, r *http.Request) {
-	if err := knownParams(r, "limit", "cursor"); err != nil {
-		Error(w, r, err)
-		return
-	}
-	ps, err := s.profiles()
+	ps, err := s.listProfiles(r, "limit", "cursor")
 	if err != nil {
 		Error(w, r, err)
 		return

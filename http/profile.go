@@ -97,6 +97,15 @@ func (s *Server) profiles() (profileStore, error) {
 	return ps, nil
 }
 
+// listProfiles is profiles for a read route that takes the query parameters params (and
+// refuses others: knownParams).
+func (s *Server) listProfiles(r *http.Request, params ...string) (profileStore, error) {
+	if err := knownParams(r, params...); err != nil {
+		return nil, err
+	}
+	return s.profiles()
+}
+
 // identifierKey normalises an identifier given by a caller and returns its key. field names
 // the identifier in the request body ("block[0]"); empty, the type and value are query
 // parameters of their own names.
@@ -236,11 +245,7 @@ func limitRefusals(ctx context.Context, ps profileStore, key mosaic.IdentifierKe
 }
 
 func (s *Server) handleProfileList(w http.ResponseWriter, r *http.Request) {
-	if err := knownParams(r, "q", "limit", "cursor"); err != nil {
-		Error(w, r, err)
-		return
-	}
-	ps, err := s.profiles()
+	ps, err := s.listProfiles(r, "q", "limit", "cursor")
 	if err != nil {
 		Error(w, r, err)
 		return
