@@ -496,14 +496,12 @@ func (n *Normalizer) Extract(e *mosaic.Event) Extraction {
 				vals = []string{e.PreviousID}
 			case "groupId":
 				vals = []string{e.GroupID}
-			case "traits":
+			default:
 				// A group call's traits are the group's (a company's billing email), never
 				// the person's: reading them would merge everyone who sends them.
-				if e.Type == mosaic.EventGroup || !mayHold(objRaw(e, p.root), p.keys) {
+				if p.root == "traits" && e.Type == mosaic.EventGroup {
 					continue
 				}
-				vals = lookup(obj(p.root), p.keys)
-			default:
 				if !mayHold(objRaw(e, p.root), p.keys) {
 					continue
 				}

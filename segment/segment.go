@@ -100,13 +100,13 @@ func replaceLoneSurrogates(body []byte) []byte {
 			i++
 			continue
 		}
-		hi, ok := hex4(body[i+2:])
-		if !ok || hi < 0xd800 || hi > 0xdfff {
+		hi, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
+		if err != nil || hi < 0xd800 || hi > 0xdfff {
 			i += 5
 			continue
 		}
 		if hi < 0xdc00 && i+11 < len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
-			if lo, ok := hex4(body[i+8:]); ok && lo >= 0xdc00 && lo <= 0xdfff {
+			if lo, err := strconv.ParseUint(string(body[i+8:i+12]), 16, 16); err == nil && lo >= 0xdc00 && lo <= 0xdfff {
 				i += 11 // a pair
 				continue
 			}
@@ -122,27 +122,6 @@ func replaceLoneSurrogates(body []byte) []byte {
 		return body
 	}
 	return append(out, body[done:]...)
-}
-
-// hex4 reads four hex digits.
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return r, true
 }
 
 // parseFast validates body in one pass and returns nil if it finds any problem, for

@@ -469,8 +469,6 @@ func (c *IdentityDryRunCmd) Run(env *Env) error {
 		fromOf[gi] = from
 		for _, id := range g {
 			groupOf[id] = gi
-		}
-		for _, id := range g {
 			if p := profileOf[keyOf[id]]; p != "" {
 				from[p] = true
 				before[p] = append(before[p], gi)
