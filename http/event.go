@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
 )
@@ -37,6 +38,13 @@ func (s *Server) eventFilter(r *http.Request) (mosaic.EventFilter, error) {
 	q := r.URL.Query()
 	if err := knownParams(r, "source", "user_id", "anonymous_id", "type", "event", "limit", "cursor"); err != nil {
 		return mosaic.EventFilter{}, err
+	}
+	// A filter given empty (?user_id= from a template whose variable was unset) is a mistake,
+	// not "no filter": listing every event instead would answer another question.
+	for _, name := range []string{"source", "user_id", "anonymous_id", "type", "event", "cursor"} {
+		if vs, given := q[name]; given && strings.TrimSpace(vs[0]) == "" {
+			return mosaic.EventFilter{}, mosaic.FieldErrorf(mosaic.EINVALID, name, "%s is empty: give a value, or leave the parameter out to list every event.", name)
+		}
 	}
 	f := mosaic.EventFilter{
 		SourceID: mosaic.SourceID(q.Get("source")), UserID: q.Get("user_id"), AnonymousID: q.Get("anonymous_id"),

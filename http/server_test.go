@@ -396,7 +396,9 @@ func TestManagementAPI(t *testing.T) {
 	}
 	// So do the other lists, and a filter given twice (trial 13: only the first counted).
 	for path, field := range map[string]string{"/api/v1/events?user_id=a&user_id=b": "user_id", "/api/v1/profiles?userId=a": "userId",
-		"/api/v1/imports?foo=1": "foo", "/api/v1/matches?foo=1": "foo"} {
+		"/api/v1/imports?foo=1": "foo", "/api/v1/matches?foo=1": "foo",
+		// An empty filter is refused too (it listed every event).
+		"/api/v1/events?user_id=": "user_id", "/api/v1/events?anonymous_id=%20": "anonymous_id", "/api/v1/events?source=": "source"} {
 		st, out = env.api("GET", path, nil)
 		if _, f := errorCode(out); st != 400 || f != field {
 			t.Errorf("%s: %d %v, want 400 naming %s", path, st, out, field)
