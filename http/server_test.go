@@ -463,8 +463,8 @@ func TestTokenAPI(t *testing.T) {
 	if st, out := env.api("DELETE", "/api/v1/tokens/"+id, nil); st != 204 {
 		t.Fatalf("revoke: %d %v", st, out)
 	}
-	if st, out, _ := env.do("GET", "/api/v1/sources", nil, bearer); st != 401 {
-		t.Fatalf("a revoked token: %d %v", st, out)
+	if st, out, _ := env.do("GET", "/api/v1/sources", nil, bearer); st != 401 || !strings.Contains(fmt.Sprint(out), "revoked") {
+		t.Fatalf("a revoked token: %d %v (the message says it may be revoked)", st, out)
 	}
 	if st, out := env.api("DELETE", "/api/v1/tokens/"+id, nil); st != 404 {
 		t.Fatalf("revoke again: %d %v", st, out)

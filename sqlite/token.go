@@ -33,7 +33,7 @@ func (db *DB) FindTokenBySecret(ctx context.Context, secret string) (*mosaic.Tok
 	err := db.read.QueryRowContext(ctx, `SELECT id, name, role, created_at FROM tokens WHERE digest = ?`,
 		mosaic.TokenDigest(secret)).Scan(&t.ID, &t.Name, &t.Role, &created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, mosaic.Errorf(mosaic.EUNAUTHORIZED, "Unknown API token.")
+		return nil, mosaic.Errorf(mosaic.EUNAUTHORIZED, "Unknown or revoked API token: ask an owner for a token (mosaic token create).")
 	} else if err != nil {
 		return nil, storeErr(err)
 	}
