@@ -61,6 +61,21 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 	if e.ProfileID != "" {
 		b = appendField(b, "profile_id", string(e.ProfileID))
 	}
+	if len(e.Extra) > 0 {
+		for _, k := range sortedKeys(e.Extra) {
+			if !IsExtraMember(k) {
+				continue
+			}
+			b = append(b, ',')
+			b = appendString(b, k)
+			b = append(b, ':')
+			if v := e.Extra[k]; len(v) > 0 {
+				b = append(b, v...)
+			} else {
+				b = append(b, "null"...)
+			}
+		}
+	}
 	return append(b, '}'), nil
 }
 

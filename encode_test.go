@@ -56,6 +56,12 @@ func TestEventAppendJSONDecodesAsEncodingJSON(t *testing.T) {
 			ot, sa := randTime(rng), randTime(rng)
 			e.OriginalTimestamp, e.SentAt = &ot, &sa
 		}
+		if i%3 == 0 { // extras, with names of every kind, and one owned by a field (never written)
+			e.Extra = map[string]json.RawMessage{randString(rng): raws[2], "channel": json.RawMessage(`"server"`), "UserID": json.RawMessage(`"x"`)}
+			if i%2 == 0 {
+				e.Extra["_metadata"] = nil
+			}
+		}
 		want, err := json.Marshal(e)
 		if err != nil {
 			t.Fatal(err)
@@ -76,6 +82,19 @@ func TestEventAppendJSONDecodesAsEncodingJSON(t *testing.T) {
 		}
 		if diff := cmp.Diff(a, b); diff != "" {
 			t.Fatalf("event %d decodes differently (-encoding/json +AppendJSON):\n%s", i, diff)
+		}
+		// And it reads back whole, extras included.
+		var back mosaic.Event
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := back.AppendJSON(nil)
+		var c map[string]any
+		if err := json.Unmarshal(again, &c); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(b, c); diff != "" {
+			t.Fatalf("event %d does not read back as written (-written +read back):\n%s", i, diff)
 		}
 	}
 	// Out-of-range years fail as they do with encoding/json.

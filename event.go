@@ -1,6 +1,7 @@
 package mosaic
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strconv"
@@ -61,6 +62,11 @@ type Event struct {
 	Traits            json.RawMessage `json:"traits,omitempty"`
 	Context           json.RawMessage `json:"context,omitempty"`
 	Integrations      json.RawMessage `json:"integrations,omitempty"`
+	// Extra holds the call's other top-level members (Segment's channel, version, _metadata,
+	// a library's own), kept as sent and written back at the top level, so nothing a client
+	// sent is lost. Members whose names Event owns are not extras: the ones it reads
+	// (ReservedEventMembers, in any letter case) and writeKey, a secret.
+	Extra map[string]json.RawMessage `json:"-"`
 	// Identity is the key of the event's anchor identifier (its highest-priority one); the
 	// event belongs to whichever profile holds that identifier, so events follow merges and
 	// splits without being rewritten.
@@ -69,6 +75,78 @@ type Event struct {
 	// to; when it is read back (FindEvents, FindEventsByIdentity), the one that holds its
 	// Identity now, and none for an event without one.
 	ProfileID ProfileID `json:"profile_id,omitempty"`
+}
+
+// ReservedEventMembers are the top-level member names an event's stored form owns: a call's
+// member named like one (in any letter case) is read as that field or, for id, source_id,
+// receivedAt and profile_id, which the store sets, dropped; never kept in Extra.
+var ReservedEventMembers = []string{"id", "source_id", "messageId", "type", "event", "name", "category", "userId",
+	"anonymousId", "groupId", "previousId", "timestamp", "originalTimestamp", "sentAt", "receivedAt", "properties",
+	"traits", "context", "integrations", "profile_id", "writeKey"}
+
+// IsExtraMember reports whether a call's top-level member name goes to Event.Extra.
+func IsExtraMember(name string) bool {
+	for _, r := range ReservedEventMembers {
+		if strings.EqualFold(name, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// MarshalJSON writes the event with its json tags and its Extra members at the top level.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	b, err := json.Marshal(plain(e))
+	if err != nil || len(e.Extra) == 0 {
+		return b, err
+	}
+	b = b[:len(b)-1]
+	for _, k := range sortedKeys(e.Extra) {
+		if !IsExtraMember(k) {
+			continue
+		}
+		name, _ := json.Marshal(k)
+		b = append(append(append(b, ','), name...), ':')
+		if v := e.Extra[k]; len(v) > 0 {
+			b = append(b, v...)
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads an event as MarshalJSON writes it: the members that are not Event's
+// own go to Extra.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	type plain Event
+	if err := json.Unmarshal(b, (*plain)(e)); err != nil {
+		return err
+	}
+	e.Extra = nil
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // '{'
+		return err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		if IsExtraMember(name) {
+			if e.Extra == nil {
+				e.Extra = map[string]json.RawMessage{}
+			}
+			e.Extra[name] = v
+		}
+	}
+	return nil
 }
 
 // CorrectTimestamp returns the event time corrected for client clock skew, as Segment does:

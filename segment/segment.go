@@ -12,8 +12,11 @@ package segment
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -390,6 +393,13 @@ type wireEvent struct {
 	Traits            jsontext.Value `json:"traits"`
 	Context           jsontext.Value `json:"context"`
 	Integrations      jsontext.Value `json:"integrations"`
+	// Extra are the other members (mosaic.Event.Extra), in the order sent.
+	Extra []extraMember `json:"-"`
+}
+
+type extraMember struct {
+	name  string
+	value jsontext.Value
 }
 
 // member returns the field of w that the object member name (unquoted) is decoded into, or
@@ -462,6 +472,12 @@ func (w *wireEvent) readMembers(dec *jsontext.Decoder) bool {
 				return false
 			}
 			*dst = v
+		} else if mosaic.IsExtraMember(string(name)) {
+			v, err := dec.ReadValue()
+			if err != nil {
+				return false
+			}
+			w.Extra = append(w.Extra, extraMember{string(name), v})
 		} else if dec.SkipValue() != nil {
 			return false
 		}
@@ -518,9 +534,21 @@ func DecodeEvent(raw []byte, want mosaic.EventType, field string) (*mosaic.Event
 		if err := json.Unmarshal(raw, &w); err != nil {
 			return nil, jsonError(field, err)
 		}
+		var all map[string]jsontext.Value
+		if err := json.Unmarshal(raw, &all); err != nil {
+			return nil, jsonError(field, err)
+		}
+		for _, name := range slices.Sorted(maps.Keys(all)) {
+			if mosaic.IsExtraMember(name) {
+				w.Extra = append(w.Extra, extraMember{name, all[name]})
+			}
+		}
 	} else { // the event must not share memory with raw
 		for _, v := range []*jsontext.Value{&w.Properties, &w.Traits, &w.Context, &w.Integrations} {
 			*v = bytes.Clone(*v)
+		}
+		for i := range w.Extra {
+			w.Extra[i].value = bytes.Clone(w.Extra[i].value)
 		}
 	}
 	e := &mosaic.Event{}
@@ -594,6 +622,12 @@ func (w *wireEvent) decode(e *mosaic.Event, want mosaic.EventType, field string)
 		}
 		if len(f.v) > 0 && f.v.Kind() == '{' {
 			*f.dst = f.v
+		}
+	}
+	if len(w.Extra) > 0 {
+		e.Extra = make(map[string]stdjson.RawMessage, len(w.Extra))
+		for _, m := range w.Extra {
+			e.Extra[m.name] = stdjson.RawMessage(m.value)
 		}
 	}
 	ts, err := optTime(w.Timestamp, path("timestamp"))

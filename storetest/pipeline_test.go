@@ -398,3 +398,63 @@ func (p *testPipeline) profile(typ mosaic.IdentifierType, value string) *mosaic.
 	}
 	return prof
 }
+
+// TestEventExtrasKept: a call's top-level members that Mosaic does not read (Segment's
+// channel and version, a library's _metadata) are stored and read back as sent, on both
+// stores, through the processor and the store's reads (timeline and stored-event replay);
+// writeKey and members named like the stored form's own (receivedAt, id) are not.
+func TestEventExtrasKept(t *testing.T) {
+	stores := map[string]func(t *testing.T) mosaic.Store{
+		"sqlite": func(t *testing.T) mosaic.Store {
+			db := sqlite.NewDB(t.TempDir())
+			if err := db.Open(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		},
+		"postgres": func(t *testing.T) mosaic.Store { return pgtest.Open(t) },
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+			p := newTestPipeline(t, s, at)
+			p.send("x", `{"type":"track","userId":"u1","event":"Order Completed","channel":"server","version":2,`+
+				`"_metadata":{"bundled":["Segment.io"],"unbundled":[]},"writeKey":"secret","receivedAt":"2020-01-01T00:00:00Z","id":"mine","UserID":"other",`+
+				`"timestamp":"2026-11-20T11:00:00Z"}`)
+			evs, _, err := s.FindEvents(context.Background(), mosaic.EventFilter{})
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("events: %v %v", evs, err)
+			}
+			e := evs[0]
+			got := map[string]string{}
+			for k, v := range e.Extra {
+				var x any
+				json.Unmarshal(v, &x) // PostgreSQL's jsonb re-spaces values: compare what they hold
+				b, _ := json.Marshal(x)
+				got[k] = string(b)
+			}
+			want := map[string]string{"channel": `"server"`, "version": `2`, "_metadata": `{"bundled":["Segment.io"],"unbundled":[]}`}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("extras (-want +got):\n%s", diff)
+			}
+			if e.UserID != "u1" || !e.ReceivedAt.Equal(at) {
+				t.Fatalf("a member named like a field changed it: userId %q, receivedAt %v", e.UserID, e.ReceivedAt)
+			}
+			out, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var top map[string]any
+			json.Unmarshal(out, &top)
+			if top["channel"] != "server" || top["version"] != 2.0 || top["writeKey"] != nil || top["UserID"] != nil {
+				t.Fatalf("API form: %s", out)
+			}
+			stored, err := s.FindStoredEvents(context.Background(), 0, 1<<62, 10)
+			if err != nil || len(stored) != 1 || len(stored[0].Extra) != 3 {
+				t.Fatalf("stored events for a replay: %v %v", stored, err)
+			}
+		})
+	}
+}
