@@ -157,7 +157,17 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 // for UTC), not a future event: the event happened when it was received. Kept as sent, such a
 // time would win every "latest" trait until that day came. The client's time stays in
 // originalTimestamp.
+//
+// A time of 0001-01-01T00:00:00Z is a client that never set it (Go's zero time.Time, sent as
+// is by hand-written senders): a timestamp like it is taken as absent, and so is a sentAt,
+// which would otherwise move the event time two thousand years ahead, past MaxClockAhead.
 func CorrectTimestamp(timestamp, sentAt *time.Time, receivedAt time.Time) time.Time {
+	if timestamp != nil && timestamp.IsZero() {
+		timestamp = nil
+	}
+	if sentAt != nil && sentAt.IsZero() {
+		sentAt = nil
+	}
 	var t time.Time
 	switch {
 	case timestamp == nil:
