@@ -58,6 +58,28 @@ func TestDecode(t *testing.T) {
 			t.Errorf("event %d envelope: %+v", i, b.Events[i])
 		}
 	}
+	// A batch large enough to be decoded on several goroutines keeps inbox order, and counts
+	// its unreadable records by source.
+	big := &processor.Batch{}
+	for i := range 10000 {
+		rec := &mosaic.InboxRecord{Seq: int64(i + 1), SourceID: "s", MessageID: fmt.Sprint("m", i), ReceivedAt: received,
+			Payload: fmt.Appendf(nil, `{"type":"track","event":"E%d","userId":"u"}`, i)}
+		if i%1000 == 999 {
+			rec.SourceID, rec.Payload = "t", []byte(`{"type":"track"}`)
+		}
+		big.Records = append(big.Records, rec)
+	}
+	if err := processor.Decode(big); err != nil {
+		t.Fatal(err)
+	}
+	if len(big.Events) != 9990 || big.Rejected["t"] != 10 || big.Rejected["s"] != 0 {
+		t.Fatalf("large batch: events=%d rejected=%v", len(big.Events), big.Rejected)
+	}
+	for i, e := range big.Events {
+		if n := i + i/999; e.MessageID != fmt.Sprint("m", n) || e.Event != fmt.Sprint("E", n) {
+			t.Fatalf("large batch event %d is %s %s, want m%d", i, e.MessageID, e.Event, n)
+		}
+	}
 }
 
 // failingStore fails CommitEvents a few times, as a store outage would.
