@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -125,7 +123,7 @@ func (s *Identity) Process(ctx context.Context, b *Batch) error {
 	if len(replayed) > 0 {
 		all = slices.Concat(b.Events, replayed)
 	}
-	extracted := s.extractAll(all, len(b.Events), extractWorkers(len(all)))
+	extracted := s.extractAll(all, len(b.Events), workersFor(len(all), extractParallel))
 	for i, x := range extracted {
 		if i < len(b.Events) { // a replayed event's were counted when it was first processed
 			ch.InvalidIdentifiers += int64(x.invalid)
@@ -414,9 +412,6 @@ type extracted struct {
 // link end) are a sixth of the identity stage's time, and need nothing but the event.
 const extractParallel = 2000
 
-// extractWorkers is how many goroutines extract n events.
-func extractWorkers(n int) int { return min(runtime.GOMAXPROCS(0), 4, max(n/extractParallel, 1)) }
-
 // extractAll extracts every event's identifiers and links, in stored form, and files each
 // event under its anchor (Event.Identity), on workers goroutines; events from index
 // replayedFrom on are replayed ones, whose stored anchor is kept in their eventIDs.
@@ -425,13 +420,6 @@ func (s *Identity) extractAll(all []*mosaic.Event, replayedFrom, workers int) []
 	one := func(keyer *identity.Keyer, i int) {
 		e := all[i]
 		key := keyer.Key
-		stored := func(ed identity.Edge) *mosaic.IdentityEdge {
-			a, b := key(ed.A), key(ed.B)
-			if b < a {
-				a, b = b, a
-			}
-			return &mosaic.IdentityEdge{A: a, B: b, Kind: ed.Kind, EventTime: ed.EventTime.UTC(), Evidence: ed.Evidence, SourceID: ed.SourceID}
-		}
 		ext := s.Normalizer.Extract(e)
 		ids := ext.Identifiers
 		edges := s.Normalizer.EventEdges(ids, identity.EdgeImplicit, e.Timestamp, e.MessageID, e.SourceID)
@@ -451,29 +439,17 @@ func (s *Identity) extractAll(all []*mosaic.Event, replayedFrom, workers int) []
 		if len(edges) > 0 {
 			x.info.edges = make([]*mosaic.IdentityEdge, len(edges))
 			for j, ed := range edges {
-				x.info.edges[j] = stored(ed)
+				x.info.edges[j] = storedEdge(key, ed)
 			}
 		}
 		out[i] = x
 	}
-	if workers <= 1 {
-		keyer := identity.NewKeyer(s.secret)
-		for i := range all {
+	inParallel(len(all), workers, func(lo, hi int) {
+		keyer := identity.NewKeyer(s.secret) // an HMAC state per goroutine
+		for i := lo; i < hi; i++ {
 			one(keyer, i)
 		}
-		return out
-	}
-	var wg sync.WaitGroup
-	per := (len(all) + workers - 1) / workers
-	for w := range workers {
-		wg.Go(func() {
-			keyer := identity.NewKeyer(s.secret)
-			for i := w * per; i < min((w+1)*per, len(all)); i++ {
-				one(keyer, i)
-			}
-		})
-	}
-	wg.Wait()
+	})
 	return out
 }
 
@@ -555,8 +531,11 @@ func (s *Identity) key(id mosaic.Identifier) mosaic.IdentifierKey {
 	return s.keyer.Key(id)
 }
 
-func (s *Identity) storedEdge(e identity.Edge) *mosaic.IdentityEdge {
-	a, b := s.key(e.A), s.key(e.B)
+func (s *Identity) storedEdge(e identity.Edge) *mosaic.IdentityEdge { return storedEdge(s.key, e) }
+
+// storedEdge returns a link in stored form: its ends by key, in order.
+func storedEdge(key func(mosaic.Identifier) mosaic.IdentifierKey, e identity.Edge) *mosaic.IdentityEdge {
+	a, b := key(e.A), key(e.B)
 	if b < a {
 		a, b = b, a
 	}

@@ -414,22 +414,11 @@ func Decode(b *Batch) error {
 		e.Timestamp = mosaic.CorrectTimestamp(e.OriginalTimestamp, e.SentAt, r.ReceivedAt)
 		decoded[i] = e
 	}
-	if workers := min(runtime.GOMAXPROCS(0), 4, max(len(b.Records)/decodeParallel, 1)); workers > 1 {
-		var wg sync.WaitGroup
-		per := (len(b.Records) + workers - 1) / workers
-		for w := range workers {
-			wg.Go(func() {
-				for i := w * per; i < min((w+1)*per, len(b.Records)); i++ {
-					one(i)
-				}
-			})
-		}
-		wg.Wait()
-	} else {
-		for i := range b.Records {
+	inParallel(len(b.Records), workersFor(len(b.Records), decodeParallel), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
 			one(i)
 		}
-	}
+	})
 	b.Events = make([]*mosaic.Event, 0, len(b.Records))
 	for i, e := range decoded {
 		if e == nil {
@@ -443,3 +432,22 @@ func Decode(b *Batch) error {
 
 // decodeParallel is the batch size from which Decode splits the work between goroutines.
 const decodeParallel = 2000
+
+// workersFor is how many goroutines share n items of work: one for each perWorker items, at
+// most four and at most GOMAXPROCS.
+func workersFor(n, perWorker int) int { return min(runtime.GOMAXPROCS(0), 4, max(n/perWorker, 1)) }
+
+// inParallel calls fn for workers contiguous parts of [0, n), each on its own goroutine (on
+// this one when workers is 1), and returns when all are done.
+func inParallel(n, workers int, fn func(lo, hi int)) {
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	per := (n + workers - 1) / workers
+	for w := range workers {
+		wg.Go(func() { fn(min(w*per, n), min((w+1)*per, n)) })
+	}
+	wg.Wait()
+}

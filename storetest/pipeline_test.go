@@ -232,17 +232,7 @@ func view(t *testing.T, s mosaic.Store) *storeView {
 // joined lists the group and is one of its members, and a profile merged away is a member
 // no more.
 func TestGroupTraits(t *testing.T) {
-	stores := map[string]func(t *testing.T) mosaic.Store{
-		"sqlite": func(t *testing.T) mosaic.Store {
-			db := sqlite.NewDB(t.TempDir())
-			if err := db.Open(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return db
-		},
-		"postgres": func(t *testing.T) mosaic.Store { return pgtest.Open(t) },
-	}
+	stores := bothStores()
 	current := []string{ // u1, u2 and an anonymous visitor a3 join Acme
 		`{"type":"group","groupId":"acme","userId":"u1","traits":{"name":"Acme Inc","plan":"enterprise","employees":120},"timestamp":"2026-11-02T10:00:00Z"}`,
 		`{"type":"group","groupId":"acme","userId":"u2","traits":{"employees":150},"timestamp":"2026-11-03T10:00:00Z"}`,
@@ -404,17 +394,7 @@ func (p *testPipeline) profile(typ mosaic.IdentifierType, value string) *mosaic.
 // stores, through the processor and the store's reads (timeline and stored-event replay);
 // writeKey and members named like the stored form's own (receivedAt, id) are not.
 func TestEventExtrasKept(t *testing.T) {
-	stores := map[string]func(t *testing.T) mosaic.Store{
-		"sqlite": func(t *testing.T) mosaic.Store {
-			db := sqlite.NewDB(t.TempDir())
-			if err := db.Open(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return db
-		},
-		"postgres": func(t *testing.T) mosaic.Store { return pgtest.Open(t) },
-	}
+	stores := bothStores()
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
@@ -456,5 +436,20 @@ func TestEventExtrasKept(t *testing.T) {
 				t.Fatalf("stored events for a replay: %v %v", stored, err)
 			}
 		})
+	}
+}
+
+// bothStores opens a new, empty store of each kind, by name.
+func bothStores() map[string]func(t *testing.T) mosaic.Store {
+	return map[string]func(t *testing.T) mosaic.Store{
+		"sqlite": func(t *testing.T) mosaic.Store {
+			db := sqlite.NewDB(t.TempDir())
+			if err := db.Open(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		},
+		"postgres": func(t *testing.T) mosaic.Store { return pgtest.Open(t) },
 	}
 }
