@@ -61,22 +61,29 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 	if e.ProfileID != "" {
 		b = appendField(b, "profile_id", string(e.ProfileID))
 	}
-	if len(e.Extra) > 0 {
-		for _, k := range sortedKeys(e.Extra) {
-			if !IsExtraMember(k) {
-				continue
-			}
-			b = append(b, ',')
-			b = appendString(b, k)
-			b = append(b, ':')
-			if v := e.Extra[k]; len(v) > 0 {
-				b = append(b, v...)
-			} else {
-				b = append(b, "null"...)
-			}
+	return append(appendExtras(b, e.Extra), '}'), nil
+}
+
+// appendExtras appends an event's Extra members as ,"name":value pairs, in name order,
+// leaving out names the event owns (IsExtraMember).
+func appendExtras(b []byte, extra map[string]json.RawMessage) []byte {
+	if len(extra) == 0 {
+		return b
+	}
+	for _, k := range sortedKeys(extra) {
+		if !IsExtraMember(k) {
+			continue
+		}
+		b = append(b, ',')
+		b = appendString(b, k)
+		b = append(b, ':')
+		if v := extra[k]; len(v) > 0 {
+			b = append(b, v...)
+		} else {
+			b = append(b, "null"...)
 		}
 	}
-	return append(b, '}'), nil
+	return b
 }
 
 // MarshalTraits returns the JSON object of trait values by name, in name order (a nil map

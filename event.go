@@ -101,20 +101,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	if err != nil || len(e.Extra) == 0 {
 		return b, err
 	}
-	b = b[:len(b)-1]
-	for _, k := range sortedKeys(e.Extra) {
-		if !IsExtraMember(k) {
-			continue
-		}
-		name, _ := json.Marshal(k)
-		b = append(append(append(b, ','), name...), ':')
-		if v := e.Extra[k]; len(v) > 0 {
-			b = append(b, v...)
-		} else {
-			b = append(b, "null"...)
-		}
-	}
-	return append(b, '}'), nil
+	return append(appendExtras(b[:len(b)-1], e.Extra), '}'), nil
 }
 
 // UnmarshalJSON reads an event as MarshalJSON writes it: the members that are not Event's

@@ -393,7 +393,7 @@ type wireEvent struct {
 	Traits            jsontext.Value `json:"traits"`
 	Context           jsontext.Value `json:"context"`
 	Integrations      jsontext.Value `json:"integrations"`
-	// Extra are the other members (mosaic.Event.Extra), in the order sent.
+	// Extra are the other members (mosaic.Event.Extra).
 	Extra []extraMember `json:"-"`
 }
 
