@@ -10,15 +10,16 @@
 // shared/notes/dependencies.md). Pebble would insert 5× faster but has no SQL; that speed is
 // not needed because ingestion is decoupled from processing by the inbox below.
 //
-// # Two files
+// # The inbox and the database
 //
-// The data directory holds two databases: inbox.db, the append-only log the gateway writes
-// (synchronous=FULL: every group commit is fsync'd before the 200), and mosaic.db, everything
-// else (synchronous=NORMAL: a power cut can lose the last processor commit, which is then
-// replayed from the inbox because the processor offset lives in the same transaction). Two
-// files mean two WAL writers, so ingestion never waits for the processor's writes.
+// The data directory holds the inbox, an append-only log of segment files in inbox/ that
+// the gateway writes (package inboxlog: every group commit is fsync'd before the 200), and
+// mosaic.db, everything else (synchronous=NORMAL: a power cut can lose the last processor
+// commit, which is then replayed from the inbox because the processor offset lives in the
+// same transaction). Ingestion never waits for the processor's writes. Data directories of
+// versions that kept the inbox in a database (inbox.db) are moved into the log by Open.
 //
-// Each file has one write connection (SQLite allows one writer) and a small pool of read
+// mosaic.db has one write connection (SQLite allows one writer) and a small pool of read
 // connections. Times are stored as Unix microseconds, the precision PostgreSQL keeps.
 package sqlite
 
@@ -32,10 +33,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
+	"github.com/mosaic-cdp/mosaic/inboxlog"
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -56,8 +57,8 @@ type DB struct {
 	// processor commit of 20k events writes about 80 MiB of WAL.
 	WALRestartMB int
 
-	write, read           *sql.DB // mosaic.db
-	inboxWrite, inboxRead *sql.DB // inbox.db
+	write, read *sql.DB       // mosaic.db
+	inbox       *inboxlog.Log // DATA/inbox
 
 	// mosaic.db's WAL is copied into the database file by a goroutine of its own (the write
 	// connection runs with wal_autocheckpoint 0), so a commit does not wait for the copy and
@@ -68,10 +69,10 @@ type DB struct {
 	checkpointDone chan struct{}
 	walPath        string
 	walRestart     int64 // WALRestartMB in bytes
-
-	inboxMu    sync.Mutex
-	inboxStmts map[int]*sql.Stmt // prepared inbox INSERTs by record count (inbox.go)
 }
+
+// inboxDir is the inbox log's directory in the data directory.
+const inboxDir = "inbox"
 
 var _ mosaic.Store = (*DB)(nil)
 
@@ -121,21 +122,21 @@ func (db *DB) Open() error {
 	if db.read, err = open("mosaic.db", "NORMAL", 4); err != nil {
 		return err
 	}
-	if db.inboxWrite, err = open("inbox.db", "FULL", 1); err != nil {
-		return err
-	}
-	if db.inboxRead, err = open("inbox.db", "FULL", 2); err != nil {
-		return err
-	}
 	ctx := context.Background()
 	now := db.now()
 	if err := migrate(ctx, db.write, "main", now); err != nil {
 		db.Close()
 		return fmt.Errorf("migrate mosaic.db: %w", err)
 	}
-	if err := migrate(ctx, db.inboxWrite, "inbox", now); err != nil {
+	db.inbox = &inboxlog.Log{Dir: filepath.Join(db.Dir, inboxDir)}
+	if err := db.inbox.Open(); err != nil {
+		db.inbox = nil
 		db.Close()
-		return fmt.Errorf("migrate inbox.db: %w", err)
+		return err
+	}
+	if err := db.moveOldInbox(ctx); err != nil {
+		db.Close()
+		return err
 	}
 	db.walPath = filepath.Join(db.Dir, "mosaic.db-wal")
 	db.walRestart = int64(cmp.Or(db.WALRestartMB, 128)) << 20
@@ -184,20 +185,24 @@ func (db *DB) Close() error {
 		db.checkpointStop = nil
 	}
 	var errs []error
-	for _, d := range []*sql.DB{db.checkpoint, db.write, db.read, db.inboxWrite, db.inboxRead} {
+	for _, d := range []*sql.DB{db.checkpoint, db.write, db.read} {
 		if d != nil {
 			errs = append(errs, d.Close())
 		}
 	}
+	if db.inbox != nil {
+		errs = append(errs, db.inbox.Close())
+	}
 	return errors.Join(errs...)
 }
 
-// Ping checks that both databases answer and the inbox can take writes.
+// Ping checks that the database answers and the inbox is open.
 func (db *DB) Ping(ctx context.Context) error {
-	for _, d := range []*sql.DB{db.read, db.inboxWrite} {
-		if _, err := d.ExecContext(ctx, `SELECT 1`); err != nil {
-			return &mosaic.Error{Code: mosaic.EUNAVAILABLE, Message: "Store unavailable.", Err: err}
-		}
+	if _, err := db.read.ExecContext(ctx, `SELECT 1`); err != nil {
+		return &mosaic.Error{Code: mosaic.EUNAVAILABLE, Message: "Store unavailable.", Err: err}
+	}
+	if _, err := db.inbox.Head(); err != nil {
+		return &mosaic.Error{Code: mosaic.EUNAVAILABLE, Message: "Store unavailable.", Err: err}
 	}
 	return nil
 }
