@@ -88,6 +88,7 @@ type Log struct {
 	head   int64      // seq of the last visible record, 0 when empty
 	cursor cursor     // where the previous read ended
 	closed bool
+	broken error // an append failed and could not be taken back: no more appends
 }
 
 // segment is one file of the log.
@@ -96,6 +97,11 @@ type segment struct {
 	path  string   // file path
 	f     *os.File // open for the last segment only, for appends; reads open their own
 	size  int64    // bytes of complete, visible records
+	// seen is the file's size and modification time when it was last read to its end: past
+	// size lies a torn record (cut off by the next append), not worth reading again until the
+	// file changes.
+	seenSize int64
+	seenMod  time.Time
 	last  int64    // seq of its last visible record (first-1 while empty)
 	marks []mark   // every markEvery-th record's offset; complete once indexed is set
 	// indexed is set once marks covers the segment up to size (always for segments this
@@ -123,6 +129,10 @@ func (l *Log) Open() error {
 	}
 	if err := os.MkdirAll(l.Dir, dirPerm); err != nil {
 		return fmt.Errorf("create inbox directory: %w", err)
+	}
+	// The directory's own entry must outlive a crash too (it may have just been created).
+	if err := syncDir(filepath.Dir(l.Dir)); err != nil {
+		return err
 	}
 	lock, err := os.OpenFile(filepath.Join(l.Dir, lockName), os.O_CREATE|os.O_RDWR, filePerm)
 	if err != nil {
@@ -259,6 +269,10 @@ func (l *Log) Import(fn func(head int64, add func([]*mosaic.InboxRecord) error) 
 		l.mu.Unlock()
 		return unavailable(errors.New("inbox closed"))
 	}
+	if l.broken != nil {
+		l.mu.Unlock()
+		return unavailable(fmt.Errorf("an earlier append could not be taken back; restart to reopen the inbox: %w", l.broken))
+	}
 	if _, err := l.tailLocked(true); err != nil {
 		l.mu.Unlock()
 		return err
@@ -298,17 +312,18 @@ func (l *Log) appendLocked(recs []*mosaic.InboxRecord) error {
 		buf = appendRecord(buf, seq, r)
 	}
 	if _, err := seg.f.WriteAt(buf, off); err != nil {
-		seg.f.Truncate(off)
-		return unavailable(fmt.Errorf("write inbox: %w", err))
+		return l.takeBack(seg, off, fmt.Errorf("write inbox: %w", err))
 	}
 	if err := seg.f.Sync(); err != nil {
-		// What reached the disk is unknown: cut it off so that nothing unacknowledged is read.
-		seg.f.Truncate(off)
-		return unavailable(fmt.Errorf("sync inbox: %w", err))
+		return l.takeBack(seg, off, fmt.Errorf("sync inbox: %w", err))
 	}
 
+	fi, statErr := seg.f.Stat()
 	l.mu.Lock()
 	seg.size = off + int64(len(buf))
+	if statErr == nil {
+		seg.seenSize, seg.seenMod = fi.Size(), fi.ModTime()
+	}
 	seg.last = seq
 	seg.marks = append(seg.marks, marks...)
 	l.head = seq
@@ -318,6 +333,18 @@ func (l *Log) appendLocked(recs []*mosaic.InboxRecord) error {
 		r.Seq = first + int64(i)
 	}
 	return nil
+}
+
+// takeBack cuts a failed append off the segment (what reached the disk is unknown), so that
+// none of its records is read; if that fails too, the log takes no more appends.
+func (l *Log) takeBack(seg *segment, off int64, cause error) error {
+	if err := seg.f.Truncate(off); err != nil {
+		l.mu.Lock()
+		l.broken = errors.Join(cause, err)
+		l.mu.Unlock()
+		return unavailable(l.broken)
+	}
+	return unavailable(cause)
 }
 
 // startSegmentLocked creates the segment whose first record will be first, and syncs the
@@ -362,6 +389,9 @@ func syncDir(dir string) error {
 func (l *Log) refresh() error {
 	l.mu.Lock()
 	changed, err := l.changedLocked()
+	if l.broken != nil {
+		changed = false // the file holds records of the failed append: read no further
+	}
 	l.mu.Unlock()
 	if err != nil || !changed || !l.appendMu.TryLock() {
 		return err
@@ -389,8 +419,11 @@ func (l *Log) changedLocked() (bool, error) {
 		if err != nil {
 			return false, unavailable(fmt.Errorf("inbox segment: %w", err))
 		}
-		if fi.Size() != s.size {
+		if fi.Size() != s.seenSize || !fi.ModTime().Equal(s.seenMod) {
 			return true, nil
+		}
+		if s.first == l.head+1 {
+			return false, nil // empty: the next segment would be this one
 		}
 	}
 	_, err := os.Stat(l.segPath(l.head + 1))
@@ -409,18 +442,22 @@ func (l *Log) tailLocked(cut bool) (*segment, error) {
 			if err != nil {
 				return nil, unavailable(fmt.Errorf("inbox segment: %w", err))
 			}
-			if fi.Size() != s.size {
-				end, err := l.extendLocked(s)
-				if err != nil {
+			if fi.Size() != s.seenSize || !fi.ModTime().Equal(s.seenMod) {
+				if _, err := l.extendLocked(s); err != nil {
 					return nil, err
 				}
-				if cut && end < fi.Size() {
-					if err := s.f.Truncate(end); err != nil {
-						return nil, unavailable(fmt.Errorf("cut torn inbox record: %w", err))
-					}
+				s.seenSize, s.seenMod = fi.Size(), fi.ModTime()
+			}
+			if cut && s.size < fi.Size() {
+				if err := s.f.Truncate(s.size); err != nil {
+					return nil, unavailable(fmt.Errorf("cut torn inbox record: %w", err))
 				}
+				s.seenSize = -1 // look again: the cut changed the file
 			}
 			l.head = s.last
+			if s.first == l.head+1 {
+				return s, nil // empty: the next segment would be this one
+			}
 		}
 		next := l.segPath(l.head + 1)
 		if _, err := os.Stat(next); err != nil {
@@ -642,9 +679,15 @@ func (l *Log) readSegment(from int64, limit int) ([]*mosaic.InboxRecord, error) 
 	}
 	s := l.segs[i]
 	if !s.indexed {
-		if err := l.indexLocked(s); err != nil {
-			l.mu.Unlock()
+		// Sealed segments do not change: index it without holding up appends.
+		l.mu.Unlock()
+		marks, end, err := index(s)
+		if err != nil {
 			return nil, err
+		}
+		l.mu.Lock()
+		if !s.indexed {
+			s.marks, s.size, s.indexed = marks, end, true
 		}
 	}
 	// Start at the cursor when the read goes on from the previous one, else at the last
@@ -654,8 +697,8 @@ func (l *Log) readSegment(from int64, limit int) ([]*mosaic.InboxRecord, error) 
 	if c := l.cursor; c.seg == s && c.seq == from-1 {
 		seq, off = from, c.off
 	}
-	end := s.endFor(from + int64(limit))
 	want := min(int64(limit), s.last-from+1)
+	end := s.endFor(from + want)
 	path := s.path
 	l.mu.Unlock()
 
@@ -714,11 +757,11 @@ func (s *segment) endFor(seq int64) int64 {
 	return s.size
 }
 
-// indexLocked reads a sealed segment through to build its index.
-func (l *Log) indexLocked(s *segment) error {
+// index reads a sealed segment through and returns its marks and the end of its records.
+func index(s *segment) ([]mark, int64, error) {
 	f, err := os.Open(s.path)
 	if err != nil {
-		return unavailable(fmt.Errorf("open inbox segment: %w", err))
+		return nil, 0, unavailable(fmt.Errorf("open inbox segment: %w", err))
 	}
 	defer f.Close()
 	var marks []mark
@@ -728,13 +771,12 @@ func (l *Log) indexLocked(s *segment) error {
 		}
 	})
 	if err != nil {
-		return unavailable(fmt.Errorf("read inbox segment %s: %w", filepath.Base(s.path), err))
+		return nil, 0, unavailable(fmt.Errorf("read inbox segment %s: %w", filepath.Base(s.path), err))
 	}
 	if last != s.last {
-		return fmt.Errorf("inbox segment %s holds records %d to %d, not to %d: it is damaged", filepath.Base(s.path), s.first, last, s.last)
+		return nil, 0, fmt.Errorf("inbox segment %s holds records %d to %d, not to %d: it is damaged", filepath.Base(s.path), s.first, last, s.last)
 	}
-	s.marks, s.size, s.indexed = marks, end, true
-	return nil
+	return marks, end, nil
 }
 
 func unavailable(err error) error {

@@ -2,6 +2,7 @@ package inboxlog
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -353,4 +354,74 @@ func BenchmarkRead(b *testing.B) {
 		after = recs[len(recs)-1].Seq % n
 	}
 	b.ReportMetric(float64(b.N*50000)/b.Elapsed().Seconds(), "records/s")
+}
+
+// TestEmptyLastSegment: a crash right after a new segment was created (before its first
+// records were synced) leaves it empty or torn; the log opens, reads and appends into it.
+func TestEmptyLastSegment(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		before int // records appended before the crash
+		tail   []byte
+	}{
+		{"fresh directory", 0, nil},
+		{"after a full segment", 40, nil},
+		{"torn first record", 40, []byte{200, 1, 0, 0, 9, 9}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := open(t, dir, 1<<10)
+			var all []*mosaic.InboxRecord
+			for len(all) < c.before {
+				recs := records(len(all)+1, 10)
+				mustAppend(t, l, recs)
+				all = append(all, recs...)
+			}
+			l.Close()
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("%020d.log", len(all)+1)), c.tail, 0o600)
+
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				l = &Log{Dir: dir, SegmentBytes: 1 << 10}
+				if err := l.Open(); err != nil {
+					t.Error(err)
+					return
+				}
+				defer l.Close()
+				if h, err := l.Head(); err != nil || h != int64(len(all)) {
+					t.Errorf("head %d (%v), want %d", h, err, len(all))
+				}
+				more := records(len(all)+1, 3)
+				if err := l.Append(more); err != nil {
+					t.Error(err)
+					return
+				}
+				got, err := l.Read(0, 1000)
+				if err != nil {
+					t.Error(err)
+				} else if diff := diffRecords(append(all, more...), got); diff != "" {
+					t.Error(diff)
+				}
+			}()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the log hangs on an empty last segment")
+			}
+		})
+	}
+}
+
+// TestReadHugeLimit: a limit larger than the log reads what there is.
+func TestReadHugeLimit(t *testing.T) {
+	l := open(t, t.TempDir(), 2<<10)
+	all := records(1, 300)
+	mustAppend(t, l, all[:150])
+	mustAppend(t, l, all[150:])
+	for _, after := range []int64{0, 200} {
+		if diff := diffRecords(all[after:], mustRead(t, l, after, math.MaxInt)); diff != "" {
+			t.Fatalf("Read(%d, MaxInt): %s", after, diff)
+		}
+	}
 }
