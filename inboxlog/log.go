@@ -102,8 +102,8 @@ type segment struct {
 	// file changes.
 	seenSize int64
 	seenMod  time.Time
-	last  int64    // seq of its last visible record (first-1 while empty)
-	marks []mark   // every markEvery-th record's offset; complete once indexed is set
+	last     int64  // seq of its last visible record (first-1 while empty)
+	marks    []mark // every markEvery-th record's offset; complete once indexed is set
 	// indexed is set once marks covers the segment up to size (always for segments this
 	// process opened as last or appended to; sealed ones are read through when first needed).
 	indexed bool
