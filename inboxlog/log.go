@@ -193,7 +193,7 @@ func (l *Log) loadLocked() error {
 		return fmt.Errorf("open inbox segment: %w", err)
 	}
 	last.indexed = true
-	if _, err := l.extendLocked(last); err != nil {
+	if err := l.extendLocked(last); err != nil {
 		return err
 	}
 	l.head = last.last
@@ -443,7 +443,7 @@ func (l *Log) tailLocked(cut bool) (*segment, error) {
 				return nil, unavailable(fmt.Errorf("inbox segment: %w", err))
 			}
 			if fi.Size() != s.seenSize || !fi.ModTime().Equal(s.seenMod) {
-				if _, err := l.extendLocked(s); err != nil {
+				if err := l.extendLocked(s); err != nil {
 					return nil, err
 				}
 				s.seenSize, s.seenMod = fi.Size(), fi.ModTime()
@@ -475,19 +475,25 @@ func (l *Log) tailLocked(cut bool) (*segment, error) {
 	}
 }
 
-// extendLocked reads the segment's records past its known size, extends its size, last seq
-// and marks, and returns the end of the last valid record.
-func (l *Log) extendLocked(s *segment) (int64, error) {
-	end, last, err := scan(s.f, s.size, s.last+1, func(seq, off int64) {
-		if (seq-s.first)%markEvery == 0 {
-			s.marks = append(s.marks, mark{seq, off})
-		}
-	})
+// extendLocked reads the segment's records past its known size and extends its size, last
+// seq and marks.
+func (l *Log) extendLocked(s *segment) error {
+	end, last, err := scan(s.f, s.size, s.last+1, marking(s.first, &s.marks))
 	if err != nil {
-		return 0, unavailable(fmt.Errorf("read inbox segment %s: %w", filepath.Base(s.path), err))
+		return unavailable(fmt.Errorf("read inbox segment %s: %w", filepath.Base(s.path), err))
 	}
 	s.size, s.last = end, last
-	return end, nil
+	return nil
+}
+
+// marking returns a scan callback that adds every markEvery-th record of a segment
+// beginning at first to marks.
+func marking(first int64, marks *[]mark) func(seq, off int64) {
+	return func(seq, off int64) {
+		if (seq-first)%markEvery == 0 {
+			*marks = append(*marks, mark{seq, off})
+		}
+	}
 }
 
 // scan reads records from offset off on, the first of which must have seq, calling fn with
@@ -765,11 +771,7 @@ func index(s *segment) ([]mark, int64, error) {
 	}
 	defer f.Close()
 	var marks []mark
-	end, last, err := scan(f, 0, s.first, func(seq, off int64) {
-		if (seq-s.first)%markEvery == 0 {
-			marks = append(marks, mark{seq, off})
-		}
-	})
+	end, last, err := scan(f, 0, s.first, marking(s.first, &marks))
 	if err != nil {
 		return nil, 0, unavailable(fmt.Errorf("read inbox segment %s: %w", filepath.Base(s.path), err))
 	}
