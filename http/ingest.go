@@ -82,7 +82,15 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := readBody(r, limit)
 	if err != nil {
-		s.reject(w, r, "", err)
+		// Counted under the source the write key names, if it names one (a 413 from a
+		// source's own library is that source's problem, not an unknown sender's).
+		var id mosaic.SourceID
+		if key, _, ok := r.BasicAuth(); ok && key != "" {
+			if src, err := s.sources.get(r.Context(), mosaic.WriteKey(key)); err == nil {
+				id = src.ID
+			}
+		}
+		s.reject(w, r, id, err)
 		return
 	}
 	var src *mosaic.Source

@@ -213,6 +213,23 @@ func TestIngestRejects(t *testing.T) {
 	if evs := env.waitEvents(""); len(evs) != 0 {
 		t.Fatalf("rejected requests stored %d events", len(evs))
 	}
+	// Refusals are counted under the source the write key names, even those refused before
+	// the body is parsed (413, bad gzip).
+	resp, err := http.Get(env.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`mosaic_events_rejected_total{reason="too_large",source="` + string(env.Source.ID) + `"} 2`,
+		`mosaic_events_rejected_total{reason="invalid",source="` + string(env.Source.ID) + `"} `,
+		`mosaic_events_rejected_total{reason="unauthorized",source="unknown"} `,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
 
 func TestIngestAccepts(t *testing.T) {
