@@ -74,16 +74,19 @@ func appendExtras(b []byte, extra map[string]json.RawMessage) []byte {
 		if !IsExtraMember(k) {
 			continue
 		}
-		b = append(b, ',')
-		b = appendString(b, k)
-		b = append(b, ':')
-		if v := extra[k]; len(v) > 0 {
-			b = append(b, v...)
-		} else {
-			b = append(b, "null"...)
-		}
+		b = appendMember(append(b, ','), k, extra[k])
 	}
 	return b
+}
+
+// appendMember appends "k":v to b, with null for an empty value.
+func appendMember(b []byte, k string, v json.RawMessage) []byte {
+	b = appendString(b, k)
+	b = append(b, ':')
+	if len(v) == 0 {
+		return append(b, "null"...)
+	}
+	return append(b, v...)
 }
 
 // MarshalTraits returns the JSON object of trait values by name, in name order (a nil map
@@ -95,13 +98,7 @@ func MarshalTraits(m map[string]json.RawMessage) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
-		b = append(b, ':')
-		if v := m[k]; len(v) > 0 {
-			b = append(b, v...)
-		} else {
-			b = append(b, "null"...)
-		}
+		b = appendMember(b, k, m[k])
 	}
 	return append(b, '}')
 }
