@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -69,6 +70,22 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// bytesWritten is what this process has written through write calls so far (wchar of
+// /proc/self/io: the stores' WAL, checkpoints and files), or -1 where it cannot be read.
+func bytesWritten() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "wchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
 // benchStore is what the pipeline benchmark needs of a store.
 type benchStore interface {
 	processor.Store
@@ -116,6 +133,7 @@ func BenchmarkPipeline(b *testing.B) {
 			perRound := cmp.Or(benchEnv("MOSAIC_BENCH_ROUND"), 20000)
 			var total int
 			var cpu time.Duration
+			var written int64
 			b.ReportAllocs()
 			for round := uint64(0); b.Loop(); round++ {
 				b.StopTimer()
@@ -129,11 +147,12 @@ func BenchmarkPipeline(b *testing.B) {
 				p := &processor.Processor{Store: db, Stages: stages, Poll: time.Millisecond, BatchSize: benchEnv("MOSAIC_BENCH_BATCH")}
 				p.Open()
 				b.StartTimer()
-				c0 := cpuTime()
+				c0, w0 := cpuTime(), bytesWritten()
 				if err := p.Drain(ctx); err != nil {
 					b.Fatal(err)
 				}
 				cpu += cpuTime() - c0
+				written += bytesWritten() - w0
 				b.StopTimer()
 				p.Close()
 				total += perRound
@@ -141,6 +160,9 @@ func BenchmarkPipeline(b *testing.B) {
 			}
 			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu-µs/event")
+			if written >= 0 && bytesWritten() >= 0 {
+				b.ReportMetric(float64(written)/float64(total), "written-B/event")
+			}
 		})
 	}
 }

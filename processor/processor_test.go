@@ -80,6 +80,27 @@ func TestDecode(t *testing.T) {
 			t.Fatalf("large batch event %d is %s %s, want m%d", i, e.MessageID, e.Event, n)
 		}
 	}
+
+	// Decode lets the payloads go, so the events must share no memory with them: one
+	// buffer, as the inbox reads them, overwritten after decoding changes no event.
+	buf := []byte(`{"type":"track","event":"Order Completed","userId":"u1","properties":{"sku":"a1"},"context":{"ip":"10.0.0.1"},"traits":{"plan":"pro"},"x_extra":{"k":"v"}}`)
+	shared := &processor.Batch{Records: []*mosaic.InboxRecord{{Seq: 1, SourceID: "s", MessageID: "m1", ReceivedAt: received, Payload: buf}}}
+	if err := processor.Decode(shared); err != nil || len(shared.Events) != 1 {
+		t.Fatalf("decode: %v, %d events", err, len(shared.Events))
+	}
+	if shared.Records[0].Payload != nil {
+		t.Error("a decoded record keeps its payload")
+	}
+	before, err := shared.Events[0].AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range buf {
+		buf[i] = ' '
+	}
+	if after, _ := shared.Events[0].AppendJSON(nil); string(after) != string(before) {
+		t.Errorf("overwriting the payload changed the event:\n%s\nwas\n%s", after, before)
+	}
 }
 
 // failingStore fails CommitEvents a few times, as a store outage would.

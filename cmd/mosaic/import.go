@@ -116,7 +116,7 @@ func (c *ImportCmd) Run(env *Env) error {
 	var appending atomic.Bool
 	if !c.NoWait {
 		lp := &leasedProcessor{Store: store, Logger: log, Identity: &fileCfg.Identity, Proc: &processor.Processor{Store: store,
-			Stages: stages, Poll: 200 * time.Millisecond, Logger: log.With("component", "processor"),
+			Stages: stages, BatchSize: env.CLI.BatchEvents, Poll: 200 * time.Millisecond, Logger: log.With("component", "processor"),
 			Busy: appending.Load},
 			// Processing here, the rows are checked under this command's rules: refused, it
 			// takes no part in processing (the store's record of the rules stays).

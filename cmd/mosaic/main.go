@@ -73,6 +73,8 @@ type CLI struct {
 	LogLevel  string `help:"Log level: debug, info, warn, error." default:"info" enum:"debug,info,warn,error" env:"MOSAIC_LOG_LEVEL"`
 	Config    string `help:"Configuration file (YAML or JSON): identity rules, trait survivorship and matching thresholds." env:"MOSAIC_CONFIG" placeholder:"FILE" type:"existingfile"`
 	CacheMB   int    `help:"Memory for the processor's caches, in MiB: a quarter for the embedded store's write page cache, the rest for identifiers and links kept in memory." default:"256" env:"MOSAIC_CACHE_MB" placeholder:"MIB"`
+	// BatchEvents is processor.Processor.BatchSize; the default is processor.DefaultBatchSize.
+	BatchEvents int `help:"Most inbox events the processor resolves and commits at once (1000 to 1000000). Larger batches write fewer bytes an event (each index page a commit writes serves more events) and hold more memory: two batches are in flight, and peak memory grows by about 6 KB for each event added here." default:"50000" env:"MOSAIC_BATCH_EVENTS" placeholder:"N"`
 
 	Serve    ServeCmd    `cmd:"" help:"Run the API, ingestion gateway and processor."`
 	Source   SourceCmd   `cmd:"" help:"Manage sources (works on the store directly)."`
@@ -116,6 +118,14 @@ func (m *Main) Run(ctx context.Context, args []string) (err error) {
 	}
 	env := &Env{Main: m, CLI: &cli, Ctx: ctx, Logger: newLogger(m.Stderr, cli.LogFormat, cli.LogLevel)}
 	return kctx.Run(env)
+}
+
+// Validate checks the global flags (kong calls it after parsing).
+func (c *CLI) Validate() error {
+	if c.BatchEvents < 1000 || c.BatchEvents > 1000000 {
+		return fmt.Errorf("--batch-events must be between 1000 and 1000000, not %d", c.BatchEvents)
+	}
+	return nil
 }
 
 // Env is what every subcommand gets.

@@ -305,6 +305,11 @@ func TestCLI(t *testing.T) {
 	if _, err := runCLI(t, "token", "create", "--role", "king", "--data", dir); err == nil {
 		t.Fatal("unknown role accepted")
 	}
+	for _, n := range []string{"0", "999", "1000001"} {
+		if _, err := runCLI(t, "serve", "--batch-events", n, "--data", dir); err == nil || !strings.Contains(err.Error(), "--batch-events must be between 1000 and 1000000") {
+			t.Fatalf("serve --batch-events %s: err=%v", n, err)
+		}
+	}
 	out, err = runCLI(t, "token", "create", "--role", "support", "--name", "helpdesk", "--data", dir)
 	if err != nil {
 		t.Fatal(err)

@@ -144,7 +144,7 @@ func applyQueued(env *Env, store mosaic.Store, norm *identity.Normalizer, cfg *F
 		return false, err
 	}
 	lp := &leasedProcessor{Store: store, Logger: env.Logger, FullRebuild: fullRebuild, Proc: &processor.Processor{Store: store,
-		Stages: stages, Poll: 50 * time.Millisecond, Logger: env.Logger.With("component", "processor")}}
+		Stages: stages, BatchSize: env.CLI.BatchEvents, Poll: 50 * time.Millisecond, Logger: env.Logger.With("component", "processor")}}
 	switch err := lp.Open(env.Ctx); {
 	case mosaic.ErrorCode(err) == mosaic.ECONFLICT:
 		if fullRebuild {

@@ -56,7 +56,7 @@ func (c *ServeCmd) Run(env *Env) error {
 	}
 	metrics := mhttp.NewMetrics(store)
 	committer := groupcommit.New(store.AppendInbox, 0)
-	proc := &processor.Processor{Store: store, Stages: stages, Logger: log.With("component", "processor"),
+	proc := &processor.Processor{Store: store, Stages: stages, BatchSize: env.CLI.BatchEvents, Logger: log.With("component", "processor"),
 		// Acknowledgements first: the processor yields while the inbox writer is busy more
 		// than half of the time.
 		Busy: func() bool { return committer.Load() > 0.5 },
