@@ -88,6 +88,9 @@ func TestWALStaysBounded(t *testing.T) {
 	if largest > 3<<20 {
 		t.Errorf("WAL grew to %d bytes, want it restarted past 1 MiB (a WAL that never restarts makes 12 MiB)", largest)
 	}
+	if db.WALEmptied() == 0 {
+		t.Error("the WAL was never emptied")
+	}
 	db.Close()
 	db = sqlite.NewDB(dir)
 	if err := db.Open(); err != nil {
@@ -98,5 +101,28 @@ func TestWALStaysBounded(t *testing.T) {
 		if v, ok, err := db.Setting(ctx, fmt.Sprint("k", i)); err != nil || !ok || v != value {
 			t.Fatalf("setting k%d after reopen: %d bytes, %v, %v", i, len(v), ok, err)
 		}
+	}
+}
+
+// TestWALNotEmptiedEveryWrite: writes larger than WALRestartMB each, with no reader in the
+// way, let the WAL start again by itself; a write does not first wait to empty it (that would
+// make every processor commit wait for the checkpoint of the one before).
+func TestWALNotEmptiedEveryWrite(t *testing.T) {
+	db := sqlite.NewDB(t.TempDir())
+	db.WALRestartMB = 1
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	value := strings.Repeat("y", 3<<20)
+	for i := range 12 {
+		if err := db.PutSetting(ctx, fmt.Sprint("k", i), value); err != nil {
+			t.Fatal(err)
+		}
+		db.CheckpointForTest()
+	}
+	if n := db.WALEmptied(); n > 1 {
+		t.Errorf("the WAL was emptied before %d of 12 writes of 3 MiB, want it to start again by itself", n)
 	}
 }
