@@ -73,6 +73,7 @@ type DB struct {
 	walMu          sync.Mutex
 	walSize        int64 // the WAL's file size before the last write (restartWAL)
 	walEmptied     int   // times restartWAL emptied the WAL (tests)
+	partBits       int   // eventPartBits, or fewer in tests
 }
 
 // inboxDir is the inbox log's directory in the data directory.
@@ -141,6 +142,9 @@ func (db *DB) Open() error {
 	if err := db.moveOldInbox(ctx); err != nil {
 		db.Close()
 		return err
+	}
+	if db.partBits == 0 {
+		db.partBits = eventPartBits
 	}
 	db.walPath = filepath.Join(db.Dir, "mosaic.db-wal")
 	db.walRestart = int64(cmp.Or(db.WALRestartMB, 128)) << 20

@@ -28,6 +28,20 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) mosaic.Store { return MustOpenDB(t) })
 }
 
+// TestConformanceSmallParts runs the conformance suite with the events' identity index in
+// parts of two event ids, so that every lookup of events by identifier spans many parts.
+func TestConformanceSmallParts(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) mosaic.Store {
+		db := sqlite.NewDB(t.TempDir())
+		db.SetEventParts(1)
+		if err := db.Open(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
+
 func TestReopenKeepsData(t *testing.T) {
 	dir := t.TempDir()
 	db := sqlite.NewDB(dir)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/mosaic-cdp/mosaic"
@@ -20,8 +21,14 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 		if through != c.From {
 			return mosaic.Errorf(mosaic.ECONFLICT, "Processor offset is %d, not %d.", through, c.From)
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (source_id, message_id, type, event, user_id, anonymous_id, timestamp, payload, identity)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, message_id) DO NOTHING`)
+		// Events get the ids SQLite would give them (one past the largest), set here so
+		// that their part of the identity index (migration 0015) goes with them.
+		var next int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM events`).Scan(&next); err != nil {
+			return storeErr(err)
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (id, part, source_id, message_id, type, event, user_id, anonymous_id, timestamp, payload, identity)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, message_id) DO NOTHING`)
 		if err != nil {
 			return storeErr(err)
 		}
@@ -40,7 +47,7 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 			if err != nil {
 				return err
 			}
-			r, err := stmt.ExecContext(ctx, e.SourceID, e.MessageID, e.Type, nullString(e.Event), nullString(e.UserID),
+			r, err := stmt.ExecContext(ctx, next, next>>db.partBits, e.SourceID, e.MessageID, e.Type, nullString(e.Event), nullString(e.UserID),
 				nullString(e.AnonymousID), micros(e.Timestamp), payload, nullString(string(e.Identity)))
 			if err != nil {
 				return storeErr(err)
@@ -50,7 +57,8 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 				count(e.SourceID).dups++
 				continue
 			}
-			e.ID, _ = r.LastInsertId()
+			e.ID = next
+			next++
 			res.Inserted++
 			count(e.SourceID).events++
 		}
@@ -83,6 +91,18 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 		return nil, err
 	}
 	return res, nil
+}
+
+// eventPartBits: the identity index of events is in parts of 2^eventPartBits event ids
+// (events.part, migration 0015). Tests make the parts small (DB.partBits).
+const eventPartBits = 20
+
+// eventParts is the WITH clause of a query that looks events up by identity: parts is every
+// part of the identity index, "e.part IN parts AND e.identity IN (…)" one seek a part and
+// identifier.
+func (db *DB) eventParts() string {
+	return `WITH RECURSIVE parts(p) AS (SELECT 0 UNION ALL SELECT p + 1 FROM parts
+	WHERE p < (SELECT COALESCE(MAX(id), 0) >> ` + strconv.Itoa(db.partBits) + ` FROM events)) `
 }
 
 func nullString(s string) any {
@@ -121,7 +141,7 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 			add("e."+col+" = ?", v)
 			return
 		}
-		where = append(where, `e.id IN (SELECT id FROM events WHERE identity IN
+		where = append(where, `e.id IN (SELECT id FROM events WHERE part IN parts AND identity IN
 			(SELECT ? UNION SELECT b FROM identity_edges WHERE a = ? UNION SELECT a FROM identity_edges WHERE b = ?) AND `+col+` = ?
 			UNION ALL SELECT id FROM events WHERE identity IS NULL AND `+col+` = ?)`)
 		args = append(args, key, key, key, v, v)
@@ -140,7 +160,7 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 	}
 	order := ` ORDER BY e.id DESC`
 	if f.ProfileID != "" { // a timeline: by event time (mosaic.ParseTimelinePage)
-		add("e.identity IN (SELECT key FROM identifiers WHERE profile_id = ?)", f.ProfileID)
+		add("e.part IN parts AND e.identity IN (SELECT key FROM identifiers WHERE profile_id = ?)", f.ProfileID)
 		if atID > 0 {
 			where, args = append(where, "(e.timestamp < ? OR e.timestamp = ? AND e.id < ?)"), append(args, micros(at), micros(at), atID)
 		}
@@ -149,7 +169,7 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 		add("e.id < ?", before)
 	}
 	args = append(args, limit+1)
-	rows, err := db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events e LEFT JOIN identifiers i ON i.key = e.identity WHERE `+strings.Join(where, " AND ")+
+	rows, err := db.read.QueryContext(ctx, db.eventParts()+`SELECT `+eventColumns+` FROM events e LEFT JOIN identifiers i ON i.key = e.identity WHERE `+strings.Join(where, " AND ")+
 		order+` LIMIT ?`, args...)
 	if err != nil {
 		return nil, "", storeErr(err)

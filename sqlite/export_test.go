@@ -10,3 +10,6 @@ func (db *DB) WALEmptied() int {
 // CheckpointForTest copies the WAL into the database as the background checkpointer does,
 // after waiting for it.
 func (db *DB) CheckpointForTest() error { return db.checkpointWAL("PASSIVE") }
+
+// SetEventParts makes the parts of the events' identity index 2^bits event ids, before Open.
+func (db *DB) SetEventParts(bits int) { db.partBits = bits }

@@ -244,8 +244,8 @@ func (db *DB) FindProfileStates(ctx context.Context, ids []mosaic.ProfileID) ([]
 func (db *DB) FindEventsByIdentity(ctx context.Context, keys []mosaic.IdentifierKey, types []mosaic.EventType) ([]*mosaic.Event, error) {
 	var out []*mosaic.Event
 	err := chunks(keys, func(ks []mosaic.IdentifierKey) error {
-		q := `SELECT ` + eventColumns + ` FROM events e LEFT JOIN identifiers i ON i.key = e.identity
-			WHERE e.identity IN (` + placeholders(len(ks)) + `)`
+		q := db.eventParts() + `SELECT ` + eventColumns + ` FROM events e LEFT JOIN identifiers i ON i.key = e.identity
+			WHERE e.part IN parts AND e.identity IN (` + placeholders(len(ks)) + `)`
 		args := anys(ks)
 		if len(types) > 0 {
 			q += ` AND e.type IN (` + placeholders(len(types)) + `)`
