@@ -52,10 +52,11 @@ type DB struct {
 	// with a small cache SQLite spills and rereads them within each commit. Readers keep
 	// the default.
 	WriteCacheMB int
-	// WALRestartMB is the size of mosaic.db's WAL past which the next write first waits for
-	// readers to leave the WAL and empties it (the background checkpoint never waits, and
-	// readers that keep the WAL in use would let it grow without end); 0 means 128. A
-	// processor commit of 20k events writes about 80 MiB of WAL.
+	// WALRestartMB is the size of mosaic.db's WAL past which a write that finds it grown
+	// (readers kept it from starting again) first waits for them and empties it (the
+	// background checkpoint never waits, and readers that keep the WAL in use would let it
+	// grow without end; see restartWAL); 0 means 128. A processor commit of 50k events
+	// writes about 200 MiB of WAL.
 	WALRestartMB int
 
 	write, read *sql.DB       // mosaic.db
