@@ -96,6 +96,35 @@ func TestEventAppendJSONDecodesAsEncodingJSON(t *testing.T) {
 		if diff := cmp.Diff(b, c); diff != "" {
 			t.Fatalf("event %d does not read back as written (-written +read back):\n%s", i, diff)
 		}
+		// The stored form leaves out what stores keep in columns, and with the columns set
+		// back it reads as the event (but for its profile, which stores look up).
+		stored, err := e.AppendStoredJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(stored, &members); err != nil {
+			t.Fatalf("invalid stored JSON %s: %v", stored, err)
+		}
+		for _, name := range []string{"id", "source_id", "messageId", "type", "event", "userId", "anonymousId", "profile_id"} {
+			if _, ok := members[name]; ok {
+				t.Fatalf("event %d: stored form has %s: %s", i, name, stored)
+			}
+		}
+		var read mosaic.Event
+		if err := json.Unmarshal(stored, &read); err != nil {
+			t.Fatal(err)
+		}
+		read.SetStoredColumns(e.ID, e.SourceID, e.MessageID, e.Type, e.Event, e.UserID, e.AnonymousID)
+		read.ProfileID = e.ProfileID
+		whole, _ := read.AppendJSON(nil)
+		var d map[string]any
+		if err := json.Unmarshal(whole, &d); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(b, d); diff != "" {
+			t.Fatalf("event %d: stored form with its columns reads differently (-event +stored):\n%s", i, diff)
+		}
 	}
 	// Out-of-range years fail as they do with encoding/json.
 	bad := &mosaic.Event{Timestamp: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}

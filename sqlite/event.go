@@ -43,7 +43,7 @@ func (db *DB) CommitEvents(ctx context.Context, c *mosaic.EventCommit) (*mosaic.
 		}
 		var payload []byte // reused: the driver copies it into the statement
 		for _, e := range c.Events {
-			payload, err = e.AppendJSON(payload[:0])
+			payload, err = e.AppendStoredJSON(payload[:0])
 			if err != nil {
 				return err
 			}
@@ -184,7 +184,7 @@ func (db *DB) FindEvents(ctx context.Context, f mosaic.EventFilter) ([]*mosaic.E
 // eventColumns are the columns scanEvents reads, of events e LEFT JOIN identifiers i ON
 // i.key = e.identity: the profile an event belongs to is the one that holds its identity now
 // (none without one), not the one stored in its payload when it was processed.
-const eventColumns = `e.id, e.identity, e.payload, i.profile_id`
+const eventColumns = `e.id, e.identity, e.payload, i.profile_id, e.source_id, e.message_id, e.type, e.event, e.user_id, e.anonymous_id`
 
 // scanEvents reads rows of eventColumns.
 func scanEvents(rows *sql.Rows) ([]*mosaic.Event, error) {
@@ -192,16 +192,19 @@ func scanEvents(rows *sql.Rows) ([]*mosaic.Event, error) {
 	var out []*mosaic.Event
 	for rows.Next() {
 		var id int64
-		var identity, profile sql.NullString
+		var identity, profile, event, userID, anonymousID sql.NullString
+		var source, messageID, typ string
 		var payload []byte
-		if err := rows.Scan(&id, &identity, &payload, &profile); err != nil {
+		if err := rows.Scan(&id, &identity, &payload, &profile, &source, &messageID, &typ, &event, &userID, &anonymousID); err != nil {
 			return nil, storeErr(err)
 		}
 		var e mosaic.Event
 		if err := json.Unmarshal(payload, &e); err != nil {
 			return nil, err
 		}
-		e.ID, e.Identity, e.ProfileID = id, mosaic.IdentifierKey(identity.String), mosaic.ProfileID(profile.String)
+		// Payloads leave out what the columns hold (AppendStoredJSON); older ones have it too.
+		e.SetStoredColumns(id, mosaic.SourceID(source), messageID, mosaic.EventType(typ), event.String, userID.String, anonymousID.String)
+		e.Identity, e.ProfileID = mosaic.IdentifierKey(identity.String), mosaic.ProfileID(profile.String)
 		out = append(out, &e)
 	}
 	return out, storeErr(rows.Err())
