@@ -16,11 +16,22 @@ import (
 // MustOpenDB opens a store in a fresh temporary directory, closed when the test ends.
 func MustOpenDB(tb testing.TB) *sqlite.DB {
 	tb.Helper()
-	db := sqlite.NewDB(tb.TempDir())
+	db := mustOpenDir(tb, tb.TempDir())
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// mustOpenDir opens the store in dir, after configure (if any) sets its fields; the caller
+// closes it.
+func mustOpenDir(tb testing.TB, dir string, configure ...func(*sqlite.DB)) *sqlite.DB {
+	tb.Helper()
+	db := sqlite.NewDB(dir)
+	for _, c := range configure {
+		c(db)
+	}
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { db.Close() })
 	return db
 }
 
@@ -32,11 +43,7 @@ func TestConformance(t *testing.T) {
 // parts of two event ids, so that every lookup of events by identifier spans many parts.
 func TestConformanceSmallParts(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) mosaic.Store {
-		db := sqlite.NewDB(t.TempDir())
-		db.SetEventParts(1)
-		if err := db.Open(); err != nil {
-			t.Fatal(err)
-		}
+		db := mustOpenDir(t, t.TempDir(), func(db *sqlite.DB) { db.SetEventParts(1) })
 		t.Cleanup(func() { db.Close() })
 		return db
 	})
@@ -44,16 +51,10 @@ func TestConformanceSmallParts(t *testing.T) {
 
 func TestReopenKeepsData(t *testing.T) {
 	dir := t.TempDir()
-	db := sqlite.NewDB(dir)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpenDir(t, dir)
 	src := storetest.MustCreateSource(t, db, "web")
 	db.Close()
-	db = sqlite.NewDB(dir)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db = mustOpenDir(t, dir)
 	defer db.Close()
 	if _, err := db.FindSourceByWriteKey(context.Background(), src.WriteKey); err != nil {
 		t.Fatal(err)
@@ -65,11 +66,7 @@ func TestReopenKeepsData(t *testing.T) {
 // and everything written is there after a reopen.
 func TestWALStaysBounded(t *testing.T) {
 	dir := t.TempDir()
-	db := sqlite.NewDB(dir)
-	db.WALRestartMB = 1
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpenDir(t, dir, func(db *sqlite.DB) { db.WALRestartMB = 1 })
 	ctx := context.Background()
 	src := storetest.MustCreateSource(t, db, "web")
 	stop := make(chan struct{})
@@ -106,10 +103,7 @@ func TestWALStaysBounded(t *testing.T) {
 		t.Error("the WAL was never emptied")
 	}
 	db.Close()
-	db = sqlite.NewDB(dir)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db = mustOpenDir(t, dir)
 	defer db.Close()
 	for i := range 60 {
 		if v, ok, err := db.Setting(ctx, fmt.Sprint("k", i)); err != nil || !ok || v != value {
@@ -122,11 +116,7 @@ func TestWALStaysBounded(t *testing.T) {
 // way, let the WAL start again by itself; a write does not first wait to empty it (that would
 // make every processor commit wait for the checkpoint of the one before).
 func TestWALNotEmptiedEveryWrite(t *testing.T) {
-	db := sqlite.NewDB(t.TempDir())
-	db.WALRestartMB = 1
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpenDir(t, t.TempDir(), func(db *sqlite.DB) { db.WALRestartMB = 1 })
 	defer db.Close()
 	ctx := context.Background()
 	value := strings.Repeat("y", 3<<20)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mosaic-cdp/mosaic"
-	"github.com/mosaic-cdp/mosaic/sqlite"
 	"github.com/mosaic-cdp/mosaic/storetest"
 )
 
@@ -18,10 +17,7 @@ import (
 // the id and profile the payload was written with.
 func TestWholePayloadsRead(t *testing.T) {
 	dir := t.TempDir()
-	db := sqlite.NewDB(dir)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpenDir(t, dir)
 	ctx := context.Background()
 	src := storetest.MustCreateSource(t, db, "web")
 	ts := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
@@ -62,10 +58,7 @@ func TestWholePayloadsRead(t *testing.T) {
 	}
 	raw.Close()
 
-	db = sqlite.NewDB(dir)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db = mustOpenDir(t, dir)
 	defer db.Close()
 	if diff := cmp.Diff(want, find()); diff != "" {
 		t.Errorf("events with whole payloads (-stored now +stored whole):\n%s", diff)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mosaic-cdp/mosaic"
-	"github.com/mosaic-cdp/mosaic/sqlite"
 	"github.com/mosaic-cdp/mosaic/storetest"
 )
 
@@ -17,10 +16,7 @@ import (
 // before it and makes their groups known.
 func TestMigrateGroupsBackfill(t *testing.T) {
 	dir := t.TempDir()
-	db := sqlite.NewDB(dir)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpenDir(t, dir)
 	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	storetest.CommitIdentity(t, db, &mosaic.IdentityChanges{Profiles: []*mosaic.ProfileState{
 		{ID: "prof_a", CreatedAt: t0, UpdatedAt: t0.Add(time.Hour), Groups: []string{"acme", "globex"}},
@@ -41,10 +37,7 @@ func TestMigrateGroupsBackfill(t *testing.T) {
 	}
 	raw.Close()
 
-	db = sqlite.NewDB(dir)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db = mustOpenDir(t, dir)
 	defer db.Close()
 	ctx := context.Background()
 	members, err := db.FindGroupMembers(ctx, "acme", "", 10)

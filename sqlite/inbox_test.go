@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
-	"github.com/mosaic-cdp/mosaic/sqlite"
 )
 
 // TestOldInboxMoved: a data directory of a version that kept the inbox in inbox.db opens
@@ -46,10 +45,7 @@ func TestOldInboxMoved(t *testing.T) {
 	}
 	old.Close()
 
-	db := sqlite.NewDB(dir)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpenDir(t, dir)
 	defer db.Close()
 	ctx := t.Context()
 	if head, err := db.InboxHead(ctx); err != nil || head != n {
@@ -74,10 +70,7 @@ func TestOldInboxMoved(t *testing.T) {
 		t.Fatalf("append after the move: seq %d, %v", next[0].Seq, err)
 	}
 	db.Close()
-	db = sqlite.NewDB(dir)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db = mustOpenDir(t, dir)
 	if head, err := db.InboxHead(ctx); err != nil || head != n+1 {
 		t.Fatalf("head after reopening %d (%v)", head, err)
 	}

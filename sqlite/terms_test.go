@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mosaic-cdp/mosaic"
-	"github.com/mosaic-cdp/mosaic/sqlite"
 	"github.com/mosaic-cdp/mosaic/storetest"
 )
 
@@ -17,10 +16,7 @@ import (
 // its row, so the first write after it replaces them (none left behind, none lost).
 func TestMigrateProfileTerms(t *testing.T) {
 	dir := t.TempDir()
-	db := sqlite.NewDB(dir)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpenDir(t, dir)
 	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	storetest.CommitIdentity(t, db, &mosaic.IdentityChanges{Profiles: []*mosaic.ProfileState{
 		{ID: "prof_a", CreatedAt: t0, UpdatedAt: t0, SearchTerms: []string{"ada", "ada lovelace", "lovelace", "london"}},
@@ -41,10 +37,7 @@ func TestMigrateProfileTerms(t *testing.T) {
 	}
 	raw.Close()
 
-	db = sqlite.NewDB(dir)
-	if err := db.Open(); err != nil {
-		t.Fatal(err)
-	}
+	db = mustOpenDir(t, dir)
 	defer db.Close()
 	ctx := context.Background()
 	// prof_a moves from London to Paris; prof_b is not written.
